@@ -1,0 +1,23 @@
+//! Rust bindings generated from `wit/websocket.wit`.
+//!
+//! `wasi:io` is mapped onto wasmtime-wasi's own bindings, so a `pollable`
+//! returned by `subscribe` is wasmtime-wasi's [`DynPollable`] and works with
+//! `wasi:io/poll.poll` like any other.
+//!
+//! [`DynPollable`]: wasmtime_wasi::p2::DynPollable
+
+wasmtime::component::bindgen!({
+    path: "../wit",
+    world: "wsbox:websocket/client",
+    imports: { default: async | trappable },
+    trappable_error_type: {
+        "wsbox:websocket/types.error-code" => crate::error::HostError,
+    },
+    with: {
+        "wasi:io": wasmtime_wasi::p2::bindings::io,
+        "wsbox:websocket/types.websocket": crate::types::WebSocket,
+    },
+    require_store_data_send: true,
+});
+
+pub use wsbox::websocket::types;

@@ -1,0 +1,335 @@
+//! Opening client connections, in the order `connect` documents: the URL,
+//! the outbound policy, the options, then TCP, TLS and the HTTP/1.1 upgrade.
+
+use crate::bindings::types::{ConnectOptions, ErrorCode};
+use crate::config::Config;
+use crate::policy::{Destination, Policy};
+use bytes::BytesMut;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::client::TlsStream;
+use url::{Host, Url};
+
+/// The longest HTTP response head the host reads during the upgrade.
+const MAX_RESPONSE_HEAD: usize = 16 * 1024;
+
+/// A destination that passed the URL check.
+#[derive(Debug)]
+pub(crate) struct Target {
+    url: Url,
+    secure: bool,
+    port: u16,
+}
+
+/// Checks that `url` is an absolute `ws://` or `wss://` URL without a
+/// fragment.
+pub(crate) fn parse_url(url: &str) -> Result<Target, ErrorCode> {
+    let parsed = Url::parse(url).map_err(|e| ErrorCode::InvalidUrl(format!("{url}: {e}")))?;
+    let secure = match parsed.scheme() {
+        "ws" => false,
+        "wss" => true,
+        other => {
+            return Err(ErrorCode::InvalidUrl(format!(
+                "{url}: the scheme must be ws or wss, not {other}"
+            )))
+        }
+    };
+    if parsed.fragment().is_some() {
+        return Err(ErrorCode::InvalidUrl(format!(
+            "{url}: a websocket URL has no fragment"
+        )));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(ErrorCode::InvalidUrl(format!(
+            "{url}: user info is not supported"
+        )));
+    }
+    if parsed.host().is_none() {
+        return Err(ErrorCode::InvalidUrl(format!("{url}: the URL has no host")));
+    }
+    let port = parsed
+        .port_or_known_default()
+        .unwrap_or(if secure { 443 } else { 80 });
+    Ok(Target {
+        url: parsed,
+        secure,
+        port,
+    })
+}
+
+impl Target {
+    /// Checks the outbound policy; nothing has touched the network yet.
+    pub(crate) fn check(&self, policy: &Policy) -> Result<(), ErrorCode> {
+        let host = match self.url.host() {
+            Some(Host::Domain(name)) => Destination::Name(name.trim_end_matches('.')),
+            Some(Host::Ipv4(ip)) => Destination::Ip(ip.into()),
+            Some(Host::Ipv6(ip)) => Destination::Ip(ip.into()),
+            None => return Err(ErrorCode::InvalidUrl("the URL has no host".into())),
+        };
+        if policy.permits(self.secure, host, self.port) {
+            Ok(())
+        } else {
+            let scheme = if self.secure { "wss" } else { "ws" };
+            let host = self.url.host_str().unwrap_or_default();
+            Err(ErrorCode::Denied(format!(
+                "{scheme}://{host}:{} is not allowed by the host's outbound policy (add it with --allow)",
+                self.port
+            )))
+        }
+    }
+}
+
+const RESERVED_HEADERS: [&str; 4] = ["host", "upgrade", "connection", "content-length"];
+
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Checks subprotocols and extra headers before anything is sent.
+pub(crate) fn check_options(options: &ConnectOptions) -> Result<(), ErrorCode> {
+    for (i, protocol) in options.protocols.iter().enumerate() {
+        if !is_token(protocol) {
+            return Err(ErrorCode::InvalidParameter(format!(
+                "subprotocol {protocol:?} is not an HTTP token"
+            )));
+        }
+        if options.protocols[..i].contains(protocol) {
+            return Err(ErrorCode::InvalidParameter(format!(
+                "subprotocol {protocol:?} is offered twice"
+            )));
+        }
+    }
+    for (name, value) in &options.headers {
+        let lower = name.to_ascii_lowercase();
+        if !is_token(name) {
+            return Err(ErrorCode::InvalidParameter(format!(
+                "header name {name:?} is not an HTTP token"
+            )));
+        }
+        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("sec-websocket-") {
+            return Err(ErrorCode::InvalidParameter(format!(
+                "header {name} is set by the handshake itself"
+            )));
+        }
+        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            return Err(ErrorCode::InvalidParameter(format!(
+                "the value of header {name} contains CR, LF or NUL"
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// A TCP stream, with TLS for `wss://`.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    Tls(Box<TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// An upgraded connection, ready for frames.
+pub(crate) struct Upgraded {
+    pub stream: Stream,
+    pub protocol: Option<String>,
+    /// Bytes the server sent right after its response head.
+    pub leftover: BytesMut,
+}
+
+/// Connects and upgrades. The caller applies the connect timeout.
+pub(crate) async fn open(
+    target: &Target,
+    options: &ConnectOptions,
+    config: &Config,
+) -> Result<Upgraded, ErrorCode> {
+    let host = target.url.host_str().unwrap_or_default();
+    let tcp = match target.url.host() {
+        Some(Host::Ipv4(ip)) => TcpStream::connect((ip, target.port)).await,
+        Some(Host::Ipv6(ip)) => TcpStream::connect((ip, target.port)).await,
+        _ => TcpStream::connect((host, target.port)).await,
+    }
+    .map_err(|e| ErrorCode::ConnectFailed(format!("{host}:{}: {e}", target.port)))?;
+    let _ = tcp.set_nodelay(true);
+    let mut stream = if target.secure {
+        let tls = crate::tls::client_config(config).map_err(ErrorCode::ConnectFailed)?;
+        let name = match target.url.host() {
+            Some(Host::Ipv4(ip)) => {
+                rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::from(ip).into())
+            }
+            Some(Host::Ipv6(ip)) => {
+                rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::from(ip).into())
+            }
+            _ => rustls::pki_types::ServerName::try_from(host.to_string())
+                .map_err(|e| ErrorCode::ConnectFailed(format!("{host}: {e}")))?,
+        };
+        let tls = tokio_rustls::TlsConnector::from(tls)
+            .connect(name, tcp)
+            .await
+            .map_err(|e| ErrorCode::ConnectFailed(format!("TLS with {host}: {e}")))?;
+        Stream::Tls(Box::new(tls))
+    } else {
+        Stream::Plain(tcp)
+    };
+    let key = tungstenite::handshake::client::generate_key();
+    let request = request_head(target, options, &key);
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| ErrorCode::ConnectFailed(format!("sending the upgrade request: {e}")))?;
+    let (head, leftover) = read_head(&mut stream).await?;
+    let protocol = check_response(&head, &key, options)?;
+    Ok(Upgraded {
+        stream,
+        protocol,
+        leftover,
+    })
+}
+
+fn request_head(target: &Target, options: &ConnectOptions, key: &str) -> String {
+    let url = &target.url;
+    let mut path = url.path().to_string();
+    if let Some(query) = url.query() {
+        path.push('?');
+        path.push_str(query);
+    }
+    let host = url.host_str().unwrap_or_default();
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
+    let mut head = format!(
+        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
+    );
+    if !options.protocols.is_empty() {
+        head.push_str(&format!(
+            "Sec-WebSocket-Protocol: {}\r\n",
+            options.protocols.join(", ")
+        ));
+    }
+    for (name, value) in &options.headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    head
+}
+
+async fn read_head(stream: &mut Stream) -> Result<(BytesMut, BytesMut), ErrorCode> {
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = buf.split_to(end + 4);
+            return Ok((head, buf));
+        }
+        if buf.len() >= MAX_RESPONSE_HEAD {
+            return Err(ErrorCode::ProtocolError(
+                "the upgrade response head is over 16 KiB".into(),
+            ));
+        }
+        let n = stream
+            .read_buf(&mut buf)
+            .await
+            .map_err(|e| ErrorCode::ConnectFailed(format!("reading the upgrade response: {e}")))?;
+        if n == 0 {
+            return Err(ErrorCode::ConnectFailed(
+                "the server closed the connection during the upgrade".into(),
+            ));
+        }
+    }
+}
+
+fn check_response(
+    head: &[u8],
+    key: &str,
+    options: &ConnectOptions,
+) -> Result<Option<String>, ErrorCode> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut response = httparse::Response::new(&mut headers);
+    let bad = |what: String| ErrorCode::ProtocolError(format!("invalid upgrade response: {what}"));
+    match response.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(bad("incomplete head".into())),
+        Err(e) => return Err(bad(e.to_string())),
+    }
+    let status = response.code.unwrap_or(0);
+    if status != 101 {
+        return Err(ErrorCode::HandshakeRejected(status));
+    }
+    let header = |name: &str| {
+        response
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .and_then(|h| std::str::from_utf8(h.value).ok())
+    };
+    if !header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
+        return Err(bad("no `Upgrade: websocket`".into()));
+    }
+    if !header("connection").is_some_and(|v| {
+        v.split(',')
+            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    }) {
+        return Err(bad("no `Connection: upgrade`".into()));
+    }
+    let expected = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    if header("sec-websocket-accept") != Some(expected.as_str()) {
+        return Err(bad("wrong Sec-WebSocket-Accept".into()));
+    }
+    if header("sec-websocket-extensions").is_some() {
+        return Err(bad(
+            "the server chose an extension that was not offered".into()
+        ));
+    }
+    match header("sec-websocket-protocol") {
+        None => Ok(None),
+        Some(p) if options.protocols.iter().any(|o| o == p.trim()) => {
+            Ok(Some(p.trim().to_string()))
+        }
+        Some(p) => Err(bad(format!(
+            "the server chose subprotocol {p:?}, which was not offered"
+        ))),
+    }
+}

@@ -1,0 +1,56 @@
+//! Host configuration for websockets: the outbound policy, limits and TLS.
+
+use crate::policy::Policy;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Limits applied to every websocket. The defaults are the documented CLI
+/// defaults.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The largest inbound message, in bytes. A larger one closes the
+    /// connection with 1009 and `receive` returns `message-too-big`.
+    /// Default: 16 MiB.
+    pub max_message_size: usize,
+    /// The largest inbound frame payload, in bytes; handled like an
+    /// oversized message. Default: 16 MiB.
+    pub max_frame_size: usize,
+    /// How many inbound bytes the host buffers per websocket before it stops
+    /// reading the socket (TCP backpressure). Default: 1 MiB.
+    pub inbound_buffer: usize,
+    /// How long `connect` may take: DNS, TCP, TLS and the upgrade.
+    /// Default: 30 s.
+    pub connect_timeout: Duration,
+    /// How long `close` waits for the peer's close frame, how long the host
+    /// waits for the guest to answer the peer's close before it echoes it,
+    /// and how long it waits for the peer after a close it sent on its own.
+    /// Default: 10 s, as WinHTTP.
+    pub close_timeout: Duration,
+    /// How many websockets one instance may have open at once. Default: 128.
+    pub max_websockets: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_message_size: 16 << 20,
+            max_frame_size: 16 << 20,
+            inbound_buffer: 1 << 20,
+            connect_timeout: Duration::from_secs(30),
+            close_timeout: Duration::from_secs(10),
+            max_websockets: 128,
+        }
+    }
+}
+
+/// Everything the host needs to give guests websockets.
+#[derive(Debug, Clone, Default)]
+pub struct Config {
+    /// Which destinations `connect` may reach. Default: none.
+    pub policy: Policy,
+    /// Limits per websocket and per instance.
+    pub limits: Limits,
+    /// Extra PEM CA certificates trusted for `wss://`, on top of the webpki
+    /// roots.
+    pub ca_file: Option<PathBuf>,
+}

@@ -1,0 +1,581 @@
+//! One connection's socket I/O, running in tasks of its own.
+//!
+//! A reader task parses frames (with tungstenite's frame layer), enforces
+//! RFC 6455 and the limits, and streams message pieces to the guest through
+//! a queue bounded in bytes: when the guest does not drain it, the reader
+//! stops reading and TCP pushes back on the peer. A writer task owns the
+//! write half: it writes the guest's frames, answers pings, and drives the
+//! closing handshake when the guest does not (the close timeout, a dropped
+//! websocket, a protocol violation).
+//!
+//! The peer's close frame is not answered on arrival: the guest answers it
+//! with its own `close` or `shutdown`. The writer only echoes it when the
+//! guest has not answered within the close timeout or is gone.
+
+use crate::bindings::types::MessageKind;
+use crate::close_code::CloseCode;
+use crate::config::Limits;
+use crate::utf8::Utf8Stream;
+use bytes::{Buf, Bytes, BytesMut};
+use std::io::{self, Cursor};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinHandle;
+use tokio::time::{sleep_until, Instant};
+use tungstenite::protocol::frame::coding::{Control as ControlOp, Data as DataOp, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+
+/// Which end of the connection we are: it decides masking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    /// We mask our frames; the server must not mask its frames.
+    Client,
+    /// The client must mask its frames; we do not mask ours.
+    Server,
+}
+
+/// The largest piece of payload the reader hands over at once.
+const MAX_PIECE: usize = 64 * 1024;
+
+/// A close status as it came off the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct PeerClose {
+    pub code: u16,
+    pub reason: String,
+}
+
+/// What the reader hands to the guest side, in wire order.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A piece of a data message.
+    Data(Piece),
+    /// The peer's close frame.
+    Close(PeerClose),
+    /// The connection failed or ended without a close frame.
+    Failed(Failure),
+}
+
+/// A piece of a data message. Its bytes count against the inbound buffer
+/// until the piece is dropped.
+#[derive(Debug)]
+pub(crate) struct Piece {
+    /// The message kind on the first piece of a message, `None` after.
+    pub start: Option<MessageKind>,
+    pub payload: Bytes,
+    /// The last piece of the message.
+    pub fin: bool,
+    _permit: OwnedSemaphorePermit,
+}
+
+/// How a connection ended without a close frame from the peer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// The peer broke the protocol; we sent 1002 or 1007.
+    Protocol(String),
+    /// A message or frame over the limit; we sent 1009.
+    TooBig,
+    /// TCP ended without a close frame.
+    Ended,
+    /// The socket failed.
+    Io(String),
+}
+
+/// What the guest side asks the writer to do. Each carries a channel that
+/// reports when the frame is out.
+#[derive(Debug)]
+pub(crate) enum Command {
+    /// A data frame or a ping.
+    Frame {
+        opcode: OpCode,
+        payload: Bytes,
+        fin: bool,
+        done: oneshot::Sender<io::Result<()>>,
+    },
+    /// Our close frame; `None` sends it without a payload.
+    Close {
+        status: Option<(u16, String)>,
+        done: oneshot::Sender<io::Result<()>>,
+    },
+    /// Drop TCP at once.
+    Abort,
+}
+
+/// What the reader tells the writer.
+#[derive(Debug)]
+enum Control {
+    Pong(Bytes),
+    PeerClosed(u16),
+    Fail {
+        code: CloseCode,
+        reason: &'static str,
+    },
+}
+
+/// The guest side's handles on a running connection.
+#[derive(Debug)]
+pub(crate) struct Connection {
+    pub commands: mpsc::Sender<Command>,
+    pub inbound: mpsc::UnboundedReceiver<Inbound>,
+    /// Ends when the socket is closed and both tasks are done.
+    pub task: JoinHandle<()>,
+}
+
+/// Starts the reader and writer tasks over an upgraded stream. `leftover`
+/// holds bytes read past the HTTP upgrade.
+pub(crate) fn spawn<S>(stream: S, leftover: BytesMut, role: Role, limits: &Limits) -> Connection
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (read_half, write_half) = tokio::io::split(stream);
+    let (inbound_tx, inbound) = mpsc::unbounded_channel();
+    let (control_tx, control_rx) = mpsc::channel(8);
+    let (commands, commands_rx) = mpsc::channel(1);
+    let budget = limits.inbound_buffer.max(1);
+    let reader = Reader {
+        io: read_half,
+        buf: leftover,
+        role,
+        max_frame: limits.max_frame_size as u64,
+        max_message: limits.max_message_size as u64,
+        piece: MAX_PIECE.min(budget),
+        budget: Arc::new(Semaphore::new(budget)),
+        to_guest: inbound_tx,
+        to_writer: control_tx,
+    };
+    let reader = tokio::spawn(reader.run());
+    let writer = Writer {
+        io: write_half,
+        buf: Vec::new(),
+        role,
+        close_timeout: limits.close_timeout,
+    };
+    let task = tokio::spawn(writer.run(commands_rx, control_rx, reader));
+    Connection {
+        commands,
+        inbound,
+        task,
+    }
+}
+
+/// Why the reader stopped parsing frames.
+enum Stop {
+    /// The peer's close frame arrived.
+    PeerClosed,
+    /// We must fail the connection with this code.
+    Violation(CloseCode, &'static str, Failure),
+    /// The socket ended or failed.
+    Ended(Failure),
+}
+
+struct Reader<R> {
+    io: R,
+    buf: BytesMut,
+    role: Role,
+    max_frame: u64,
+    max_message: u64,
+    piece: usize,
+    budget: Arc<Semaphore>,
+    to_guest: mpsc::UnboundedSender<Inbound>,
+    to_writer: mpsc::Sender<Control>,
+}
+
+/// The data message being received.
+struct Message {
+    kind: MessageKind,
+    size: u64,
+    /// Whether its first piece went to the guest.
+    announced: bool,
+    utf8: Option<Utf8Stream>,
+}
+
+fn violation(code: CloseCode, what: &'static str) -> Stop {
+    let failure = match code {
+        CloseCode::Size => Failure::TooBig,
+        _ => Failure::Protocol(what.to_string()),
+    };
+    Stop::Violation(code, what, failure)
+}
+
+impl<R: AsyncRead + Unpin> Reader<R> {
+    async fn run(mut self) {
+        match self.read_frames().await {
+            Stop::PeerClosed => {}
+            Stop::Violation(code, reason, failure) => {
+                tracing::debug!(%code, reason, "failing the connection");
+                let _ = self.to_guest.send(Inbound::Failed(failure));
+                let _ = self.to_writer.send(Control::Fail { code, reason }).await;
+            }
+            Stop::Ended(failure) => {
+                let _ = self.to_guest.send(Inbound::Failed(failure));
+                return;
+            }
+        }
+        // Nothing the peer sends after a close frame or a violation matters;
+        // read until it closes TCP so that our close frame is not lost to a
+        // reset. The writer bounds how long this may take.
+        let mut sink = [0u8; 4096];
+        while matches!(self.io.read(&mut sink).await, Ok(n) if n > 0) {}
+    }
+
+    async fn read_frames(&mut self) -> Stop {
+        let mut message: Option<Message> = None;
+        loop {
+            let (header, len) = match self.read_header().await {
+                Ok(h) => h,
+                Err(stop) => return stop,
+            };
+            if header.rsv1 || header.rsv2 || header.rsv3 {
+                return violation(
+                    CloseCode::Protocol,
+                    "reserved bits set without an extension",
+                );
+            }
+            match (self.role, header.mask.is_some()) {
+                (Role::Client, true) => {
+                    return violation(CloseCode::Protocol, "masked frame from the server")
+                }
+                (Role::Server, false) => {
+                    return violation(CloseCode::Protocol, "unmasked frame from the client")
+                }
+                _ => {}
+            }
+            let kind = match header.opcode {
+                OpCode::Control(op) => {
+                    if !header.is_final {
+                        return violation(CloseCode::Protocol, "fragmented control frame");
+                    }
+                    if len > 125 {
+                        return violation(CloseCode::Protocol, "control frame over 125 bytes");
+                    }
+                    let payload = match self.read_payload(len as usize, header.mask, 0).await {
+                        Ok(p) => p.freeze(),
+                        Err(stop) => return stop,
+                    };
+                    match op {
+                        ControlOp::Ping => {
+                            if self.to_writer.send(Control::Pong(payload)).await.is_err() {
+                                return Stop::Ended(Failure::Ended);
+                            }
+                        }
+                        ControlOp::Close => return self.peer_closed(&payload).await,
+                        _ => {}
+                    }
+                    continue;
+                }
+                OpCode::Data(DataOp::Continue) => match &message {
+                    Some(m) => m.kind,
+                    None => {
+                        return violation(
+                            CloseCode::Protocol,
+                            "continuation frame without a message to continue",
+                        )
+                    }
+                },
+                OpCode::Data(op) => {
+                    if message.is_some() {
+                        return violation(
+                            CloseCode::Protocol,
+                            "new message inside a fragmented message",
+                        );
+                    }
+                    let kind = if op == DataOp::Text {
+                        MessageKind::Text
+                    } else {
+                        MessageKind::Binary
+                    };
+                    message = Some(Message {
+                        kind,
+                        size: 0,
+                        announced: false,
+                        utf8: (kind == MessageKind::Text).then(Utf8Stream::default),
+                    });
+                    kind
+                }
+            };
+            let Some(msg) = message.as_mut() else {
+                continue;
+            };
+            msg.size += len;
+            if len > self.max_frame || msg.size > self.max_message {
+                return violation(CloseCode::Size, "message too big");
+            }
+            let mut remaining = len as usize;
+            let mut offset = 0;
+            let mut start = (!msg.announced).then_some(kind);
+            msg.announced = true;
+            loop {
+                let n = remaining.min(self.piece);
+                let Ok(permit) = self
+                    .budget
+                    .clone()
+                    .acquire_many_owned(n.max(1) as u32)
+                    .await
+                else {
+                    return Stop::Ended(Failure::Ended);
+                };
+                let payload = match self.read_payload(n, header.mask, offset).await {
+                    Ok(p) => p,
+                    Err(stop) => return stop,
+                };
+                offset += n;
+                remaining -= n;
+                let fin = header.is_final && remaining == 0;
+                if let Some(utf8) = msg.utf8.as_mut() {
+                    if utf8.feed(&payload).is_err() || (fin && !utf8.is_complete()) {
+                        return violation(CloseCode::Invalid, "invalid UTF-8 in a text message");
+                    }
+                }
+                let _ = self.to_guest.send(Inbound::Data(Piece {
+                    start: start.take(),
+                    payload: payload.freeze(),
+                    fin,
+                    _permit: permit,
+                }));
+                if remaining == 0 {
+                    break;
+                }
+            }
+            if header.is_final {
+                message = None;
+            }
+        }
+    }
+
+    async fn peer_closed(&mut self, payload: &[u8]) -> Stop {
+        let status = match payload {
+            [] => PeerClose {
+                code: 1005,
+                reason: String::new(),
+            },
+            [_] => return violation(CloseCode::Protocol, "close frame with a one-byte payload"),
+            [hi, lo, reason @ ..] => {
+                let code = u16::from_be_bytes([*hi, *lo]);
+                if !CloseCode::from(code).is_allowed() {
+                    return violation(
+                        CloseCode::Protocol,
+                        "close frame with an invalid close code",
+                    );
+                }
+                match std::str::from_utf8(reason) {
+                    Ok(reason) => PeerClose {
+                        code,
+                        reason: reason.to_string(),
+                    },
+                    Err(_) => return violation(CloseCode::Invalid, "close reason is not UTF-8"),
+                }
+            }
+        };
+        let code = status.code;
+        let _ = self.to_guest.send(Inbound::Close(status));
+        let _ = self.to_writer.send(Control::PeerClosed(code)).await;
+        Stop::PeerClosed
+    }
+
+    async fn read_header(&mut self) -> Result<(FrameHeader, u64), Stop> {
+        loop {
+            let mut cursor = Cursor::new(&self.buf[..]);
+            match FrameHeader::parse(&mut cursor) {
+                Ok(Some(found)) => {
+                    let used = cursor.position() as usize;
+                    self.buf.advance(used);
+                    return Ok(found);
+                }
+                Ok(None) => self.fill(14).await?,
+                Err(_) => return Err(violation(CloseCode::Protocol, "reserved opcode")),
+            }
+        }
+    }
+
+    /// Reads `n` payload bytes and unmasks them; `offset` is their position
+    /// in the frame, for the mask.
+    async fn read_payload(
+        &mut self,
+        n: usize,
+        mask: Option<[u8; 4]>,
+        offset: usize,
+    ) -> Result<BytesMut, Stop> {
+        while self.buf.len() < n {
+            self.fill(n - self.buf.len()).await?;
+        }
+        let mut payload = self.buf.split_to(n);
+        if let Some(mask) = mask {
+            for (i, byte) in payload.iter_mut().enumerate() {
+                *byte ^= mask[(offset + i) & 3];
+            }
+        }
+        Ok(payload)
+    }
+
+    /// Reads at least one more byte, reserving room for `want`.
+    async fn fill(&mut self, want: usize) -> Result<(), Stop> {
+        self.buf.reserve(want.clamp(4096, self.piece.max(4096)));
+        match self.io.read_buf(&mut self.buf).await {
+            Ok(0) => Err(Stop::Ended(Failure::Ended)),
+            Ok(_) => Ok(()),
+            Err(e) => Err(Stop::Ended(Failure::Io(e.to_string()))),
+        }
+    }
+}
+
+struct Writer<W> {
+    io: W,
+    buf: Vec<u8>,
+    role: Role,
+    close_timeout: Duration,
+}
+
+impl<W: AsyncWrite + Unpin> Writer<W> {
+    async fn run(
+        mut self,
+        mut commands: mpsc::Receiver<Command>,
+        mut control: mpsc::Receiver<Control>,
+        mut reader: JoinHandle<()>,
+    ) {
+        let mut close_sent = false;
+        let mut peer_code: Option<u16> = None;
+        let mut reader_done = false;
+        let mut guest_gone = false;
+        // Echo the peer's close if the guest has not answered by then.
+        let mut answer_by: Option<Instant> = None;
+        // Stop waiting for the peer (its close frame, or its end of TCP).
+        let mut give_up_at: Option<Instant> = None;
+        let mut aborted = false;
+        loop {
+            if reader_done && (close_sent || peer_code.is_none()) {
+                break;
+            }
+            if close_sent && peer_code.is_some() && self.role == Role::Server {
+                break;
+            }
+            let never = Instant::now() + Duration::from_secs(365 * 24 * 3600);
+            tokio::select! {
+                biased;
+                Some(msg) = control.recv() => match msg {
+                    Control::Pong(payload) => {
+                        if !close_sent && self.frame(OpCode::Control(ControlOp::Pong), &payload, true).await.is_err() {
+                            break;
+                        }
+                    }
+                    Control::PeerClosed(code) => {
+                        peer_code = Some(code);
+                        if close_sent {
+                            give_up_at = Some(Instant::now() + self.close_timeout);
+                        } else if guest_gone {
+                            close_sent = true;
+                            let _ = self.close(Some((echo(code), String::new()))).await;
+                        } else {
+                            answer_by = Some(Instant::now() + self.close_timeout);
+                        }
+                    }
+                    Control::Fail { code, reason } => {
+                        if !close_sent {
+                            close_sent = true;
+                            let _ = self.close(Some((code.into(), reason.to_string()))).await;
+                        }
+                        give_up_at = Some(Instant::now() + self.close_timeout);
+                    }
+                },
+                _ = &mut reader, if !reader_done => reader_done = true,
+                command = commands.recv(), if !guest_gone => match command {
+                    None => {
+                        guest_gone = true;
+                        if !close_sent {
+                            close_sent = true;
+                            let code = peer_code.map(echo).unwrap_or(CloseCode::Away.into());
+                            let _ = self.close(Some((code, String::new()))).await;
+                        }
+                        give_up_at.get_or_insert(Instant::now() + self.close_timeout);
+                    }
+                    Some(Command::Frame { opcode, payload, fin, done }) => {
+                        let result = self.frame(opcode, &payload, fin).await;
+                        let failed = result.is_err();
+                        let _ = done.send(result);
+                        if failed {
+                            break;
+                        }
+                    }
+                    Some(Command::Close { status, done }) => {
+                        close_sent = true;
+                        let result = self.close(status).await;
+                        let _ = done.send(result);
+                        if peer_code.is_some() {
+                            give_up_at = Some(Instant::now() + self.close_timeout);
+                        }
+                    }
+                    Some(Command::Abort) => {
+                        aborted = true;
+                        break;
+                    }
+                },
+                _ = sleep_until(answer_by.unwrap_or(never)), if answer_by.is_some() && !close_sent => {
+                    close_sent = true;
+                    let code = peer_code.map(echo).unwrap_or(CloseCode::Normal.into());
+                    let _ = self.close(Some((code, String::new()))).await;
+                    give_up_at = Some(Instant::now() + self.close_timeout);
+                }
+                _ = sleep_until(give_up_at.unwrap_or(never)), if give_up_at.is_some() => break,
+            }
+        }
+        reader.abort();
+        if !aborted {
+            let _ = tokio::time::timeout(self.close_timeout, self.io.shutdown()).await;
+        }
+    }
+
+    async fn close(&mut self, status: Option<(u16, String)>) -> io::Result<()> {
+        let mut payload = Vec::new();
+        if let Some((code, reason)) = status {
+            payload.extend_from_slice(&code.to_be_bytes());
+            payload.extend_from_slice(reason.as_bytes());
+        }
+        self.frame(OpCode::Control(ControlOp::Close), &payload, true)
+            .await
+    }
+
+    async fn frame(&mut self, opcode: OpCode, payload: &[u8], fin: bool) -> io::Result<()> {
+        let header = FrameHeader {
+            is_final: fin,
+            opcode,
+            mask: (self.role == Role::Client).then(rand::random::<[u8; 4]>),
+            ..FrameHeader::default()
+        };
+        self.buf.clear();
+        header
+            .format(payload.len() as u64, &mut self.buf)
+            .map_err(io::Error::other)?;
+        match header.mask {
+            Some(mask) => {
+                let start = self.buf.len();
+                self.buf.extend_from_slice(payload);
+                for (i, byte) in self.buf[start..].iter_mut().enumerate() {
+                    *byte ^= mask[i & 3];
+                }
+                self.io.write_all(&self.buf).await?;
+            }
+            None if payload.len() <= 4096 => {
+                self.buf.extend_from_slice(payload);
+                self.io.write_all(&self.buf).await?;
+            }
+            None => {
+                self.io.write_all(&self.buf).await?;
+                self.io.write_all(payload).await?;
+            }
+        }
+        if self.buf.capacity() > 4 * MAX_PIECE {
+            self.buf = Vec::new();
+        }
+        self.io.flush().await
+    }
+}
+
+/// The code to echo for a peer's close: 1005 means its frame had no code,
+/// and 1005 may not be sent, so the echo is a normal closure.
+fn echo(code: u16) -> u16 {
+    if CloseCode::from(code).is_allowed() {
+        code
+    } else {
+        CloseCode::Normal.into()
+    }
+}

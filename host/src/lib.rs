@@ -1,0 +1,44 @@
+//! wsbox gives sandboxed WebAssembly components real WebSockets.
+//!
+//! Guests import `wsbox:websocket/types` (see `wit/websocket.wit`): a
+//! `websocket` resource with WinHTTP's and IIS's close semantics. This crate
+//! implements it on wasmtime with real sockets:
+//!
+//! - [`add_to_linker`] adds the interface to an embedder's own [`Linker`],
+//!   over store data that implements [`WebSocketView`];
+//! - [`Runner`] runs a `client`-world command component, as `wsbox run`
+//!   does;
+//! - [`Config`] holds the outbound [`Policy`] (deny by default) and the
+//!   [`Limits`].
+//!
+//! [`Linker`]: wasmtime::component::Linker
+#![deny(missing_docs)]
+
+#[allow(missing_docs)] // generated code: the WIT docs carry over, the glue has none
+pub mod bindings;
+mod client;
+pub mod close_code;
+mod config;
+mod connection;
+mod error;
+pub mod policy;
+mod runner;
+mod tls;
+mod types;
+mod types_impl;
+mod utf8;
+mod view;
+
+pub use close_code::CloseCode;
+pub use config::{Config, Limits};
+pub use error::{Error, HostError, HostResult, Result};
+pub use policy::{AllowPattern, Policy};
+pub use runner::{ClientState, Exit, Output, RunOutput, Runner};
+pub use types::{State, WebSocket};
+pub use view::{add_to_linker, WebSocketCtx, WebSocketCtxView, WebSocketView};
+
+/// Checks what can only be checked by touching the file system, such as
+/// the CA file, so that a bad configuration fails at start-up.
+pub fn check_config(config: &Config) -> Result<()> {
+    tls::check(config)
+}

@@ -1,0 +1,178 @@
+//! The `wsbox` command line.
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use wsbox::{Config, Exit, Limits, Output, Policy, Runner};
+
+/// Real WebSockets for sandboxed WebAssembly components.
+#[derive(Parser)]
+#[command(name = "wsbox", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a client guest: a `wasi:cli` command component of the
+    /// `wsbox:websocket/client` world. Its exit code becomes wsbox's.
+    Run(RunArgs),
+}
+
+#[derive(Args)]
+struct RunArgs {
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// The component file (.wasm).
+    component: PathBuf,
+    /// Arguments for the guest.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+/// Flags shared by every command that runs guests.
+#[derive(Args)]
+struct LimitArgs {
+    /// Allow connections to scheme://host[:port] (ws, wss or *; `*` as a
+    /// whole host label or as the port). Repeatable. Without any, every
+    /// connect is denied.
+    #[arg(long = "allow", value_name = "PATTERN")]
+    allow: Vec<String>,
+    /// Largest inbound message; a larger one closes with 1009.
+    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
+    max_message_size: usize,
+    /// Largest inbound frame payload.
+    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
+    max_frame_size: usize,
+    /// Inbound bytes buffered per websocket before the host stops reading.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
+    inbound_buffer: usize,
+    /// How long a connect (DNS, TCP, TLS, upgrade) may take.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    connect_timeout: Duration,
+    /// How long to wait for the peer's close frame (and for the guest's
+    /// answer to the peer's close).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    close_timeout: Duration,
+    /// Most websockets one instance may have open at once.
+    #[arg(long, value_name = "N", default_value_t = 128)]
+    max_websockets: usize,
+    /// Extra PEM CA certificates to trust for wss://.
+    #[arg(long, value_name = "PATH")]
+    ca_file: Option<PathBuf>,
+}
+
+impl LimitArgs {
+    fn config(&self) -> Result<Config> {
+        let config = Config {
+            policy: Policy::from_patterns(&self.allow)?,
+            limits: Limits {
+                max_message_size: self.max_message_size,
+                max_frame_size: self.max_frame_size,
+                inbound_buffer: self.inbound_buffer,
+                connect_timeout: self.connect_timeout,
+                close_timeout: self.close_timeout,
+                max_websockets: self.max_websockets,
+            },
+            ca_file: self.ca_file.clone(),
+        };
+        wsbox::check_config(&config)?;
+        Ok(config)
+    }
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a size: write e.g. 65536, 64KiB or 16MiB"))?;
+    let scale = match unit.trim() {
+        "" | "B" => 1,
+        "KiB" | "K" | "k" => 1 << 10,
+        "MiB" | "M" => 1 << 20,
+        "GiB" | "G" => 1 << 30,
+        other => {
+            return Err(format!(
+                "unknown size unit `{other}`: use B, KiB, MiB or GiB"
+            ))
+        }
+    };
+    number
+        .checked_mul(scale)
+        .filter(|&n| n > 0)
+        .ok_or_else(|| format!("`{s}` is out of range"))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(s.len());
+    let (number, unit) = s.split_at(split);
+    let number: f64 = number
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration: write e.g. 500ms, 10s or 2m"))?;
+    let seconds = match unit {
+        "ms" => number / 1000.0,
+        "" | "s" => number,
+        "m" => number * 60.0,
+        other => return Err(format!("unknown duration unit `{other}`: use ms, s or m")),
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{s}`: {e}"))
+}
+
+async fn run(args: RunArgs) -> Result<ExitCode> {
+    let config = Arc::new(args.limits.config()?);
+    let runner = Runner::new()?;
+    let component = runner.load(&args.component)?;
+    let name = args
+        .component
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "guest".into());
+    let guest_args: Vec<String> = std::iter::once(name).chain(args.args).collect();
+    let out = runner
+        .run(&component, config, &guest_args, Output::Inherit)
+        .await
+        .context("running the guest")?;
+    match out.exit {
+        Exit::Code(code) => Ok(ExitCode::from(u8::try_from(code).unwrap_or(1))),
+        Exit::Trap(trap) => bail!("the guest trapped: {trap}"),
+    }
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wsbox: cannot start the async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Run(args) => run(args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("wsbox: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

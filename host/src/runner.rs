@@ -1,0 +1,216 @@
+//! A small runner for the common case: run a `client`-world command
+//! component with websockets and WASI, as `wsbox run` does.
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::view::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// How much guest output [`Output::Capture`] keeps per stream.
+const CAPTURE_LIMIT: usize = 16 << 20;
+
+/// The store data of a client instance.
+pub struct ClientState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    websockets: WebSocketCtx,
+}
+
+impl WasiView for ClientState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WebSocketView for ClientState {
+    fn websocket(&mut self) -> WebSocketCtxView<'_> {
+        WebSocketCtxView {
+            ctx: &mut self.websockets,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// Where the guest's stdout and stderr go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    /// To this process's stdout and stderr.
+    Inherit,
+    /// Into [`RunOutput::stdout`] and [`RunOutput::stderr`].
+    Capture,
+}
+
+/// How a guest run ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// The guest returned or exited with this code (WASI 0.2 has only 0 and 1
+    /// unless the guest calls `exit` with a code of its own).
+    Code(i32),
+    /// The guest trapped; the message says where.
+    Trap(String),
+}
+
+/// The result of [`Runner::run`].
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// How the guest ended.
+    pub exit: Exit,
+    /// Captured stdout (empty with [`Output::Inherit`]).
+    pub stdout: String,
+    /// Captured stderr (empty with [`Output::Inherit`]).
+    pub stderr: String,
+}
+
+/// Compiles and runs `client`-world components. Create one and reuse it:
+/// the engine and linker are shared by every run.
+///
+/// ```no_run
+/// use std::sync::Arc;
+/// use wsbox::{Config, Output, Policy, Runner};
+///
+/// # async fn demo() -> wsbox::Result<()> {
+/// let runner = Runner::new()?;
+/// let component = runner.load("echo_client.wasm")?;
+/// let config = Config {
+///     policy: Policy::from_patterns(&["ws://127.0.0.1:9001"])?,
+///     ..Config::default()
+/// };
+/// let args = ["ws://127.0.0.1:9001/".to_string(), "hello".to_string()];
+/// let out = runner.run(&component, Arc::new(config), &args, Output::Inherit).await?;
+/// println!("{:?}", out.exit);
+/// # Ok(()) }
+/// ```
+pub struct Runner {
+    engine: Engine,
+    linker: Linker<ClientState>,
+}
+
+impl Runner {
+    /// An engine with the component model and a linker with WASI 0.2 and
+    /// `wsbox:websocket/types`.
+    pub fn new() -> Result<Self> {
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true);
+        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+        let engine = Engine::new(&config).map_err(|e| Error::Runtime(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| crate::add_to_linker(&mut linker))
+            .map_err(|e| Error::Runtime(format!("{e:#}")))?;
+        Ok(Runner { engine, linker })
+    }
+
+    /// The engine, for embedders that add their own components.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Reads and compiles a component, and checks that it is a `client`
+    /// world command.
+    pub fn load(&self, path: impl AsRef<Path>) -> Result<Component> {
+        let path = path.as_ref();
+        let shown = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|source| Error::Read {
+            path: shown.clone(),
+            source,
+        })?;
+        if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+            return Err(Error::NotAComponent {
+                path: shown,
+                reason: "it is a core WebAssembly module; build it for wasm32-wasip2, or wrap it with `wasm-tools component new`".into(),
+            });
+        }
+        let component =
+            Component::from_binary(&self.engine, &bytes).map_err(|e| Error::NotAComponent {
+                path: shown.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        self.pre(&component, &shown)?;
+        Ok(component)
+    }
+
+    fn pre(&self, component: &Component, shown: &str) -> Result<CommandPre<ClientState>> {
+        let wrong = |e: wasmtime::Error| Error::WrongWorld {
+            path: shown.to_string(),
+            world: "wsbox:websocket/client",
+            reason: format!("{e:#}"),
+        };
+        let pre = self.linker.instantiate_pre(component).map_err(wrong)?;
+        CommandPre::new(pre).map_err(wrong)
+    }
+
+    /// Runs the component's `wasi:cli/run` with `args` as its arguments
+    /// (`args[0]` is the program name the guest sees). Before it returns,
+    /// every websocket the guest left open is closed (1001) and its
+    /// connection has ended, or the close timeout has passed.
+    pub async fn run(
+        &self,
+        component: &Component,
+        config: Arc<Config>,
+        args: &[String],
+        output: Output,
+    ) -> Result<RunOutput> {
+        let close_timeout = config.limits.close_timeout;
+        let pre = self.pre(component, "component")?;
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.args(args);
+        let pipes = match output {
+            Output::Inherit => {
+                wasi.inherit_stdout().inherit_stderr();
+                None
+            }
+            Output::Capture => {
+                let (out, err) = (
+                    MemoryOutputPipe::new(CAPTURE_LIMIT),
+                    MemoryOutputPipe::new(CAPTURE_LIMIT),
+                );
+                wasi.stdout(out.clone()).stderr(err.clone());
+                Some((out, err))
+            }
+        };
+        let state = ClientState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            websockets: WebSocketCtx::new(config),
+        };
+        let mut store = Store::new(&self.engine, state);
+        let result = match pre.instantiate_async(&mut store).await {
+            Ok(command) => command.wasi_cli_run().call_run(&mut store).await,
+            Err(e) => Err(e),
+        };
+        let tasks = store.data_mut().websockets.take_tasks();
+        drop(store);
+        let wait = close_timeout + Duration::from_secs(1);
+        for task in tasks {
+            let _ = tokio::time::timeout(wait, task).await;
+        }
+        let exit = match result {
+            Ok(Ok(())) => Exit::Code(0),
+            Ok(Err(())) => Exit::Code(1),
+            Err(e) => match e.downcast_ref::<I32Exit>() {
+                Some(I32Exit(code)) => Exit::Code(*code),
+                None => Exit::Trap(format!("{e:?}")),
+            },
+        };
+        let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
+        let (stdout, stderr) = match &pipes {
+            Some((out, err)) => (text(out), text(err)),
+            None => (String::new(), String::new()),
+        };
+        Ok(RunOutput {
+            exit,
+            stdout,
+            stderr,
+        })
+    }
+}

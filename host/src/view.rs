@@ -1,0 +1,104 @@
+//! How an embedder's store data gives the host functions their state, and
+//! the one call that adds the interface to a `Linker`.
+
+use crate::config::Config;
+use std::sync::Arc;
+use tokio::task::JoinHandle;
+use wasmtime::component::{HasData, Linker, ResourceTable};
+
+/// Per-instance websocket state: the configuration, the open count and the
+/// connections' background tasks.
+#[derive(Debug)]
+pub struct WebSocketCtx {
+    pub(crate) config: Arc<Config>,
+    pub(crate) open: usize,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl WebSocketCtx {
+    /// State for one instance under `config`.
+    pub fn new(config: Arc<Config>) -> Self {
+        WebSocketCtx {
+            config,
+            open: 0,
+            tasks: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub(crate) fn track(&mut self, task: JoinHandle<()>) {
+        self.tasks.retain(|t| !t.is_finished());
+        self.tasks.push(task);
+    }
+
+    /// Takes the background tasks of this instance's connections. Take them
+    /// before dropping the `Store`, then await them: dropping the store
+    /// starts the closing handshake of every websocket the guest left open,
+    /// and the tasks end when it is done (within the close timeout).
+    pub fn take_tasks(&mut self) -> Vec<JoinHandle<()>> {
+        std::mem::take(&mut self.tasks)
+    }
+}
+
+/// What the host functions borrow from the store: the websocket state and
+/// the resource table the websockets live in.
+pub struct WebSocketCtxView<'a> {
+    /// Per-instance websocket state.
+    pub ctx: &'a mut WebSocketCtx,
+    /// The instance's resource table, shared with WASI.
+    pub table: &'a mut ResourceTable,
+}
+
+/// Implemented by an embedder's store data to give the host functions their
+/// state, like `wasmtime_wasi::WasiView`.
+///
+/// ```
+/// use std::sync::Arc;
+/// use wasmtime::component::ResourceTable;
+/// use wsbox::{Config, WebSocketCtx, WebSocketCtxView, WebSocketView};
+///
+/// struct MyState {
+///     table: ResourceTable,
+///     websockets: WebSocketCtx,
+/// }
+///
+/// impl WebSocketView for MyState {
+///     fn websocket(&mut self) -> WebSocketCtxView<'_> {
+///         WebSocketCtxView { ctx: &mut self.websockets, table: &mut self.table }
+///     }
+/// }
+///
+/// let state = MyState {
+///     table: ResourceTable::new(),
+///     websockets: WebSocketCtx::new(Arc::new(Config::default())),
+/// };
+/// # drop(state);
+/// ```
+pub trait WebSocketView: Send {
+    /// Borrows the websocket state and the resource table.
+    fn websocket(&mut self) -> WebSocketCtxView<'_>;
+}
+
+struct HasWebSocket;
+
+impl HasData for HasWebSocket {
+    type Data<'a> = WebSocketCtxView<'a>;
+}
+
+/// Adds `wsbox:websocket/types` to `linker`. WASI (for `wasi:io/poll`) is
+/// added separately, with `wasmtime_wasi::p2::add_to_linker_async`.
+///
+/// ```no_run
+/// # use wasmtime::component::Linker;
+/// # fn f<T: wsbox::WebSocketView + wasmtime_wasi::WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+/// wasmtime_wasi::p2::add_to_linker_async(linker)?;
+/// wsbox::add_to_linker(linker)?;
+/// # Ok(()) }
+/// ```
+pub fn add_to_linker<T: WebSocketView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    crate::bindings::types::add_to_linker::<T, HasWebSocket>(linker, T::websocket)
+}
