@@ -204,8 +204,11 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             Stop::PeerClosed => {}
             Stop::Violation(code, reason, failure) => {
                 tracing::debug!(%code, reason, "failing the connection");
-                let _ = self.to_guest.send(Inbound::Failed(failure));
+                // The writer hears first, so that a guest reacting to the
+                // failure (say, by dropping the websocket) cannot race ahead
+                // of the close code.
                 let _ = self.to_writer.send(Control::Fail { code, reason }).await;
+                let _ = self.to_guest.send(Inbound::Failed(failure));
             }
             Stop::Ended(failure) => {
                 let _ = self.to_guest.send(Inbound::Failed(failure));
@@ -367,9 +370,8 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 }
             }
         };
-        let code = status.code;
+        let _ = self.to_writer.send(Control::PeerClosed(status.code)).await;
         let _ = self.to_guest.send(Inbound::Close(status));
-        let _ = self.to_writer.send(Control::PeerClosed(code)).await;
         Stop::PeerClosed
     }
 

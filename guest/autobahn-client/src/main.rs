@@ -1,0 +1,97 @@
+//! `autobahn-client BASE_URL AGENT [CASES]`: the echo client for the
+//! Autobahn|Testsuite fuzzingserver (BASE_URL like `ws://127.0.0.1:9001`).
+//! Runs cases 1 to CASES (by default, the count the server reports), then
+//! asks the server to update its reports for AGENT.
+
+use std::process::ExitCode;
+
+use wsbox_guest_common::{connect, CloseStatus, Describe, ErrorCode, Incoming, Message, Websocket};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let (base, agent, cases) = match args.as_slice() {
+        [base, agent] => (base, agent, None),
+        [base, agent, cases] => (base, agent, Some(cases)),
+        _ => return Err("usage: autobahn-client BASE_URL AGENT [CASES]".into()),
+    };
+    let base = base.trim_end_matches('/');
+
+    let count: u32 = match cases {
+        Some(cases) => cases.parse().map_err(|_| "CASES must be a number")?,
+        None => case_count(base)?,
+    };
+    for case in 1..=count {
+        run_case(&format!("{base}/runCase?case={case}&agent={agent}"));
+        if case.is_multiple_of(50) || case == count {
+            eprintln!("case {case}: done");
+        }
+    }
+
+    let ws = connect(&format!("{base}/updateReports?agent={agent}"))
+        .map_err(|e| format!("updateReports: {}", e.describe()))?;
+    finish(&ws).map_err(|e| format!("updateReports: {}", e.describe()))
+}
+
+/// Asks the server how many cases it has: it sends the number as text.
+fn case_count(base: &str) -> Result<u32, String> {
+    let fail = |e: ErrorCode| format!("getCaseCount: {}", e.describe());
+    let ws = connect(&format!("{base}/getCaseCount")).map_err(fail)?;
+    let count = match ws.receive().map_err(fail)? {
+        Incoming::Message(Message::Text(text)) => text.trim().parse().ok(),
+        _ => None,
+    };
+    finish(&ws).map_err(fail)?;
+    count.ok_or_else(|| "getCaseCount: no count in the reply".into())
+}
+
+/// Echoes every message back until the server closes; any error ends the
+/// case (the host has already failed the connection where RFC 6455 says so).
+fn run_case(url: &str) {
+    let Ok(ws) = connect(url) else { return };
+    loop {
+        match ws.receive() {
+            Ok(Incoming::Message(message)) => {
+                if ws.send(&message).is_err() {
+                    return;
+                }
+            }
+            Ok(Incoming::Close(status)) => {
+                let _ = answer_close(&ws, &status);
+                return;
+            }
+            Err(_) => return,
+        }
+    }
+}
+
+/// Receives until the server's close frame, then answers it.
+fn finish(ws: &Websocket) -> Result<(), ErrorCode> {
+    loop {
+        if let Incoming::Close(status) = ws.receive()? {
+            return answer_close(ws, &status);
+        }
+    }
+}
+
+/// Answers the peer's close with its own code, as RFC 6455 suggests. 1005
+/// means the peer's close frame was empty, so the answer is empty too; a
+/// code that may not be sent is answered with an empty close frame as well.
+fn answer_close(ws: &Websocket, status: &CloseStatus) -> Result<(), ErrorCode> {
+    if status.code != 1005 {
+        match ws.close(Some(status.code), "") {
+            Err(ErrorCode::InvalidParameter(_)) => {}
+            result => return result,
+        }
+    }
+    ws.close(None, "")
+}

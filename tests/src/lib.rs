@@ -1,0 +1,381 @@
+//! Test harness: runs the sample guests through the wsbox host against real
+//! peers on 127.0.0.1 (port 0): the Python `websockets` library
+//! (`tests/peers/peer.py`) and in-test tokio-tungstenite servers.
+
+use serde_json::Value;
+use std::collections::HashMap;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc;
+use wasmtime::component::Component;
+use wsbox::{Config, Exit, Output, Policy, RunOutput, Runner};
+
+pub use wsbox_testbed::{guest, python, repo};
+
+/// How long any single wait in a test may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(30);
+
+/// One runner per test binary, and each component compiled once.
+fn runner() -> &'static Runner {
+    static RUNNER: OnceLock<Runner> = OnceLock::new();
+    RUNNER.get_or_init(|| Runner::new().expect("engine"))
+}
+
+/// The compiled sample guest `name` (e.g. `close-probe`).
+pub fn component(name: &str) -> Component {
+    static CACHE: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    let mut cache = cache.lock().unwrap();
+    cache
+        .entry(name.to_string())
+        .or_insert_with(|| runner().load(guest(name)).expect("sample guest loads"))
+        .clone()
+}
+
+/// A configuration that allows `ws://127.0.0.1:PORT`.
+pub fn allow(port: u16) -> Config {
+    Config {
+        policy: Policy::from_patterns(&[format!("ws://127.0.0.1:{port}")]).unwrap(),
+        ..Config::default()
+    }
+}
+
+/// Runs sample guest `name` with `args`, capturing its output.
+pub async fn run_guest(name: &str, config: Config, args: &[&str]) -> RunOutput {
+    let component = component(name);
+    let args: Vec<String> = std::iter::once(name)
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect();
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        runner().run(&component, Arc::new(config), &args, Output::Capture),
+    )
+    .await
+    .expect("guest run finished in time")
+    .expect("guest ran");
+    eprintln!(
+        "--- {name} stdout:\n{}--- stderr:\n{}---",
+        out.stdout, out.stderr
+    );
+    out
+}
+
+/// Runs `close-probe URL STEPS...` against a peer on `port` and returns its
+/// output, checking that it exited 0.
+pub async fn probe(port: u16, url: &str, steps: &[&str]) -> Probe {
+    probe_with(allow(port), url, steps).await
+}
+
+/// Like [`probe`], with a configuration of the test's own.
+pub async fn probe_with(config: Config, url: &str, steps: &[&str]) -> Probe {
+    let args: Vec<&str> = std::iter::once(url).chain(steps.iter().copied()).collect();
+    let out = run_guest("close-probe", config, &args).await;
+    assert_eq!(
+        out.exit,
+        Exit::Code(0),
+        "close-probe failed: {}",
+        out.stderr
+    );
+    Probe {
+        lines: out.stdout.lines().map(String::from).collect(),
+    }
+}
+
+/// The output of `close-probe`: one `STEP -> RESULT` line per step.
+#[derive(Debug)]
+pub struct Probe {
+    /// Every line it printed.
+    pub lines: Vec<String>,
+}
+
+impl Probe {
+    /// The results printed for `step`, in order.
+    pub fn results(&self, step: &str) -> Vec<&str> {
+        let prefix = format!("{step} -> ");
+        self.lines
+            .iter()
+            .filter_map(|l| l.strip_prefix(&prefix))
+            .collect()
+    }
+
+    /// The only (or first) result printed for `step`.
+    pub fn result(&self, step: &str) -> &str {
+        self.results(step)
+            .first()
+            .copied()
+            .unwrap_or_else(|| panic!("no line for step {step:?} in {:#?}", self.lines))
+    }
+
+    /// The results of every step, in order, as `(step, result)`.
+    pub fn steps(&self) -> Vec<(&str, &str)> {
+        self.lines
+            .iter()
+            .filter_map(|l| l.split_once(" -> "))
+            .collect()
+    }
+}
+
+/// A Python `websockets` peer running `tests/peers/peer.py server ARGS...`.
+pub struct PyPeer {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+    events: mpsc::UnboundedReceiver<Value>,
+}
+
+impl PyPeer {
+    /// Starts the peer and waits until it listens.
+    pub async fn start(args: &[&str]) -> PyPeer {
+        let script = repo().join("tests/peers/peer.py");
+        let mut child = Command::new(python())
+            .arg(script)
+            .arg("server")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .expect("python peer starts");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, mut events) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                eprintln!("peer: {line}");
+                match serde_json::from_str::<Value>(&line) {
+                    Ok(v) => {
+                        let _ = tx.send(v);
+                    }
+                    Err(e) => eprintln!("peer printed a line that is not JSON ({e}): {line}"),
+                }
+            }
+        });
+        let first = tokio::time::timeout(WAIT, events.recv())
+            .await
+            .expect("peer listens in time")
+            .expect("peer printed its port");
+        assert_eq!(first["event"], "listening", "{first}");
+        let port = first["port"].as_u64().unwrap() as u16;
+        PyPeer {
+            child,
+            port,
+            events,
+        }
+    }
+
+    /// `ws://127.0.0.1:PORT/path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The next event whose `event` field is `kind`, skipping others.
+    pub async fn next(&mut self, kind: &str) -> Value {
+        loop {
+            let event = tokio::time::timeout(WAIT, self.events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("peer reported no {kind:?} event in time"))
+                .expect("peer is running");
+            if event["event"] == kind {
+                return event;
+            }
+        }
+    }
+
+    /// Every event reported so far, without waiting.
+    pub fn drain(&mut self) -> Vec<Value> {
+        let mut out = Vec::new();
+        while let Ok(v) = self.events.try_recv() {
+            out.push(v);
+        }
+        out
+    }
+}
+
+impl Drop for PyPeer {
+    fn drop(&mut self) {
+        let _ = self.child.start_kill();
+    }
+}
+
+/// The `(code, reason)` of a close frame the peer reported, or `None`.
+pub fn close_of(frame: &Value) -> Option<(u16, String)> {
+    if frame.is_null() {
+        return None;
+    }
+    Some((
+        frame["code"].as_u64()? as u16,
+        frame["reason"].as_str()?.to_string(),
+    ))
+}
+
+/// A TCP listener on 127.0.0.1:0 that counts accepted connections.
+pub struct CountingListener {
+    /// Its port.
+    pub port: u16,
+    accepted: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl CountingListener {
+    /// Starts listening.
+    pub async fn start() -> CountingListener {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let accepted = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = accepted.clone();
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                count.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                drop(stream);
+            }
+        });
+        CountingListener {
+            port,
+            accepted,
+            task,
+        }
+    }
+
+    /// How many connections were accepted.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl Drop for CountingListener {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Sets up logging for a test binary once (`RUST_LOG` controls it).
+pub fn init_logging() {
+    static ONCE: OnceLock<()> = OnceLock::new();
+    ONCE.get_or_init(|| {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_test_writer()
+            .try_init();
+    });
+}
+
+/// What an in-test tokio-tungstenite peer saw.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Seen {
+    /// A data message.
+    Message(tungstenite::Message),
+    /// The client's close frame (`None`: it had no payload).
+    Close(Option<(u16, String)>),
+    /// The stream ended or failed without a close frame.
+    End(String),
+}
+
+/// An in-test tokio-tungstenite server on 127.0.0.1:0. Each connection runs
+/// `handler`, which reports what it saw.
+pub struct RustPeer {
+    /// Its port.
+    pub port: u16,
+    seen: mpsc::UnboundedReceiver<Seen>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// The server-side stream a [`RustPeer`] handler gets.
+pub type ServerStream = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+impl RustPeer {
+    /// Starts a server whose connections run `handler`.
+    pub async fn start<F, Fut>(handler: F) -> RustPeer
+    where
+        F: Fn(ServerStream, mpsc::UnboundedSender<Seen>) -> Fut + Send + Sync + 'static,
+        Fut: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (tx, seen) = mpsc::unbounded_channel();
+        let handler = Arc::new(handler);
+        let task = tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (handler, tx) = (handler.clone(), tx.clone());
+                tokio::spawn(async move {
+                    match tokio_tungstenite::accept_async(stream).await {
+                        Ok(ws) => handler(ws, tx).await,
+                        Err(e) => {
+                            let _ = tx.send(Seen::End(format!("handshake: {e}")));
+                        }
+                    }
+                });
+            }
+        });
+        RustPeer { port, seen, task }
+    }
+
+    /// An echo server that reports every message and the close frame.
+    pub async fn echo() -> RustPeer {
+        RustPeer::start(|ws, tx| echo_until_close(ws, tx)).await
+    }
+
+    /// `ws://127.0.0.1:PORT/`.
+    pub fn url(&self) -> String {
+        format!("ws://127.0.0.1:{}/", self.port)
+    }
+
+    /// The next thing the peer saw.
+    pub async fn next(&mut self) -> Seen {
+        tokio::time::timeout(WAIT, self.seen.recv())
+            .await
+            .expect("the peer saw something in time")
+            .expect("the peer is running")
+    }
+
+    /// The next close frame or end, skipping messages.
+    pub async fn next_close(&mut self) -> Seen {
+        loop {
+            match self.next().await {
+                Seen::Message(_) => continue,
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Drop for RustPeer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Echoes data messages and reports them, until the client closes (its
+/// close frame is echoed by tungstenite) or the stream ends.
+pub async fn echo_until_close(mut ws: ServerStream, tx: mpsc::UnboundedSender<Seen>) {
+    use futures_util::{SinkExt, StreamExt};
+    while let Some(msg) = ws.next().await {
+        match msg {
+            Ok(tungstenite::Message::Close(frame)) => {
+                let _ = tx.send(Seen::Close(
+                    frame.map(|f| (f.code.into(), f.reason.to_string())),
+                ));
+                // tungstenite writes its answer while the stream is polled,
+                // and ends the stream when the handshake is done.
+                while ws.next().await.is_some() {}
+                return;
+            }
+            Ok(m) if m.is_text() || m.is_binary() => {
+                let _ = tx.send(Seen::Message(m.clone()));
+                if ws.send(m).await.is_err() {
+                    break;
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let _ = tx.send(Seen::End(e.to_string()));
+                return;
+            }
+        }
+    }
+    let _ = tx.send(Seen::End("stream ended".into()));
+}
