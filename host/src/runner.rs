@@ -124,6 +124,12 @@ impl Runner {
             path: shown.clone(),
             source,
         })?;
+        if !bytes.starts_with(b"\0asm") {
+            return Err(Error::NotAComponent {
+                path: shown,
+                reason: "it does not start with the WebAssembly magic bytes".into(),
+            });
+        }
         if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
             return Err(Error::NotAComponent {
                 path: shown,
@@ -133,7 +139,7 @@ impl Runner {
         let component =
             Component::from_binary(&self.engine, &bytes).map_err(|e| Error::NotAComponent {
                 path: shown.clone(),
-                reason: format!("{e:#}"),
+                reason: one_line(&e),
             })?;
         self.pre(&component, &shown)?;
         Ok(component)
@@ -143,7 +149,7 @@ impl Runner {
         let wrong = |e: wasmtime::Error| Error::WrongWorld {
             path: shown.to_string(),
             world: "wsbox:websocket/client",
-            reason: format!("{e:#}"),
+            reason: one_line(&e),
         };
         let pre = self.linker.instantiate_pre(component).map_err(wrong)?;
         CommandPre::new(pre).map_err(wrong)
@@ -213,4 +219,12 @@ impl Runner {
             stderr,
         })
     }
+}
+
+/// A wasmtime error's whole chain on one line, for start-up messages.
+fn one_line(e: &wasmtime::Error) -> String {
+    format!("{e:#}")
+        .split_whitespace()
+        .collect::<Vec<_>>()
+        .join(" ")
 }

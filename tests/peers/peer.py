@@ -1,0 +1,483 @@
+#!/usr/bin/env python3
+"""Third-party WebSocket test peer for the wsbox end-to-end tests.
+
+The peer is built on the Python ``websockets`` library (pinned in
+requirements.txt; modern ``websockets.asyncio`` API) so that wsbox is tested
+against an implementation it shares no code with.
+
+Usage::
+
+    python peer.py server SCENARIO [ARGS...]
+
+The peer listens on 127.0.0.1, port 0 (the OS picks a free port), serves any
+number of connections until it gets SIGTERM or SIGINT (then it exits with
+status 0), and reports what happens on stdout, one JSON object per line,
+flushed after each line. Diagnostics go to stderr.
+
+Line protocol (every object has an "event" field; all per-connection events
+also carry "conn": a connection number 1, 2, ... to tell connections apart):
+
+``{"event": "listening", "port": N}``
+    Always the first line.
+``{"event": "connect", "conn": K, "path": "/p?q", "headers": {...}, "subprotocol": "x" | null}``
+    The opening handshake succeeded. "path" is the request target (with the
+    query string), "headers" maps lower-cased request header names to values
+    (repeated headers joined with ", "), "subprotocol" is the one the peer
+    selected (null if none).
+``{"event": "rejected", "conn": K, "status": S, "path": ..., "headers": {...}}``
+    ``reject`` scenario: the upgrade was answered with HTTP status S.
+``{"event": "message", "conn": K, "type": "text", "data": "...", "len": B}``
+    A complete text message was received; "len" is its size in UTF-8 bytes.
+``{"event": "message", "conn": K, "type": "binary", "len": N, "pattern_ok": bool}``
+    A complete binary message was received; "pattern_ok" is true when byte i
+    of the message equals i % 251 for every i.
+``{"event": "closed", "conn": K, "rcvd": {"code": C, "reason": "R"} | null, "sent": {...} | null, "clean": bool, "error": "..." | null}``
+    The TCP connection has ended. "rcvd" is the close frame received from the
+    client (code 1005 if it had an empty payload), "sent" the close frame the
+    peer sent (null if none), "clean" is true when both close frames were
+    exchanged before TCP closed. "error" describes an abnormal end (timeout,
+    reset, protocol error detected by the peer) or is null.
+    Note: when the peer itself fails the connection (1009 message too big,
+    1007 invalid UTF-8, 1002 protocol error), websockets half-closes TCP right
+    after its close frame and ignores the client's answer: "rcvd" is then
+    null and "clean" false even if the client answered correctly.
+
+The peer sends no keepalive pings (it answers pings), negotiates no
+permessage-deflate (set PEER_COMPRESSION=deflate to allow it), and accepts
+messages up to 64 MiB in any number of fragments. On SIGTERM/SIGINT open
+connections get a 1001 close frame and 1 s to answer before TCP is aborted
+(their "closed" events may still be printed), then the peer exits with 0.
+
+Scenarios (the peer echoes = sends every received message back with the same
+type; messages received are always reported):
+
+``echo``
+    Echo. A close from the client is answered by websockets (echoing its code).
+``close CODE [REASON]``
+    Right after the handshake send a close frame with CODE and REASON, then
+    wait up to 10 s for the client's close frame and TCP close. CODE ``none``
+    sends a close frame with an empty payload (REASON must then be empty).
+    Codes websockets refuses to send (e.g. 1005, 999) are written raw.
+``close-after N CODE [REASON]``
+    Echo the first N messages, then close as above.
+``send-then-close N CODE [REASON]``
+    Send text messages "msg 0" .. "msg N-1", then close as above.
+``drop-after N``
+    Echo N messages, wait 100 ms (so the last echo reaches the client), then
+    drop TCP without a close frame (RST via SO_LINGER 0). N = 0: right after
+    the handshake.
+``never-answer``
+    Raw server (handshake done with websockets' sans-I/O protocol): echo
+    messages, but never answer the client's close frame and never close TCP;
+    keep reading and discarding until the client drops TCP. Pings are still
+    answered. "closed" then has "sent": null and "clean": false; "subprotocol"
+    is always null.
+``send-fragments text|binary N``
+    Send one message as N fragments (text: "frag0", "frag1", ...; binary: 1000
+    bytes per fragment, byte i of the message = i % 251), then echo.
+``send-big text|binary BYTES``
+    Send one message of BYTES bytes (text: "a" * BYTES; binary: i % 251), then
+    echo.
+``subprotocol P``
+    Select subprotocol P if the client offered it, then echo.
+``reject STATUS``
+    Answer the upgrade request with HTTP STATUS (a registered status code)
+    and the text/plain body "rejected by peer.py\n"; no "connect" event.
+``limit BYTES``
+    Echo, with a maximum incoming message size of BYTES (default: 64 MiB).
+"""
+
+import asyncio
+import http
+import json
+import os
+import signal
+import socket
+import struct
+import sys
+
+# websockets >= 15 caps fragmented messages at 4096 frames by default; the
+# constant is read when websockets is imported, so set it first.
+os.environ.setdefault("WEBSOCKETS_MAX_FRAGMENTS", "10000000")
+
+from websockets.asyncio.server import serve  # noqa: E402
+from websockets.exceptions import ConnectionClosed  # noqa: E402
+from websockets.frames import Close, Frame, Opcode  # noqa: E402
+from websockets.http11 import Request  # noqa: E402
+from websockets.protocol import State  # noqa: E402
+from websockets.server import ServerProtocol  # noqa: E402
+
+MAX_SIZE = 64 * 1024 * 1024
+CLOSE_TIMEOUT = 10.0
+FRAGMENT_SIZE = 1000
+
+_next_conn = 0
+LIVE = set()  # connections whose handler is running (websockets scenarios)
+
+
+def emit(obj):
+    """Write one JSON event line to stdout and flush it."""
+    try:
+        sys.stdout.write(json.dumps(obj) + "\n")
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        pass  # the test harness went away; keep serving quietly
+
+
+def new_conn_id():
+    global _next_conn
+    _next_conn += 1
+    return _next_conn
+
+
+def pattern(n):
+    """n bytes where byte i is i % 251."""
+    block = bytes(range(251))
+    return (block * (n // 251 + 1))[:n]
+
+
+def headers_dict(headers):
+    out = {}
+    for name, value in headers.raw_items():
+        name = name.lower()
+        out[name] = out[name] + ", " + value if name in out else value
+    return out
+
+
+def close_dict(close):
+    return None if close is None else {"code": close.code, "reason": close.reason}
+
+
+def report_message(conn, msg):
+    if isinstance(msg, str):
+        emit({"event": "message", "conn": conn, "type": "text", "data": msg,
+              "len": len(msg.encode())})
+    else:
+        msg = bytes(msg)
+        emit({"event": "message", "conn": conn, "type": "binary", "len": len(msg),
+              "pattern_ok": msg == pattern(len(msg))})
+
+
+def parse_code(text):
+    return None if text.lower() == "none" else int(text)
+
+
+# --- websockets-based scenarios -------------------------------------------------
+
+
+async def recv(ws):
+    """Next message, or None once the connection is closed.
+
+    recv() only returns after TCP closes; if the client completes the closing
+    handshake but never closes TCP, enforce the close timeout via close().
+    """
+    while True:
+        try:
+            return await asyncio.wait_for(ws.recv(), 1.0)
+        except asyncio.TimeoutError:
+            if ws.protocol.state is not State.OPEN:
+                await ws.close()  # waits until the close deadline, then aborts
+        except ConnectionClosed:
+            return None
+
+
+async def pump(ws, conn, echo, count=None):
+    """Report (and echo) messages; stop after `count` or when the connection ends.
+
+    Returns True if `count` messages were handled.
+    """
+    n = 0
+    while count is None or n < count:
+        msg = await recv(ws)
+        if msg is None:
+            return False
+        report_message(conn, msg)
+        if echo:
+            try:
+                await ws.send(msg)
+            except ConnectionClosed:
+                return False
+        n += 1
+    return True
+
+
+async def send_close(ws, conn, code, reason):
+    """Send a close frame (code None: empty payload), report messages that
+    still arrive, and wait up to CLOSE_TIMEOUT for the client's answer and
+    the end of TCP."""
+    drain = asyncio.create_task(pump(ws, conn, echo=False))
+    try:
+        async with ws.send_context():
+            proto = ws.protocol
+            if code is None:
+                proto.send_close()  # empty payload; websockets records it as 1005
+            else:
+                close = Close(code, reason)
+                try:
+                    close.check()
+                    proto.send_close(code, reason)
+                except Exception:
+                    # websockets refuses codes that must not appear on the wire
+                    # (1005, 1006, 999, ...): write the frame ourselves, mirroring
+                    # what Protocol.send_close() does.
+                    data = struct.pack("!H", code) + reason.encode()
+                    proto.send_frame(Frame(Opcode.CLOSE, data))
+                    proto.close_sent = close
+                    proto.state = State.CLOSING
+        # send_context() waits for TCP to close (or aborts after the timeout)
+    except ConnectionClosed:
+        pass
+    await drain
+
+
+async def send_messages(ws, scenario, args):
+    kind, n = args[0], int(args[1])
+    if scenario == "send-fragments":
+        # Not ws.send(iterable): websockets then adds an empty final
+        # continuation frame (N + 1 frames on the wire). Drive the protocol
+        # object so that exactly N frames are sent, the last one with FIN.
+        if kind == "text":
+            chunks = [("frag%d" % i).encode() for i in range(n)]
+        else:
+            data = pattern(n * FRAGMENT_SIZE)
+            chunks = [data[i:i + FRAGMENT_SIZE] for i in range(0, len(data), FRAGMENT_SIZE)]
+        first = ws.protocol.send_text if kind == "text" else ws.protocol.send_binary
+        for i, chunk in enumerate(chunks):
+            async with ws.send_context():
+                send = first if i == 0 else ws.protocol.send_continuation
+                send(chunk, fin=i == n - 1)
+    else:  # send-big
+        await ws.send("a" * n if kind == "text" else pattern(n))
+
+
+def make_handler(scenario, args):
+    async def handler(ws):
+        conn = ws.conn_id
+        LIVE.add(ws)
+        emit({"event": "connect", "conn": conn, "path": ws.request.path,
+              "headers": headers_dict(ws.request.headers), "subprotocol": ws.subprotocol})
+        try:
+            if scenario in ("echo", "subprotocol", "limit"):
+                await pump(ws, conn, echo=True)
+            elif scenario == "close":
+                await send_close(ws, conn, parse_code(args[0]), args[1] if len(args) > 1 else "")
+            elif scenario == "close-after":
+                if await pump(ws, conn, echo=True, count=int(args[0])):
+                    await send_close(ws, conn, parse_code(args[1]), args[2] if len(args) > 2 else "")
+            elif scenario == "send-then-close":
+                for i in range(int(args[0])):
+                    await ws.send("msg %d" % i)
+                await send_close(ws, conn, parse_code(args[1]), args[2] if len(args) > 2 else "")
+            elif scenario == "drop-after":
+                if await pump(ws, conn, echo=True, count=int(args[0])):
+                    # let the last echo reach the client before resetting
+                    await asyncio.sleep(0.1)
+                    if ws.protocol.state is State.OPEN:
+                        sock = ws.transport.get_extra_info("socket")
+                        try:
+                            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                        except (AttributeError, OSError):
+                            pass
+                        ws.transport.abort()
+                        ws.connection_exc = ws.connection_exc or ConnectionAbortedError("peer aborted TCP (drop-after)")
+                    await ws.wait_closed()
+            elif scenario in ("send-fragments", "send-big"):
+                await send_messages(ws, scenario, args)
+                await pump(ws, conn, echo=True)
+            else:
+                raise AssertionError(scenario)
+        except ConnectionClosed:
+            pass
+        finally:
+            await ws.close()  # no-op / bounded wait unless the connection is still open
+            await ws.wait_closed()
+            proto = ws.protocol
+            exc = ws.connection_exc or proto.parser_exc
+            if exc is None and proto.state is State.CLOSED and proto.close_rcvd is None and proto.close_sent is None:
+                exc = "connection dropped without close frame"
+            emit({"event": "closed", "conn": conn,
+                  "rcvd": close_dict(proto.close_rcvd), "sent": close_dict(proto.close_sent),
+                  "clean": proto.close_rcvd is not None and proto.close_sent is not None,
+                  "error": None if exc is None else (str(exc) or type(exc).__name__)})
+            LIVE.discard(ws)
+
+    return handler
+
+
+async def run_websockets_server(scenario, args, stop):
+    # No keepalive pings and no permessage-deflate (unless PEER_COMPRESSION=deflate):
+    # what the client sees on the wire is exactly what the scenario says.
+    kwargs = dict(max_size=MAX_SIZE, ping_interval=None, close_timeout=CLOSE_TIMEOUT,
+                  compression=os.environ.get("PEER_COMPRESSION") or None)
+    if scenario == "limit":
+        kwargs["max_size"] = int(args[0])
+    if scenario == "subprotocol":
+        wanted = args[0]
+        kwargs["select_subprotocol"] = lambda ws, offered: wanted if wanted in offered else None
+
+    def process_request(ws, request):
+        ws.conn_id = new_conn_id()
+        if scenario == "reject":
+            status = int(args[0])
+            emit({"event": "rejected", "conn": ws.conn_id, "status": status, "path": request.path,
+                  "headers": headers_dict(request.headers)})
+            return ws.respond(status, "rejected by peer.py\n")
+        return None
+
+    server = await serve(make_handler(scenario, args), "127.0.0.1", 0,
+                         process_request=process_request, **kwargs)
+    emit({"event": "listening", "port": server.sockets[0].getsockname()[1]})
+    await stop.wait()
+    # Shutdown: close open connections with 1001 (websockets' default), give
+    # clients 1 s to answer, then abort whatever is left.
+    server.close()
+    done, _ = await asyncio.wait([asyncio.ensure_future(server.wait_closed())], timeout=1)
+    if not done:
+        for ws in list(LIVE):
+            ws.transport.abort()
+        await asyncio.wait([asyncio.ensure_future(server.wait_closed())], timeout=2)
+
+
+# --- never-answer: raw asyncio server ------------------------------------------
+
+
+async def never_answer_conn(reader, writer):
+    """Handshake with websockets' sans-I/O protocol, then write frames ourselves
+    so the protocol's automatic close reply never reaches the wire."""
+    conn = new_conn_id()
+    proto = ServerProtocol(max_size=MAX_SIZE)
+    opened = False
+    parts, kind = [], None
+    error = None
+    try:
+        while True:
+            try:
+                data = await reader.read(65536)
+            except (ConnectionError, OSError) as exc:
+                error = "%s: %s" % (type(exc).__name__, exc)
+                break
+            if not data:
+                break
+            proto.receive_data(data)
+            for event in proto.events_received():
+                if isinstance(event, Request):
+                    response = proto.accept(event)
+                    proto.send_response(response)
+                    for out in proto.data_to_send():
+                        if out:
+                            writer.write(out)
+                    if response.status_code != 101:
+                        await writer.drain()
+                        return
+                    opened = True
+                    emit({"event": "connect", "conn": conn, "path": event.path,
+                          "headers": headers_dict(event.headers), "subprotocol": None})
+                elif event.opcode is Opcode.PING:
+                    writer.write(Frame(Opcode.PONG, event.data).serialize(mask=False))
+                elif event.opcode in (Opcode.TEXT, Opcode.BINARY, Opcode.CONT):
+                    if event.opcode is not Opcode.CONT:
+                        kind, parts = event.opcode, []
+                    parts.append(bytes(event.data))
+                    if event.fin:
+                        payload = b"".join(parts)
+                        if kind is Opcode.TEXT:
+                            report_message(conn, payload.decode(errors="replace"))
+                        else:
+                            report_message(conn, payload)
+                        writer.write(Frame(kind, payload).serialize(mask=False))
+            if opened:
+                proto.data_to_send()  # discard websockets' own pongs, close reply, EOF
+            await writer.drain()
+    except Exception as exc:  # protocol error etc.: keep the event stream sane
+        error = "%s: %s" % (type(exc).__name__, exc)
+    finally:
+        writer.close()
+        if opened:
+            emit({"event": "closed", "conn": conn, "rcvd": close_dict(proto.close_rcvd),
+                  "sent": None, "clean": False, "error": error})
+
+
+async def run_never_answer_server(stop):
+    conns = {}  # task -> writer
+
+    async def on_connect(reader, writer):
+        task = asyncio.current_task()
+        conns[task] = writer
+        try:
+            await never_answer_conn(reader, writer)
+        finally:
+            del conns[task]
+
+    server = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+    emit({"event": "listening", "port": server.sockets[0].getsockname()[1]})
+    await stop.wait()
+    server.close()
+    tasks = list(conns)
+    for writer in conns.values():
+        writer.transport.abort()  # the handlers see the end of TCP and report it
+    if tasks:
+        await asyncio.wait(tasks, timeout=3)
+
+
+# --- main -----------------------------------------------------------------------
+
+ARGC = {  # scenario -> (min, max) number of arguments
+    "echo": (0, 0), "close": (1, 2), "close-after": (2, 3), "send-then-close": (2, 3),
+    "drop-after": (1, 1), "never-answer": (0, 0), "send-fragments": (2, 2),
+    "send-big": (2, 2), "subprotocol": (1, 1), "reject": (1, 1), "limit": (1, 1),
+}
+
+
+def check_args(scenario, args):
+    """Raise ValueError for arguments the scenario cannot use."""
+    if scenario in ("send-fragments", "send-big"):
+        if args[0] not in ("text", "binary"):
+            raise ValueError("KIND must be text or binary")
+        if int(args[1]) < (1 if scenario == "send-fragments" else 0):
+            raise ValueError("bad count")
+    elif scenario in ("close", "close-after", "send-then-close"):
+        if scenario != "close" and int(args[0]) < 0:
+            raise ValueError("bad count")
+        rest = args if scenario == "close" else args[1:]
+        code, reason = parse_code(rest[0]), rest[1] if len(rest) > 1 else ""
+        if code is None and reason:
+            raise ValueError("a close frame without code cannot carry a reason")
+        if code is not None and not 0 <= code <= 0xFFFF:
+            raise ValueError("close code out of range")
+        if len(reason.encode()) > 123:
+            raise ValueError("close reason longer than 123 bytes")
+    elif scenario in ("drop-after", "limit"):
+        if int(args[0]) < 0:
+            raise ValueError("bad number")
+    elif scenario == "reject":
+        http.HTTPStatus(int(args[0]))  # websockets only sends known statuses
+
+
+async def main(argv):
+    if len(argv) < 2 or argv[0] != "server" or argv[1] not in ARGC:
+        print(__doc__, file=sys.stderr)
+        return 2
+    scenario, args = argv[1], argv[2:]
+    lo, hi = ARGC[scenario]
+    if not lo <= len(args) <= hi:
+        print("scenario %s takes %d..%d arguments" % (scenario, lo, hi), file=sys.stderr)
+        return 2
+    try:
+        check_args(scenario, args)
+    except ValueError as exc:
+        print("bad arguments for %s: %s" % (scenario, exc), file=sys.stderr)
+        return 2
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if scenario == "never-answer":
+        await run_never_answer_server(stop)
+    else:
+        await run_websockets_server(scenario, args, stop)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(sys.argv[1:])))
