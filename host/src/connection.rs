@@ -256,14 +256,13 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                         Ok(p) => p.freeze(),
                         Err(stop) => return stop,
                     };
-                    match op {
-                        ControlOp::Ping => {
-                            if self.to_writer.send(Control::Pong(payload)).await.is_err() {
-                                return Stop::Ended(Failure::Ended);
-                            }
-                        }
-                        ControlOp::Close => return self.peer_closed(&payload).await,
-                        _ => {}
+                    if op == ControlOp::Close {
+                        return self.peer_closed(&payload).await;
+                    }
+                    if op == ControlOp::Ping
+                        && self.to_writer.send(Control::Pong(payload)).await.is_err()
+                    {
+                        return Stop::Ended(Failure::Ended);
                     }
                     continue;
                 }

@@ -109,7 +109,7 @@ impl WebSocket {
                 code: status.code,
                 reason: status.reason.clone(),
             }),
-            Some(Err(e)) => Err(e.clone()),
+            Some(Err(e)) => Err(*e),
             None => Err(QueryCloseStatusError::NotReceived),
         }
     }

@@ -316,7 +316,7 @@ impl RustPeer {
 
     /// An echo server that reports every message and the close frame.
     pub async fn echo() -> RustPeer {
-        RustPeer::start(|ws, tx| echo_until_close(ws, tx)).await
+        RustPeer::start(echo_until_close).await
     }
 
     /// `ws://127.0.0.1:PORT/`.

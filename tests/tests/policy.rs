@@ -51,7 +51,7 @@ async fn a_matching_pattern_lets_the_connection_through() {
             format!("ws://127.0.0.1:{port}/"),
         ),
     ] {
-        let out = probe_with(with_patterns(&[pattern.clone()]), &url, &[]).await;
+        let out = probe_with(with_patterns(std::slice::from_ref(&pattern)), &url, &[]).await;
         // The listener hangs up without answering the upgrade.
         assert!(
             out.result("connect").starts_with("err(connect-failed: "),
