@@ -92,3 +92,26 @@ async fn bad_options_are_invalid_parameter_and_touch_no_network() {
     }
     assert_eq!(listener.accepted(), 0);
 }
+
+#[tokio::test]
+async fn a_server_that_never_answers_the_upgrade_hits_the_connect_timeout() {
+    use std::time::{Duration, Instant};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let silent = tokio::spawn(async move {
+        let (_tcp, _) = listener.accept().await.unwrap();
+        tokio::time::sleep(Duration::from_secs(60)).await;
+    });
+    let config = wsbox::Config {
+        limits: wsbox::Limits {
+            connect_timeout: Duration::from_millis(300),
+            ..wsbox::Limits::default()
+        },
+        ..wsbox_tests::allow(port)
+    };
+    let started = Instant::now();
+    let out = wsbox_tests::probe_with(config, &format!("ws://127.0.0.1:{port}/"), &[]).await;
+    assert_eq!(out.result("connect"), "err(timeout)");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    silent.abort();
+}
