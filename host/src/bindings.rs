@@ -1,4 +1,6 @@
-//! Rust bindings generated from `wit/websocket.wit`.
+//! Rust bindings generated from `wit/websocket.wit`, for the `server` world:
+//! it imports `types`, which is all a `client` world guest imports too, and
+//! exports `handler`.
 //!
 //! `wasi:io` is mapped onto wasmtime-wasi's own bindings, so a `pollable`
 //! returned by `subscribe` is wasmtime-wasi's [`DynPollable`] and works with
@@ -8,8 +10,9 @@
 
 wasmtime::component::bindgen!({
     path: "../wit",
-    world: "wsbox:websocket/client",
+    world: "wsbox:websocket/server",
     imports: { default: async | trappable },
+    exports: { default: async },
     trappable_error_type: {
         "wsbox:websocket/types.error-code" => crate::error::HostError,
     },
@@ -20,4 +23,5 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
+pub use exports::wsbox::websocket::handler;
 pub use wsbox::websocket::types;

@@ -104,7 +104,12 @@ pub(crate) fn check_options(options: &ConnectOptions) -> Result<(), ErrorCode> {
             )));
         }
     }
-    for (name, value) in &options.headers {
+    check_headers(&options.headers)
+}
+
+/// Checks extra handshake headers (of a request or of a 101 answer).
+pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<(), ErrorCode> {
+    for (name, value) in headers {
         let lower = name.to_ascii_lowercase();
         if !is_token(name) {
             return Err(ErrorCode::InvalidParameter(format!(

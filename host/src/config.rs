@@ -28,6 +28,14 @@ pub struct Limits {
     pub close_timeout: Duration,
     /// How many websockets one instance may have open at once. Default: 128.
     pub max_websockets: usize,
+    /// The most linear memory one instance may have, in bytes; growing past
+    /// it traps that instance only. Default: 256 MiB.
+    pub max_memory: usize,
+    /// How long a guest may run without returning to the host (a host call,
+    /// or the end of the export it runs); past it the guest traps. Time spent
+    /// waiting inside host calls such as `receive` does not count.
+    /// Default: 10 s.
+    pub cpu_deadline: Duration,
 }
 
 impl Default for Limits {
@@ -39,6 +47,8 @@ impl Default for Limits {
             connect_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(10),
             max_websockets: 128,
+            max_memory: 256 << 20,
+            cpu_deadline: Duration::from_secs(10),
         }
     }
 }

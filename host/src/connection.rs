@@ -18,6 +18,7 @@ use crate::config::Limits;
 use crate::utf8::Utf8Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use std::io::{self, Cursor};
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -120,6 +121,35 @@ pub(crate) struct Connection {
     pub inbound: mpsc::UnboundedReceiver<Inbound>,
     /// Ends when the socket is closed and both tasks are done.
     pub task: JoinHandle<()>,
+    pub host: HostHandle,
+}
+
+/// The host's own handle on a connection, independent of the guest: it
+/// closes connections at shutdown and after a trap.
+#[derive(Debug, Clone)]
+pub(crate) struct HostHandle {
+    close_now: mpsc::UnboundedSender<u16>,
+    /// The code sent when the guest lets go of the websocket without
+    /// closing it: 1001 for client connections, 1000 for server ones.
+    drop_code: Arc<AtomicU16>,
+}
+
+impl HostHandle {
+    /// Sends a close frame with `code` now, unless one went out already.
+    /// The guest still sees the peer's answer through `receive`.
+    pub(crate) fn close_now(&self, code: u16) {
+        let _ = self.close_now.send(code);
+    }
+
+    /// Sets the code for when the guest lets go without closing.
+    pub(crate) fn set_drop_code(&self, code: u16) {
+        self.drop_code.store(code, Ordering::Relaxed);
+    }
+
+    /// Whether the connection's tasks are gone.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.close_now.is_closed()
+    }
 }
 
 /// Starts the reader and writer tasks over an upgraded stream. `leftover`
@@ -132,6 +162,11 @@ where
     let (inbound_tx, inbound) = mpsc::unbounded_channel();
     let (control_tx, control_rx) = mpsc::channel(8);
     let (commands, commands_rx) = mpsc::channel(1);
+    let (close_now, close_now_rx) = mpsc::unbounded_channel();
+    let drop_code = Arc::new(AtomicU16::new(match role {
+        Role::Client => CloseCode::Away.into(),
+        Role::Server => CloseCode::Normal.into(),
+    }));
     let budget = limits.inbound_buffer.max(1);
     let reader = Reader {
         io: read_half,
@@ -150,12 +185,17 @@ where
         buf: Vec::new(),
         role,
         close_timeout: limits.close_timeout,
+        drop_code: drop_code.clone(),
     };
-    let task = tokio::spawn(writer.run(commands_rx, control_rx, reader));
+    let task = tokio::spawn(writer.run(commands_rx, control_rx, close_now_rx, reader));
     Connection {
         commands,
         inbound,
         task,
+        host: HostHandle {
+            close_now,
+            drop_code,
+        },
     }
 }
 
@@ -425,6 +465,7 @@ struct Writer<W> {
     buf: Vec<u8>,
     role: Role,
     close_timeout: Duration,
+    drop_code: Arc<AtomicU16>,
 }
 
 impl<W: AsyncWrite + Unpin> Writer<W> {
@@ -432,6 +473,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
         mut self,
         mut commands: mpsc::Receiver<Command>,
         mut control: mpsc::Receiver<Control>,
+        mut close_now: mpsc::UnboundedReceiver<u16>,
         mut reader: JoinHandle<()>,
     ) {
         let mut close_sent = false;
@@ -479,12 +521,20 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                     }
                 },
                 _ = &mut reader, if !reader_done => reader_done = true,
+                Some(code) = close_now.recv() => {
+                    if !close_sent {
+                        close_sent = true;
+                        let code = peer_code.map(echo).unwrap_or(code);
+                        let _ = self.close(Some((code, String::new()))).await;
+                    }
+                    give_up_at.get_or_insert(Instant::now() + self.close_timeout);
+                }
                 command = commands.recv(), if !guest_gone => match command {
                     None => {
                         guest_gone = true;
                         if !close_sent {
                             close_sent = true;
-                            let code = peer_code.map(echo).unwrap_or(CloseCode::Away.into());
+                            let code = peer_code.map(echo).unwrap_or(self.drop_code.load(Ordering::Relaxed));
                             let _ = self.close(Some((code, String::new()))).await;
                         }
                         give_up_at.get_or_insert(Instant::now() + self.close_timeout);
@@ -498,8 +548,10 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                         }
                     }
                     Some(Command::Close { status, done }) => {
+                        // After a close the host sent on its own (shutdown,
+                        // a trap), the guest's close has nothing left to say.
+                        let result = if close_sent { Ok(()) } else { self.close(status).await };
                         close_sent = true;
-                        let result = self.close(status).await;
                         let _ = done.send(result);
                         if peer_code.is_some() {
                             give_up_at = Some(Instant::now() + self.close_timeout);

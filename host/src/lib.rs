@@ -23,6 +23,8 @@ mod connection;
 mod error;
 pub mod policy;
 mod runner;
+mod sandbox;
+mod server;
 mod tls;
 mod types;
 mod types_impl;
@@ -34,6 +36,7 @@ pub use config::{Config, Limits};
 pub use error::{Error, HostError, HostResult, Result};
 pub use policy::{AllowPattern, Policy};
 pub use runner::{ClientState, Exit, Output, RunOutput, Runner};
+pub use server::{GuestOutput, ServeConfig, Server, ServerState};
 pub use types::{State, WebSocket};
 pub use view::{add_to_linker, WebSocketCtx, WebSocketCtxView, WebSocketView};
 

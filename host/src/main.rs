@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use wsbox::{Config, Exit, Limits, Output, Policy, Runner};
+use wsbox::{Config, Exit, Limits, Output, Policy, Runner, ServeConfig, Server};
 
 /// Real WebSockets for sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -21,6 +21,30 @@ enum Command {
     /// Run a client guest: a `wasi:cli` command component of the
     /// `wsbox:websocket/client` world. Its exit code becomes wsbox's.
     Run(RunArgs),
+    /// Serve WebSocket connections, each with a fresh instance of a
+    /// `wsbox:websocket/server` handler component.
+    Serve(ServeArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// The address to listen on; the bound address is printed at start-up.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    listen: String,
+    /// Most connections open at once; past it, upgrades get 503.
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    max_connections: usize,
+    /// How long a client may take to send its upgrade request.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    handshake_timeout: Duration,
+    /// How long a graceful shutdown (SIGINT, SIGTERM) waits for handlers
+    /// after sending 1001 on every connection.
+    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
+    shutdown_timeout: Duration,
+    #[command(flatten)]
+    limits: LimitArgs,
+    /// The handler component file (.wasm).
+    component: PathBuf,
 }
 
 #[derive(Args)]
@@ -64,6 +88,13 @@ struct LimitArgs {
     /// Extra PEM CA certificates to trust for wss://.
     #[arg(long, value_name = "PATH")]
     ca_file: Option<PathBuf>,
+    /// Most linear memory one instance may have; past it, it traps.
+    #[arg(long, value_name = "BYTES", default_value = "256MiB", value_parser = parse_size)]
+    max_memory: usize,
+    /// How long a guest may run without returning to the host before it
+    /// traps; waiting inside host calls does not count.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    cpu_deadline: Duration,
 }
 
 impl LimitArgs {
@@ -77,6 +108,8 @@ impl LimitArgs {
                 connect_timeout: self.connect_timeout,
                 close_timeout: self.close_timeout,
                 max_websockets: self.max_websockets,
+                max_memory: self.max_memory,
+                cpu_deadline: self.cpu_deadline,
             },
             ca_file: self.ca_file.clone(),
         };
@@ -147,6 +180,42 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
     }
 }
 
+async fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let config = ServeConfig {
+        websocket: args.limits.config()?,
+        max_connections: args.max_connections,
+        handshake_timeout: args.handshake_timeout,
+        shutdown_timeout: args.shutdown_timeout,
+        ..ServeConfig::default()
+    };
+    let server = Server::new(&args.component, config)?;
+    let listener = tokio::net::TcpListener::bind(&args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let address = listener.local_addr()?;
+    println!("wsbox serve: listening on ws://{address}");
+    std::io::Write::flush(&mut std::io::stdout())?;
+    server.serve(listener, shutdown_signal()).await?;
+    eprintln!("wsbox serve: shut down");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -166,6 +235,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run(args).await,
+            Command::Serve(args) => serve(args).await,
         }
     });
     match result {

@@ -3,12 +3,13 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::sandbox;
 use crate::view::{WebSocketCtx, WebSocketCtxView, WebSocketView};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store};
+use wasmtime::{Engine, Store, StoreLimits};
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
@@ -21,6 +22,7 @@ pub struct ClientState {
     wasi: WasiCtx,
     table: ResourceTable,
     websockets: WebSocketCtx,
+    limits: StoreLimits,
 }
 
 impl WasiView for ClientState {
@@ -99,10 +101,7 @@ impl Runner {
     /// An engine with the component model and a linker with WASI 0.2 and
     /// `wsbox:websocket/types`.
     pub fn new() -> Result<Self> {
-        let mut config = wasmtime::Config::new();
-        config.wasm_component_model(true);
-        config.cranelift_opt_level(wasmtime::OptLevel::Speed);
-        let engine = Engine::new(&config).map_err(|e| Error::Runtime(format!("{e:#}")))?;
+        let engine = sandbox::engine()?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| crate::add_to_linker(&mut linker))
@@ -119,29 +118,8 @@ impl Runner {
     /// world command.
     pub fn load(&self, path: impl AsRef<Path>) -> Result<Component> {
         let path = path.as_ref();
-        let shown = path.display().to_string();
-        let bytes = std::fs::read(path).map_err(|source| Error::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        if !bytes.starts_with(b"\0asm") {
-            return Err(Error::NotAComponent {
-                path: shown,
-                reason: "it does not start with the WebAssembly magic bytes".into(),
-            });
-        }
-        if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
-            return Err(Error::NotAComponent {
-                path: shown,
-                reason: "it is a core WebAssembly module; build it for wasm32-wasip2, or wrap it with `wasm-tools component new`".into(),
-            });
-        }
-        let component =
-            Component::from_binary(&self.engine, &bytes).map_err(|e| Error::NotAComponent {
-                path: shown.clone(),
-                reason: one_line(&e),
-            })?;
-        self.pre(&component, &shown)?;
+        let component = load_component(&self.engine, path)?;
+        self.pre(&component, &path.display().to_string())?;
         Ok(component)
     }
 
@@ -166,7 +144,7 @@ impl Runner {
         args: &[String],
         output: Output,
     ) -> Result<RunOutput> {
-        let close_timeout = config.limits.close_timeout;
+        let limits = config.limits.clone();
         let pre = self.pre(component, "component")?;
         let mut wasi = WasiCtxBuilder::new();
         wasi.args(args);
@@ -188,15 +166,17 @@ impl Runner {
             wasi: wasi.build(),
             table: ResourceTable::new(),
             websockets: WebSocketCtx::new(config),
+            limits: sandbox::store_limits(&limits),
         };
         let mut store = Store::new(&self.engine, state);
+        sandbox::confine(&mut store, &limits, |s| &mut s.limits);
         let result = match pre.instantiate_async(&mut store).await {
             Ok(command) => command.wasi_cli_run().call_run(&mut store).await,
             Err(e) => Err(e),
         };
         let tasks = store.data_mut().websockets.take_tasks();
         drop(store);
-        let wait = close_timeout + Duration::from_secs(1);
+        let wait = limits.close_timeout + Duration::from_secs(1);
         for task in tasks {
             let _ = tokio::time::timeout(wait, task).await;
         }
@@ -205,7 +185,7 @@ impl Runner {
             Ok(Err(())) => Exit::Code(1),
             Err(e) => match e.downcast_ref::<I32Exit>() {
                 Some(I32Exit(code)) => Exit::Code(*code),
-                None => Exit::Trap(format!("{e:?}")),
+                None => Exit::Trap(sandbox::describe_trap(&e, &limits)),
             },
         };
         let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();
@@ -222,9 +202,35 @@ impl Runner {
 }
 
 /// A wasmtime error's whole chain on one line, for start-up messages.
-fn one_line(e: &wasmtime::Error) -> String {
+pub(crate) fn one_line(e: &wasmtime::Error) -> String {
     format!("{e:#}")
         .split_whitespace()
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Reads and compiles a component file, with one-line errors for a missing
+/// file, a core module or anything else that is not a component.
+pub(crate) fn load_component(engine: &Engine, path: &Path) -> Result<Component> {
+    let shown = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|source| Error::Read {
+        path: shown.clone(),
+        source,
+    })?;
+    if !bytes.starts_with(b"\0asm") {
+        return Err(Error::NotAComponent {
+            path: shown,
+            reason: "it does not start with the WebAssembly magic bytes".into(),
+        });
+    }
+    if bytes.get(4..8) == Some(&[1, 0, 0, 0]) {
+        return Err(Error::NotAComponent {
+            path: shown,
+            reason: "it is a core WebAssembly module; build it for wasm32-wasip2, or wrap it with `wasm-tools component new`".into(),
+        });
+    }
+    Component::from_binary(engine, &bytes).map_err(|e| Error::NotAComponent {
+        path: shown,
+        reason: one_line(&e),
+    })
 }

@@ -7,7 +7,7 @@ use crate::bindings::types::{
     QueryCloseStatusError,
 };
 use crate::close_code::{CloseCode, MAX_REASON_BYTES};
-use crate::connection::{Command, Connection, Failure, Inbound, PeerClose, Piece};
+use crate::connection::{Command, Connection, Failure, HostHandle, Inbound, PeerClose, Piece};
 use crate::error::{invalid_parameter, invalid_state, HostResult};
 use crate::utf8::Utf8Stream;
 use bytes::Bytes;
@@ -73,11 +73,12 @@ impl WebSocket {
     pub(crate) fn new(
         connection: Connection,
         protocol: Option<String>,
-    ) -> (Self, tokio::task::JoinHandle<()>) {
+    ) -> (Self, tokio::task::JoinHandle<()>, HostHandle) {
         let Connection {
             commands,
             inbound,
             task,
+            host,
         } = connection;
         let ws = WebSocket {
             commands,
@@ -91,7 +92,7 @@ impl WebSocket {
             reading: None,
             sending: None,
         };
-        (ws, task)
+        (ws, task, host)
     }
 
     /// Where the connection is in its lifecycle.

@@ -48,8 +48,8 @@ impl HostWebsocket for WebSocketCtxView<'_> {
             Role::Client,
             &config.limits,
         );
-        let (ws, task) = WebSocket::new(conn, upgraded.protocol);
-        self.ctx.track(task);
+        let (ws, task, host) = WebSocket::new(conn, upgraded.protocol);
+        self.ctx.track(task, host);
         let resource = self.table.push(ws)?;
         self.ctx.open += 1;
         Ok(resource)

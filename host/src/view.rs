@@ -2,6 +2,7 @@
 //! the one call that adds the interface to a `Linker`.
 
 use crate::config::Config;
+use crate::connection::HostHandle;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
 use wasmtime::component::{HasData, Linker, ResourceTable};
@@ -13,6 +14,7 @@ pub struct WebSocketCtx {
     pub(crate) config: Arc<Config>,
     pub(crate) open: usize,
     tasks: Vec<JoinHandle<()>>,
+    connections: Vec<HostHandle>,
 }
 
 impl WebSocketCtx {
@@ -22,6 +24,7 @@ impl WebSocketCtx {
             config,
             open: 0,
             tasks: Vec::new(),
+            connections: Vec::new(),
         }
     }
 
@@ -30,9 +33,28 @@ impl WebSocketCtx {
         &self.config
     }
 
-    pub(crate) fn track(&mut self, task: JoinHandle<()>) {
+    pub(crate) fn track(&mut self, task: JoinHandle<()>, host: HostHandle) {
         self.tasks.retain(|t| !t.is_finished());
         self.tasks.push(task);
+        self.connections.retain(|c| !c.is_closed());
+        self.connections.push(host);
+    }
+
+    /// Sends a close frame with `code` on every open websocket of this
+    /// instance that has not sent one yet (graceful shutdown). The guest
+    /// still receives the peers' answers.
+    pub fn close_all(&self, code: u16) {
+        for connection in &self.connections {
+            connection.close_now(code);
+        }
+    }
+
+    /// Sets the close code sent for websockets this instance lets go of
+    /// without closing them (for instance 1011 after a trap).
+    pub fn set_drop_code(&self, code: u16) {
+        for connection in &self.connections {
+            connection.set_drop_code(code);
+        }
     }
 
     /// Takes the background tasks of this instance's connections. Take them

@@ -379,3 +379,136 @@ pub async fn echo_until_close(mut ws: ServerStream, tx: mpsc::UnboundedSender<Se
     }
     let _ = tx.send(Seen::End("stream ended".into()));
 }
+
+/// A `wsbox::Server` running a sample handler on 127.0.0.1:0, in this
+/// process. Guest output lines are collected for the test to read.
+pub struct Served {
+    /// Its port.
+    pub port: u16,
+    logs: mpsc::UnboundedReceiver<String>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<wsbox::Result<()>>,
+}
+
+/// Serves sample handler `name` (e.g. `echo`) with `config` (its
+/// `guest_output` is replaced to collect the lines).
+pub async fn serve(name: &str, mut config: wsbox::ServeConfig) -> Served {
+    let (tx, logs) = mpsc::unbounded_channel();
+    config.guest_output = Arc::new(move |remote: &str, line: &str| {
+        eprintln!("[{remote}] {line}");
+        let _ = tx.send(line.to_string());
+    });
+    let server = wsbox::Server::new(guest(name), config).expect("sample handler loads");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        server
+            .serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await
+    });
+    Served {
+        port,
+        logs,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Served {
+    /// `ws://127.0.0.1:PORT{path}`.
+    pub fn url(&self, path: &str) -> String {
+        format!("ws://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// The next guest output line that contains `needle`.
+    pub async fn log_line(&mut self, needle: &str) -> String {
+        loop {
+            let line = tokio::time::timeout(WAIT, self.logs.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no guest output containing {needle:?} in time"))
+                .expect("server running");
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// Triggers graceful shutdown and waits for `serve` to return.
+    pub async fn shutdown(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        tokio::time::timeout(WAIT, &mut self.task)
+            .await
+            .expect("serve returned in time")
+            .expect("serve task")
+            .expect("serve ended cleanly");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// A tokio-tungstenite client stream.
+pub type ClientStream =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Connects a tokio-tungstenite client.
+pub async fn connect(url: &str) -> ClientStream {
+    let (ws, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        .await
+        .expect("connected in time")
+        .expect("connected");
+    ws
+}
+
+/// Reads until the server's close frame and returns its (code, reason);
+/// `None` if the stream ended without one. Data messages are returned too.
+pub async fn read_until_close(
+    ws: &mut ClientStream,
+) -> (Vec<tungstenite::Message>, Option<(u16, String)>) {
+    use futures_util::StreamExt;
+    let mut messages = Vec::new();
+    loop {
+        match tokio::time::timeout(WAIT, ws.next())
+            .await
+            .expect("server answered in time")
+        {
+            Some(Ok(tungstenite::Message::Close(frame))) => {
+                let close = frame
+                    .map(|f| (u16::from(f.code), f.reason.to_string()))
+                    .or(Some((1005, String::new())));
+                while let Some(Ok(_)) = ws.next().await {}
+                return (messages, close);
+            }
+            Some(Ok(m)) if m.is_text() || m.is_binary() => messages.push(m),
+            Some(Ok(_)) => {}
+            Some(Err(_)) | None => return (messages, None),
+        }
+    }
+}
+
+/// Sends a raw HTTP request and returns the status line's code and the
+/// whole answer.
+pub async fn http_get(port: u16, head: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, answer)
+}

@@ -4,9 +4,16 @@
 
 use std::path::{Path, PathBuf};
 
-/// The component file of sample guest `name` (e.g. `close-probe`).
+/// The component file of sample guest `name` (e.g. `close-probe`,
+/// `close-reporter`). Cargo keeps the hyphens of a command's binary name but
+/// turns them into underscores for a handler's library, so both are tried.
 pub fn guest(name: &str) -> PathBuf {
-    Path::new(env!("WSBOX_GUEST_DIR")).join(format!("{name}.wasm"))
+    let dir = Path::new(env!("WSBOX_GUEST_DIR"));
+    let command = dir.join(format!("{name}.wasm"));
+    if command.exists() {
+        return command;
+    }
+    dir.join(format!("{}.wasm", name.replace('-', "_")))
 }
 
 /// The Python interpreter of the peers' virtualenv.

@@ -1,0 +1,87 @@
+//! The sandbox around every instance: the engine's settings, the memory cap
+//! and the CPU deadline.
+//!
+//! The CPU deadline uses epoch interruption: a thread advances the engine's
+//! epoch every [`EPOCH_TICK`], and each store's deadline is re-armed every
+//! time control enters guest code (a call into an export, a return from a
+//! host call). So only time the guest spends running counts, never time it
+//! spends waiting inside a host call such as `receive`.
+
+use crate::config::Limits;
+use crate::error::{Error, Result};
+use std::time::Duration;
+use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
+
+/// How often the epoch advances: the CPU deadline's resolution.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// An engine with the component model and epoch interruption, and its
+/// ticker thread (which ends when the engine is dropped).
+pub(crate) fn engine() -> Result<Engine> {
+    let mut config = wasmtime::Config::new();
+    config.wasm_component_model(true);
+    config.cranelift_opt_level(wasmtime::OptLevel::Speed);
+    config.epoch_interruption(true);
+    let engine = Engine::new(&config).map_err(|e| Error::Runtime(format!("{e:#}")))?;
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("wsbox-epoch".into())
+        .spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                engine.increment_epoch();
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+            }
+        })
+        .map_err(|e| Error::Runtime(format!("cannot start the epoch thread: {e}")))?;
+    Ok(engine)
+}
+
+/// The memory cap of one instance.
+pub(crate) fn store_limits(limits: &Limits) -> StoreLimits {
+    StoreLimitsBuilder::new()
+        .memory_size(limits.max_memory)
+        .trap_on_grow_failure(true)
+        .build()
+}
+
+/// Applies the memory cap (kept in the store data, reached through
+/// `limiter`) and the CPU deadline to a new store.
+pub(crate) fn confine<T: Send + 'static>(
+    store: &mut Store<T>,
+    limits: &Limits,
+    limiter: impl (FnMut(&mut T) -> &mut dyn ResourceLimiter) + Send + Sync + 'static,
+) {
+    store.limiter(limiter);
+    let ticks = (limits.cpu_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
+    store.epoch_deadline_trap();
+    store.set_epoch_deadline(ticks);
+    store.call_hook(move |mut store, hook| {
+        if hook.exiting_host() {
+            store.set_epoch_deadline(ticks);
+        }
+        Ok(())
+    });
+}
+
+/// A trap's message, naming the CPU deadline or the memory cap when one of
+/// them was the cause.
+pub(crate) fn describe_trap(err: &wasmtime::Error, limits: &Limits) -> String {
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::Interrupt) => format!(
+            "the guest ran for more than its CPU deadline ({:?}) without returning to the host",
+            limits.cpu_deadline
+        ),
+        _ => {
+            let text = format!("{err:?}");
+            if text.contains("forcing trap when growing memory") {
+                format!(
+                    "the guest hit its memory limit ({} bytes): {text}",
+                    limits.max_memory
+                )
+            } else {
+                text
+            }
+        }
+    }
+}

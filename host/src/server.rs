@@ -1,0 +1,631 @@
+//! `wsbox serve`: every incoming WebSocket connection gets a fresh, isolated
+//! instance of a `server`-world handler, which decides on the upgrade and
+//! then owns the connection (the IIS `IWebSocketContext` half).
+//!
+//! Per connection: read the HTTP/1.1 request (within the handshake
+//! timeout), take a connection slot (none left: 503), instantiate from the
+//! pre-instantiated component, call `upgrade`, answer 101 or the guest's
+//! status, then call `handle` with the websocket. A trap costs only its own
+//! connection: 500 during `upgrade`, close code 1011 during `handle`.
+
+use crate::bindings::types::{AcceptOptions, UpgradeRequest, UpgradeResponse};
+use crate::bindings::ServerPre;
+use crate::config::Config;
+use crate::connection::{self, Role};
+use crate::error::{Error, Result};
+use crate::runner::{load_component, one_line};
+use crate::sandbox;
+use crate::types::WebSocket;
+use crate::view::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+use bytes::BytesMut;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinSet;
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Engine, Store, StoreLimits};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// The longest HTTP request head the server reads.
+const MAX_REQUEST_HEAD: usize = 16 * 1024;
+
+/// Where guest output goes: called with the client's address and one line.
+pub type GuestOutput = Arc<dyn Fn(&str, &str) + Send + Sync>;
+
+/// Settings of `wsbox serve`.
+#[derive(Clone)]
+pub struct ServeConfig {
+    /// Limits per websocket and per instance, and the outbound policy for
+    /// connections the handlers open themselves.
+    pub websocket: Config,
+    /// How many connections may be open at once; past it, upgrades get 503.
+    /// Default: 1024.
+    pub max_connections: usize,
+    /// How long a client may take to send its upgrade request; a slower one
+    /// is dropped, so a slowloris client cannot hold a slot. Default: 10 s.
+    pub handshake_timeout: Duration,
+    /// How long graceful shutdown waits for handlers to finish after 1001
+    /// went out on every connection. Default: 15 s.
+    pub shutdown_timeout: Duration,
+    /// Where the guests' stdout and stderr lines go. Default: this process's
+    /// stderr, as `[ADDRESS] LINE`.
+    pub guest_output: GuestOutput,
+}
+
+impl Default for ServeConfig {
+    fn default() -> Self {
+        ServeConfig {
+            websocket: Config::default(),
+            max_connections: 1024,
+            handshake_timeout: Duration::from_secs(10),
+            shutdown_timeout: Duration::from_secs(15),
+            guest_output: Arc::new(|remote, line| eprintln!("[{remote}] {line}")),
+        }
+    }
+}
+
+impl std::fmt::Debug for ServeConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeConfig")
+            .field("websocket", &self.websocket)
+            .field("max_connections", &self.max_connections)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("shutdown_timeout", &self.shutdown_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The store data of a handler instance.
+pub struct ServerState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    websockets: WebSocketCtx,
+    limits: StoreLimits,
+}
+
+impl WasiView for ServerState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WebSocketView for ServerState {
+    fn websocket(&mut self) -> WebSocketCtxView<'_> {
+        WebSocketCtxView {
+            ctx: &mut self.websockets,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A loaded handler component, ready to serve.
+///
+/// ```no_run
+/// # async fn demo() -> wsbox::Result<()> {
+/// let server = wsbox::Server::new("echo.wasm", wsbox::ServeConfig::default())?;
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:8080").await.unwrap();
+/// server.serve(listener, async { tokio::signal::ctrl_c().await.unwrap() }).await
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct Server {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: Engine,
+    pre: ServerPre<ServerState>,
+    config: ServeConfig,
+    websocket: Arc<Config>,
+    slots: Arc<Semaphore>,
+}
+
+impl Server {
+    /// Compiles the component and checks that it is a `server`-world
+    /// handler.
+    pub fn new(component: impl AsRef<Path>, config: ServeConfig) -> Result<Server> {
+        let engine = sandbox::engine()?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| crate::add_to_linker(&mut linker))
+            .map_err(|e| Error::Runtime(format!("{e:#}")))?;
+        let path = component.as_ref();
+        let component = load_component(&engine, path)?;
+        let wrong = |e: wasmtime::Error| Error::WrongWorld {
+            path: path.display().to_string(),
+            world: "wsbox:websocket/server",
+            reason: one_line(&e),
+        };
+        let pre =
+            ServerPre::new(linker.instantiate_pre(&component).map_err(wrong)?).map_err(wrong)?;
+        let slots = Arc::new(Semaphore::new(config.max_connections));
+        let websocket = Arc::new(config.websocket.clone());
+        Ok(Server {
+            inner: Arc::new(Inner {
+                engine,
+                pre,
+                config,
+                websocket,
+                slots,
+            }),
+        })
+    }
+
+    /// Serves connections from `listener` until `shutdown` completes. Then
+    /// it stops accepting, sends 1001 (going away) on every open
+    /// connection, and waits for the handlers to finish, at most the
+    /// shutdown timeout.
+    pub async fn serve(
+        &self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()>,
+    ) -> Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let mut connections = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                accepted = listener.accept() => match accepted {
+                    Ok((tcp, remote)) => {
+                        connections.spawn(self.inner.clone().connection(tcp, remote, stopped.clone()));
+                    }
+                    Err(e) => {
+                        // Usually out of file descriptors: back off a little.
+                        tracing::warn!("accept failed: {e}");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                },
+                Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            }
+        }
+        drop(listener);
+        let _ = stop.send(true);
+        let drained = async { while connections.join_next().await.is_some() {} };
+        if tokio::time::timeout(self.inner.config.shutdown_timeout, drained)
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "shutdown timeout: dropping {} connections",
+                connections.len()
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A request that will not be upgraded, and how to answer it.
+struct Refusal {
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: String,
+}
+
+impl Refusal {
+    fn new(status: u16, body: impl Into<String>) -> Self {
+        Refusal {
+            status,
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+}
+
+/// A valid upgrade request.
+struct Upgrade {
+    path: String,
+    headers: Vec<(String, String)>,
+    protocols: Vec<String>,
+    key: String,
+}
+
+impl Inner {
+    async fn connection(
+        self: Arc<Self>,
+        mut tcp: TcpStream,
+        remote: SocketAddr,
+        mut stopped: watch::Receiver<bool>,
+    ) {
+        let _ = tcp.set_nodelay(true);
+        let (head, leftover) =
+            match tokio::time::timeout(self.config.handshake_timeout, read_head(&mut tcp)).await {
+                Ok(Ok(read)) => read,
+                Ok(Err(refusal)) => return respond(&mut tcp, refusal).await,
+                Err(_) => {
+                    tracing::debug!(%remote, "no upgrade request within the handshake timeout");
+                    return;
+                }
+            };
+        let upgrade = match parse_upgrade(&head) {
+            Ok(upgrade) => upgrade,
+            Err(refusal) => return respond(&mut tcp, refusal).await,
+        };
+        let Ok(_slot) = self.slots.clone().try_acquire_owned() else {
+            tracing::warn!(%remote, "over capacity ({} connections): 503", self.config.max_connections);
+            let mut refusal = Refusal::new(503, "Too many connections; try again later.\n");
+            refusal.headers.push(("Retry-After", "1".into()));
+            return respond(&mut tcp, refusal).await;
+        };
+        let mut store = self.store(remote);
+        let handler = match self.pre.instantiate_async(&mut store).await {
+            Ok(handler) => handler,
+            Err(e) => {
+                tracing::error!(%remote, "cannot instantiate the handler: {}", self.describe(&e));
+                return respond(&mut tcp, Refusal::new(500, "The handler failed.\n")).await;
+            }
+        };
+        let request = UpgradeRequest {
+            path: upgrade.path.clone(),
+            headers: upgrade.headers.clone(),
+            protocols: upgrade.protocols.clone(),
+            remote_address: remote.to_string(),
+        };
+        let handler = handler.wsbox_websocket_handler();
+        let options = match handler.call_upgrade(&mut store, &request).await {
+            Ok(UpgradeResponse::Accept(options)) => options,
+            Ok(UpgradeResponse::Reject(status)) => {
+                let status = if (400..=599).contains(&status) {
+                    status
+                } else {
+                    tracing::error!(%remote, "the handler rejected with status {status}, which is not 4xx or 5xx: 500");
+                    500
+                };
+                return respond(
+                    &mut tcp,
+                    Refusal::new(status, "The handler rejected the upgrade.\n"),
+                )
+                .await;
+            }
+            Err(e) => {
+                tracing::error!(%remote, "the handler trapped in upgrade: {}", self.describe(&e));
+                return respond(&mut tcp, Refusal::new(500, "The handler failed.\n")).await;
+            }
+        };
+        let answer = match switching_protocols(&upgrade, &options) {
+            Ok(answer) => answer,
+            Err(problem) => {
+                tracing::error!(%remote, "the handler's accept is invalid: {problem}: 500");
+                return respond(&mut tcp, Refusal::new(500, "The handler failed.\n")).await;
+            }
+        };
+        if let Err(e) = tcp.write_all(answer.as_bytes()).await {
+            tracing::debug!(%remote, "writing the 101 answer: {e}");
+            return;
+        }
+        let conn = connection::spawn(tcp, leftover, Role::Server, &self.websocket.limits);
+        let (ws, task, host) = WebSocket::new(conn, options.protocol);
+        let resource = {
+            let state = store.data_mut();
+            state.websockets.track(task, host.clone());
+            state.websockets.open += 1;
+            match state.table.push(ws) {
+                Ok(resource) => resource,
+                Err(e) => return tracing::error!(%remote, "resource table: {e}"),
+            }
+        };
+        let result = {
+            let call = handler.call_handle(&mut store, resource);
+            tokio::pin!(call);
+            let mut going_away = false;
+            loop {
+                tokio::select! {
+                    result = &mut call => break result,
+                    changed = stopped.changed(), if !going_away => {
+                        going_away = true;
+                        if changed.is_ok() {
+                            host.close_now(crate::CloseCode::Away.into());
+                        }
+                    }
+                }
+            }
+        };
+        if let Err(e) = result {
+            tracing::error!(%remote, "the handler trapped in handle: {}", self.describe(&e));
+            store
+                .data()
+                .websockets
+                .set_drop_code(crate::CloseCode::Error.into());
+        }
+        let tasks = store.data_mut().websockets.take_tasks();
+        drop(store);
+        let wait = self.websocket.limits.close_timeout + Duration::from_secs(1);
+        for task in tasks {
+            let _ = tokio::time::timeout(wait, task).await;
+        }
+    }
+
+    fn store(&self, remote: SocketAddr) -> Store<ServerState> {
+        let limits = &self.websocket.limits;
+        let remote = remote.to_string();
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.stdout(GuestLog::new(&remote, &self.config.guest_output))
+            .stderr(GuestLog::new(&remote, &self.config.guest_output));
+        let state = ServerState {
+            wasi: wasi.build(),
+            table: ResourceTable::new(),
+            websockets: WebSocketCtx::new(self.websocket.clone()),
+            limits: sandbox::store_limits(limits),
+        };
+        let mut store = Store::new(&self.engine, state);
+        sandbox::confine(&mut store, limits, |s| &mut s.limits);
+        store
+    }
+
+    fn describe(&self, err: &wasmtime::Error) -> String {
+        sandbox::describe_trap(err, &self.websocket.limits)
+    }
+}
+
+async fn read_head(tcp: &mut TcpStream) -> std::result::Result<(BytesMut, BytesMut), Refusal> {
+    let mut buf = BytesMut::with_capacity(1024);
+    loop {
+        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = buf.split_to(end + 4);
+            return Ok((head, buf));
+        }
+        if buf.len() >= MAX_REQUEST_HEAD {
+            return Err(Refusal::new(431, "The request head is over 16 KiB.\n"));
+        }
+        match tcp.read_buf(&mut buf).await {
+            Ok(0) | Err(_) => return Err(Refusal::new(400, "The request ended early.\n")),
+            Ok(_) => {}
+        }
+    }
+}
+
+fn parse_upgrade(head: &[u8]) -> std::result::Result<Upgrade, Refusal> {
+    let mut headers = [httparse::EMPTY_HEADER; 96];
+    let mut request = httparse::Request::new(&mut headers);
+    if !matches!(request.parse(head), Ok(httparse::Status::Complete(_))) {
+        return Err(Refusal::new(400, "Malformed HTTP request.\n"));
+    }
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|h| h.name.eq_ignore_ascii_case(name))
+            .map(|h| String::from_utf8_lossy(h.value).into_owned())
+    };
+    let has_token = |name: &str, token: &str| {
+        request
+            .headers
+            .iter()
+            .filter(|h| h.name.eq_ignore_ascii_case(name))
+            .flat_map(|h| {
+                String::from_utf8_lossy(h.value)
+                    .split(',')
+                    .map(|t| t.trim().to_ascii_lowercase())
+                    .collect::<Vec<_>>()
+            })
+            .any(|t| t == token)
+    };
+    if !has_token("upgrade", "websocket") {
+        let mut refusal = Refusal::new(
+            426,
+            "This is a WebSocket endpoint: connect with a WebSocket client (Upgrade: websocket).\n",
+        );
+        refusal.headers.push(("Upgrade", "websocket".into()));
+        refusal.headers.push(("Sec-WebSocket-Version", "13".into()));
+        return Err(refusal);
+    }
+    if request.method != Some("GET") || request.version != Some(1) {
+        return Err(Refusal::new(
+            400,
+            "A WebSocket upgrade is an HTTP/1.1 GET request.\n",
+        ));
+    }
+    if !has_token("connection", "upgrade") {
+        return Err(Refusal::new(
+            400,
+            "The upgrade request lacks `Connection: Upgrade`.\n",
+        ));
+    }
+    if header("sec-websocket-version").as_deref().map(str::trim) != Some("13") {
+        let mut refusal = Refusal::new(426, "Only WebSocket version 13 is supported.\n");
+        refusal.headers.push(("Sec-WebSocket-Version", "13".into()));
+        return Err(refusal);
+    }
+    let key = header("sec-websocket-key")
+        .map(|k| k.trim().to_string())
+        .unwrap_or_default();
+    let key_ok = key.len() == 24
+        && key.ends_with("==")
+        && key[..22]
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/');
+    if !key_ok {
+        return Err(Refusal::new(
+            400,
+            "The upgrade request lacks a valid Sec-WebSocket-Key.\n",
+        ));
+    }
+    let protocols = request
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("sec-websocket-protocol"))
+        .flat_map(|h| {
+            String::from_utf8_lossy(h.value)
+                .split(',')
+                .map(|p| p.trim().to_string())
+                .filter(|p| !p.is_empty())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    Ok(Upgrade {
+        path: request.path.unwrap_or("/").to_string(),
+        headers: request
+            .headers
+            .iter()
+            .map(|h| {
+                (
+                    h.name.to_string(),
+                    String::from_utf8_lossy(h.value).into_owned(),
+                )
+            })
+            .collect(),
+        protocols,
+        key,
+    })
+}
+
+/// The 101 answer, or why the handler's options cannot be sent.
+fn switching_protocols(
+    upgrade: &Upgrade,
+    options: &AcceptOptions,
+) -> std::result::Result<String, String> {
+    let accept = tungstenite::handshake::derive_accept_key(upgrade.key.as_bytes());
+    let mut answer =
+        format!("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n");
+    if let Some(protocol) = &options.protocol {
+        if !upgrade.protocols.contains(protocol) {
+            return Err(format!(
+                "it chose subprotocol {protocol:?}, which the client did not offer (offered: {:?})",
+                upgrade.protocols
+            ));
+        }
+        answer.push_str(&format!("Sec-WebSocket-Protocol: {protocol}\r\n"));
+    }
+    crate::client::check_headers(&options.headers).map_err(|e| format!("{e:?}"))?;
+    for (name, value) in &options.headers {
+        answer.push_str(&format!("{name}: {value}\r\n"));
+    }
+    answer.push_str("\r\n");
+    Ok(answer)
+}
+
+async fn respond(tcp: &mut TcpStream, refusal: Refusal) {
+    let reason = match refusal.status {
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        426 => "Upgrade Required",
+        429 => "Too Many Requests",
+        431 => "Request Header Fields Too Large",
+        500 => "Internal Server Error",
+        503 => "Service Unavailable",
+        _ => "",
+    };
+    let mut text = format!(
+        "HTTP/1.1 {} {reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n",
+        refusal.status,
+        refusal.body.len()
+    );
+    for (name, value) in &refusal.headers {
+        text.push_str(&format!("{name}: {value}\r\n"));
+    }
+    text.push_str("\r\n");
+    text.push_str(&refusal.body);
+    let write = async {
+        tcp.write_all(text.as_bytes()).await?;
+        tcp.shutdown().await
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), write).await;
+}
+
+/// A guest's stdout or stderr: complete lines go to the [`GuestOutput`],
+/// tagged with the client's address.
+struct GuestLog {
+    lines: Arc<Lines>,
+}
+
+struct Lines {
+    remote: String,
+    sink: GuestOutput,
+    pending: Mutex<Vec<u8>>,
+}
+
+/// A line longer than this is passed on in pieces.
+const MAX_LINE: usize = 16 * 1024;
+
+impl GuestLog {
+    fn new(remote: &str, sink: &GuestOutput) -> Self {
+        GuestLog {
+            lines: Arc::new(Lines {
+                remote: remote.to_string(),
+                sink: sink.clone(),
+                pending: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+}
+
+impl Lines {
+    fn write(&self, data: &[u8]) {
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        pending.extend_from_slice(data);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            self.emit(&line[..end]);
+        }
+        if pending.len() > MAX_LINE {
+            let line = std::mem::take(&mut *pending);
+            self.emit(&line);
+        }
+    }
+
+    fn emit(&self, line: &[u8]) {
+        let line = String::from_utf8_lossy(line);
+        (self.sink)(&self.remote, line.trim_end_matches('\r'));
+    }
+}
+
+impl Drop for Lines {
+    fn drop(&mut self) {
+        let rest = self
+            .pending
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        if !rest.is_empty() {
+            self.emit(&rest);
+        }
+    }
+}
+
+impl IsTerminal for GuestLog {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestLog {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineWriter(self.lines.clone()))
+    }
+}
+
+struct LineWriter(Arc<Lines>);
+
+impl AsyncWrite for LineWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.0.write(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}

@@ -1,0 +1,117 @@
+//! wsbox serve with a tokio-tungstenite client: echo keeps kinds, close-reporter shows each side the other's close status in both directions, a TCP drop reads as aborted, and router accepts or rejects upgrades.
+
+use futures_util::{SinkExt, StreamExt};
+use tungstenite::protocol::frame::coding::CloseCode;
+use tungstenite::protocol::CloseFrame;
+use tungstenite::Message;
+use wsbox::ServeConfig;
+use wsbox_tests::{connect, http_get, read_until_close, serve};
+
+fn close(code: u16, reason: &str) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason.to_string().into(),
+    }))
+}
+
+#[tokio::test]
+async fn echo_returns_each_message_with_its_kind_and_answers_the_close() {
+    let served = serve("echo", ServeConfig::default()).await;
+    let mut ws = connect(&served.url("/")).await;
+    ws.send(Message::text("hello handler")).await.unwrap();
+    ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
+    ws.send(Message::binary(vec![7u8; 1 << 20])).await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::text("hello handler")
+    );
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::binary(vec![1u8, 2, 3])
+    );
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::binary(vec![7u8; 1 << 20])
+    );
+    ws.send(close(3001, "bye")).await.unwrap();
+    let (_, answer) = read_until_close(&mut ws).await;
+    assert_eq!(answer.map(|a| a.0), Some(3001));
+    served.shutdown().await;
+}
+
+#[tokio::test]
+async fn the_guest_sees_the_clients_close_and_the_client_sees_the_guests_answer() {
+    let mut served = serve("close-reporter", ServeConfig::default()).await;
+    let mut ws = connect(&served.url("/report")).await;
+    ws.send(Message::text("ping")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("ping"));
+    ws.send(close(3001, "from rust")).await.unwrap();
+    let (_, answer) = read_until_close(&mut ws).await;
+    assert_eq!(answer, Some((4001, "seen:3001:from rust".to_string())));
+    let line = served.log_line("query-close-status").await;
+    assert!(
+        line.ends_with(r#"query-close-status = ok(3001 "from rust")"#),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn the_client_sees_the_guests_close_and_the_guest_sees_the_clients_answer() {
+    let mut served = serve("close-reporter", ServeConfig::default()).await;
+    let mut ws = connect(&served.url("/")).await;
+    ws.send(Message::text("close-me 4000 bye")).await.unwrap();
+    let (_, close) = read_until_close(&mut ws).await;
+    assert_eq!(close, Some((4000, "bye".to_string())));
+    assert!(served.log_line("close ->").await.ends_with("close -> ok"));
+    // tungstenite answers a close by echoing its code.
+    let line = served.log_line("query-close-status").await;
+    assert!(line.contains("query-close-status = ok(4000"), "{line}");
+}
+
+#[tokio::test]
+async fn a_client_tcp_drop_gives_the_guest_aborted() {
+    let mut served = serve("close-reporter", ServeConfig::default()).await;
+    let mut ws = connect(&served.url("/")).await;
+    ws.send(Message::text("x")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("x"));
+    drop(ws);
+    let line = served.log_line("query-close-status").await;
+    assert!(
+        line.ends_with("query-close-status = err(aborted)"),
+        "{line}"
+    );
+}
+
+#[tokio::test]
+async fn router_accepts_chat_v1_on_chat_and_rejects_the_rest() {
+    let served = serve("router", ServeConfig::default()).await;
+    let mut request =
+        tungstenite::client::IntoClientRequest::into_client_request(served.url("/chat?room=1"))
+            .unwrap();
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        "chat.v0, chat.v1".parse().unwrap(),
+    );
+    let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v1");
+    assert_eq!(response.headers()["x-router"], "chat");
+    ws.send(Message::text("hi")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("chat: hi"));
+    ws.close(None).await.unwrap();
+
+    for (path, expected) in [("/chat", 400), ("/elsewhere", 404)] {
+        match tokio_tungstenite::connect_async(served.url(path)).await {
+            Err(tungstenite::Error::Http(response)) => {
+                assert_eq!(response.status(), expected, "{path}")
+            }
+            other => panic!("{path}: {other:?}"),
+        }
+    }
+    let key = "dGhlIHNhbXBsZSBub25jZQ==";
+    let (status, _) = http_get(
+        served.port,
+        &format!("GET /elsewhere HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
