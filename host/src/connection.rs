@@ -240,8 +240,8 @@ fn violation(code: CloseCode, what: &'static str) -> Stop {
 
 impl<R: AsyncRead + Unpin> Reader<R> {
     async fn run(mut self) {
-        match self.read_frames().await {
-            Stop::PeerClosed => {}
+        let failed = match self.read_frames().await {
+            Stop::PeerClosed => false,
             Stop::Violation(code, reason, failure) => {
                 tracing::debug!(%code, reason, "failing the connection");
                 // The writer hears first, so that a guest reacting to the
@@ -249,17 +249,52 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 // of the close code.
                 let _ = self.to_writer.send(Control::Fail { code, reason }).await;
                 let _ = self.to_guest.send(Inbound::Failed(failure));
+                true
             }
             Stop::Ended(failure) => {
                 let _ = self.to_guest.send(Inbound::Failed(failure));
                 return;
             }
+        };
+        // Nothing the peer sends after a close frame or a violation matters,
+        // except that after a violation its answering close ends the
+        // handshake. Read until it closes TCP, so that our close frame is not
+        // lost to a reset. The writer bounds how long this may take.
+        if failed {
+            self.skip_to_close().await;
         }
-        // Nothing the peer sends after a close frame or a violation matters;
-        // read until it closes TCP so that our close frame is not lost to a
-        // reset. The writer bounds how long this may take.
         let mut sink = [0u8; 4096];
         while matches!(self.io.read(&mut sink).await, Ok(n) if n > 0) {}
+    }
+
+    /// After a violation: skips frames until the peer's close frame, and
+    /// tells the writer when it comes. Gives up where the framing itself is
+    /// broken.
+    async fn skip_to_close(&mut self) {
+        loop {
+            let Ok((header, len)) = self.read_header().await else {
+                return;
+            };
+            if header.opcode == OpCode::Control(ControlOp::Close) {
+                let _ = self
+                    .to_writer
+                    .send(Control::PeerClosed(CloseCode::Status.into()))
+                    .await;
+                return;
+            }
+            let mut left = len;
+            while left > 0 {
+                if self.buf.is_empty() && self.fill(self.piece).await.is_err() {
+                    return;
+                }
+                let n = self
+                    .buf
+                    .len()
+                    .min(usize::try_from(left).unwrap_or(usize::MAX));
+                self.buf.advance(n);
+                left -= n as u64;
+            }
+        }
     }
 
     async fn read_frames(&mut self) -> Stop {

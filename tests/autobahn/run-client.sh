@@ -23,11 +23,9 @@
 # FAILED (summarize.py's status), or the client's status if it failed or timed out.
 set -euo pipefail
 
-REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-AUTOBAHN_DIR="${AUTOBAHN_DIR:-$REPO/../shared/autobahn}"
+# REPO, AUTOBAHN_DIR, ABVENV, WORK, ab_* helpers (shared with run-server.sh)
+source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 CLIENT_TIMEOUT="${CLIENT_TIMEOUT:-900}"
-ABVENV="$REPO/target/abvenv"
-WORK="$REPO/target/autobahn"
 OUTDIR="$WORK/reports/clients"
 
 if [ -z "${CLIENT_CMD:-}" ]; then
@@ -40,37 +38,19 @@ if [ -z "${CLIENT_CMD:-}" ]; then
     [ -x "$WSBOX_BIN" ] || { echo "not an executable: $WSBOX_BIN" >&2; exit 2; }
     [ -f "$GUEST_WASM" ] || { echo "no such guest: $GUEST_WASM" >&2; exit 2; }
 fi
-[ -d "$AUTOBAHN_DIR" ] || { echo "autobahn dir not found: $AUTOBAHN_DIR (set AUTOBAHN_DIR)" >&2; exit 2; }
-AUTOBAHN_DIR="$(cd "$AUTOBAHN_DIR" && pwd)"
+ab_init
 
-if [ ! -x "$ABVENV/bin/wstest" ]; then
-    echo "== installing wstest into $ABVENV"
-    bash "$AUTOBAHN_DIR/install.sh" "$ABVENV"
-fi
-PY="$ABVENV/bin/python"
-
-PORT="$("$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+PORT="$(ab_free_port)"
 URL="ws://127.0.0.1:$PORT"
 
-mkdir -p "$WORK"
 rm -rf "$OUTDIR"
 SPEC="$WORK/fuzzingserver.json"
-"$PY" - "$AUTOBAHN_DIR/fuzzingserver.json" "$SPEC" "$URL" "$OUTDIR" <<'EOF'
-import json, sys
-sample, spec, url, outdir = sys.argv[1:]
-with open(sample) as f:
-    cfg = json.load(f)  # cases 1.* .. 10.* except 8.*, as in the sample
-cfg["url"] = url
-cfg["outdir"] = outdir
-with open(spec, "w") as f:
-    json.dump(cfg, f, indent=2)
-EOF
+ab_spec "$AUTOBAHN_DIR/fuzzingserver.json" "$SPEC" "$URL" "$OUTDIR" wsbox
 
 WSTEST_PID=
 cleanup() {
     if [ -n "$WSTEST_PID" ] && kill -0 "$WSTEST_PID" 2>/dev/null; then
-        kill "$WSTEST_PID" 2>/dev/null || true
-        wait "$WSTEST_PID" 2>/dev/null || true
+        ab_stop "$WSTEST_PID" 10
     fi
 }
 trap cleanup EXIT
@@ -82,18 +62,7 @@ echo "== starting wstest fuzzingserver on $URL (log: $WORK/wstest.log)"
 (cd "$WORK" && exec "$ABVENV/bin/wstest" -m fuzzingserver -s "$SPEC" -u 0) > "$WORK/wstest.log" 2>&1 < /dev/null &
 WSTEST_PID=$!
 
-ready=
-for _ in $(seq 1 600); do  # up to ~60 s (first start compiles .pyc files)
-    if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
-        ready=1
-        break
-    fi
-    if ! kill -0 "$WSTEST_PID" 2>/dev/null; then
-        break
-    fi
-    sleep 0.1
-done
-if [ -z "$ready" ]; then
+if ! ab_wait_port "$PORT" "$WSTEST_PID" 60; then  # first start compiles .pyc files
     echo "wstest did not start listening on port $PORT; log:" >&2
     cat "$WORK/wstest.log" >&2
     exit 1
@@ -123,9 +92,8 @@ if [ "$client_status" -eq 0 ]; then
     done
 fi
 
-echo "== results ($OUTDIR)"
 summary_status=0
-"$PY" "$AUTOBAHN_DIR/summarize.py" "$OUTDIR" -v || summary_status=$?
+ab_summarize "$OUTDIR" || summary_status=$?
 
 if [ "$summary_status" -ne 0 ]; then
     echo "Autobahn: FAILED (summarize.py status $summary_status)" >&2

@@ -8,6 +8,10 @@ against an implementation it shares no code with.
 Usage::
 
     python peer.py server SCENARIO [ARGS...]
+    python peer.py client [--protocol P]... [--timeout S] URL SCENARIO [ARGS...]
+
+Server mode
+-----------
 
 The peer listens on 127.0.0.1, port 0 (the OS picks a free port), serves any
 number of connections until it gets SIGTERM or SIGINT (then it exits with
@@ -85,6 +89,59 @@ type; messages received are always reported):
     and the text/plain body "rejected by peer.py\n"; no "connect" event.
 ``limit BYTES``
     Echo, with a maximum incoming message size of BYTES (default: 64 MiB).
+
+Client mode
+-----------
+
+The peer connects to URL (``ws://`` only; no proxy, whatever the environment
+says) with the websockets client, runs one scenario, reports what happens on
+stdout (JSON lines as above, without "conn": there is one connection) and
+exits with status 0 whatever the server did (the events say what happened);
+status 2 on usage errors. Same settings as the server mode: no keepalive
+pings, no permessage-deflate unless PEER_COMPRESSION=deflate, messages up to
+64 MiB, 10 s close timeout.
+
+Options (before URL): ``--protocol P`` offers subprotocol P (repeatable, in
+order); ``--timeout S`` bounds the whole scenario (default 60 s): when it
+expires the peer drops TCP and "closed" has an "error" that says "timeout".
+
+Events, in order:
+
+``{"event": "connect", "subprotocol": "x" | null, "headers": {...}}``
+    The opening handshake succeeded; "headers" are the server's response
+    headers (lower-cased names, repeated headers joined with ", ").
+``{"event": "rejected", "status": S, "headers": {...}, "body": "..."}``
+    The server answered the upgrade with HTTP status S (not 101). Last event.
+``{"event": "error", "error": "..."}``
+    The connection or the opening handshake failed otherwise (refused,
+    invalid handshake response, 10 s open timeout). Last event.
+``{"event": "message", "type": ..., ...}``
+    A message was received (same fields as in server mode, without "conn").
+``{"event": "closed", "rcvd": ..., "sent": ..., "clean": bool, "error": ...}``
+    After "connect", always the last event: the TCP connection has ended.
+    Same fields as in server mode ("rcvd" = the close frame from the server).
+
+Scenarios:
+
+``echo-check N``
+    Send text "msg 0" .. "msg N-1", each followed by receiving one message
+    (reported), then close with 1000 "py done" and wait for the end.
+``send-binary BYTES``
+    Send one binary message of BYTES bytes (byte i = i % 251), receive one
+    message, then close with 1000 "py done".
+``close CODE [REASON]``
+    Send nothing; close with CODE and REASON right away (CODE ``none``: empty
+    close payload; codes websockets refuses to send are written raw) and wait
+    up to 10 s for the server's close frame and the end of TCP.
+``say-then-wait TEXT``
+    Send text TEXT, then report messages until the server closes (websockets
+    answers the server's close frame).
+``drop-after-send TEXT``
+    Send text TEXT, receive one message, then drop TCP with RST (SO_LINGER 0)
+    without a close frame. "closed" then has "rcvd"/"sent" null.
+
+In every scenario, messages that arrive while the client closes are reported
+too; when the server ends the connection early the scenario stops there.
 """
 
 import asyncio
@@ -100,8 +157,9 @@ import sys
 # constant is read when websockets is imported, so set it first.
 os.environ.setdefault("WEBSOCKETS_MAX_FRAGMENTS", "10000000")
 
+from websockets.asyncio.client import connect  # noqa: E402
 from websockets.asyncio.server import serve  # noqa: E402
-from websockets.exceptions import ConnectionClosed  # noqa: E402
+from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.frames import Close, Frame, Opcode  # noqa: E402
 from websockets.http11 import Request  # noqa: E402
 from websockets.protocol import State  # noqa: E402
@@ -148,14 +206,45 @@ def close_dict(close):
     return None if close is None else {"code": close.code, "reason": close.reason}
 
 
+def conn_event(event, conn, **fields):
+    """An event dict; "conn" is left out in client mode (conn None)."""
+    obj = {"event": event}
+    if conn is not None:
+        obj["conn"] = conn
+    obj.update(fields)
+    return obj
+
+
 def report_message(conn, msg):
     if isinstance(msg, str):
-        emit({"event": "message", "conn": conn, "type": "text", "data": msg,
-              "len": len(msg.encode())})
+        emit(conn_event("message", conn, type="text", data=msg, len=len(msg.encode())))
     else:
         msg = bytes(msg)
-        emit({"event": "message", "conn": conn, "type": "binary", "len": len(msg),
-              "pattern_ok": msg == pattern(len(msg))})
+        emit(conn_event("message", conn, type="binary", len=len(msg),
+                        pattern_ok=msg == pattern(len(msg))))
+
+
+def closed_event(ws, conn):
+    """The "closed" event of a websockets connection that has ended."""
+    proto = ws.protocol
+    exc = ws.connection_exc or proto.parser_exc
+    if exc is None and proto.state is State.CLOSED and proto.close_rcvd is None and proto.close_sent is None:
+        exc = "connection dropped without close frame"
+    return conn_event("closed", conn,
+                      rcvd=close_dict(proto.close_rcvd), sent=close_dict(proto.close_sent),
+                      clean=proto.close_rcvd is not None and proto.close_sent is not None,
+                      error=None if exc is None else (str(exc) or type(exc).__name__))
+
+
+def abort_tcp(ws, why):
+    """Drop TCP with RST (SO_LINGER 0), without a close frame."""
+    sock = ws.transport.get_extra_info("socket")
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except (AttributeError, OSError):
+        pass
+    ws.transport.abort()
+    ws.connection_exc = ws.connection_exc or ConnectionAbortedError(why)
 
 
 def parse_code(text):
@@ -273,13 +362,7 @@ def make_handler(scenario, args):
                     # let the last echo reach the client before resetting
                     await asyncio.sleep(0.1)
                     if ws.protocol.state is State.OPEN:
-                        sock = ws.transport.get_extra_info("socket")
-                        try:
-                            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                        except (AttributeError, OSError):
-                            pass
-                        ws.transport.abort()
-                        ws.connection_exc = ws.connection_exc or ConnectionAbortedError("peer aborted TCP (drop-after)")
+                        abort_tcp(ws, "peer aborted TCP (drop-after)")
                     await ws.wait_closed()
             elif scenario in ("send-fragments", "send-big"):
                 await send_messages(ws, scenario, args)
@@ -291,14 +374,7 @@ def make_handler(scenario, args):
         finally:
             await ws.close()  # no-op / bounded wait unless the connection is still open
             await ws.wait_closed()
-            proto = ws.protocol
-            exc = ws.connection_exc or proto.parser_exc
-            if exc is None and proto.state is State.CLOSED and proto.close_rcvd is None and proto.close_sent is None:
-                exc = "connection dropped without close frame"
-            emit({"event": "closed", "conn": conn,
-                  "rcvd": close_dict(proto.close_rcvd), "sent": close_dict(proto.close_sent),
-                  "clean": proto.close_rcvd is not None and proto.close_sent is not None,
-                  "error": None if exc is None else (str(exc) or type(exc).__name__)})
+            emit(closed_event(ws, conn))
             LIVE.discard(ws)
 
     return handler
@@ -419,6 +495,81 @@ async def run_never_answer_server(stop):
         await asyncio.wait(tasks, timeout=3)
 
 
+# --- client mode ----------------------------------------------------------------
+
+
+async def client_scenario(ws, scenario, args):
+    """Run one client scenario; returns when it is done or the connection ended."""
+    if scenario == "echo-check":
+        for i in range(int(args[0])):
+            await ws.send("msg %d" % i)
+            msg = await recv(ws)
+            if msg is None:
+                return
+            report_message(None, msg)
+        await send_close(ws, None, 1000, "py done")
+    elif scenario == "send-binary":
+        await ws.send(pattern(int(args[0])))
+        msg = await recv(ws)
+        if msg is None:
+            return
+        report_message(None, msg)
+        await send_close(ws, None, 1000, "py done")
+    elif scenario == "close":
+        await send_close(ws, None, parse_code(args[0]), args[1] if len(args) > 1 else "")
+    elif scenario == "say-then-wait":
+        await ws.send(args[0])
+        await pump(ws, None, echo=False)
+    elif scenario == "drop-after-send":
+        await ws.send(args[0])
+        msg = await recv(ws)
+        if msg is None:
+            return
+        report_message(None, msg)
+        if ws.protocol.state is State.OPEN:
+            abort_tcp(ws, "peer aborted TCP (drop-after-send)")
+        await ws.wait_closed()
+    else:
+        raise AssertionError(scenario)
+
+
+async def run_client(url, protocols, timeout, scenario, args):
+    try:
+        ws = await connect(url, subprotocols=protocols or None, proxy=None, open_timeout=10,
+                           max_size=MAX_SIZE, ping_interval=None, close_timeout=CLOSE_TIMEOUT,
+                           compression=os.environ.get("PEER_COMPRESSION") or None)
+    except InvalidStatus as exc:
+        response = exc.response
+        emit({"event": "rejected", "status": response.status_code,
+              "headers": headers_dict(response.headers),
+              "body": (response.body or b"").decode(errors="replace")})
+        return
+    except Exception as exc:  # refused, invalid handshake, open timeout, ...
+        emit({"event": "error", "error": "%s: %s" % (type(exc).__name__, exc)})
+        return
+    emit({"event": "connect", "subprotocol": ws.subprotocol,
+          "headers": headers_dict(ws.response.headers)})
+    failure = None
+    try:
+        await asyncio.wait_for(client_scenario(ws, scenario, args), timeout)
+    except ConnectionClosed:
+        pass
+    except TimeoutError:
+        if ws.protocol.state is not State.CLOSED:
+            abort_tcp(ws, "timeout: the scenario took more than %g s" % timeout)
+            await ws.wait_closed()  # connection_lost runs soon; close() must not send then
+        failure = "timeout after %g s" % timeout
+    except Exception as exc:  # keep the event stream complete
+        failure = "%s: %s" % (type(exc).__name__, exc)
+    finally:
+        await ws.close()  # no-op / bounded wait unless the connection is still open
+        await ws.wait_closed()
+        event = closed_event(ws, None)
+        if failure is not None and event["error"] is None:
+            event["error"] = failure
+        emit(event)
+
+
 # --- main -----------------------------------------------------------------------
 
 ARGC = {  # scenario -> (min, max) number of arguments
@@ -453,7 +604,66 @@ def check_args(scenario, args):
         http.HTTPStatus(int(args[0]))  # websockets only sends known statuses
 
 
+CLIENT_ARGC = {
+    "echo-check": (1, 1), "send-binary": (1, 1), "close": (1, 2),
+    "say-then-wait": (1, 1), "drop-after-send": (1, 1),
+}
+
+
+def check_client_args(scenario, args):
+    """Raise ValueError for arguments the client scenario cannot use."""
+    if scenario in ("echo-check", "send-binary"):
+        if int(args[0]) < 0:
+            raise ValueError("bad number")
+    elif scenario == "close":
+        check_args("close", args)
+
+
+def parse_client_argv(argv):
+    """[--protocol P]... [--timeout S] URL SCENARIO ARGS... (options anywhere
+    before SCENARIO) -> (url, protocols, timeout, scenario, args)."""
+    protocols, timeout, positional = [], 60.0, []
+    i = 0
+    while i < len(argv) and len(positional) < 2:
+        arg = argv[i]
+        if arg in ("--protocol", "--timeout"):
+            if i + 1 >= len(argv):
+                raise ValueError("%s needs a value" % arg)
+            if arg == "--protocol":
+                protocols.append(argv[i + 1])
+            else:
+                timeout = float(argv[i + 1])
+                if not timeout > 0:
+                    raise ValueError("bad timeout")
+            i += 2
+        elif arg.startswith("--"):
+            raise ValueError("unknown option %s" % arg)
+        else:
+            positional.append(arg)
+            i += 1
+    if len(positional) < 2:
+        raise ValueError("URL and SCENARIO are required")
+    url, scenario = positional
+    if scenario not in CLIENT_ARGC:
+        raise ValueError("unknown client scenario %s" % scenario)
+    args = argv[i:]
+    lo, hi = CLIENT_ARGC[scenario]
+    if not lo <= len(args) <= hi:
+        raise ValueError("scenario %s takes %d..%d arguments" % (scenario, lo, hi))
+    check_client_args(scenario, args)
+    return url, protocols, timeout, scenario, args
+
+
 async def main(argv):
+    if argv[:1] == ["client"]:
+        try:
+            client_argv = parse_client_argv(argv[1:])
+        except ValueError as exc:
+            print("peer.py client: %s\n" % exc, file=sys.stderr)
+            print(__doc__, file=sys.stderr)
+            return 2
+        await run_client(*client_argv)
+        return 0
     if len(argv) < 2 or argv[0] != "server" or argv[1] not in ARGC:
         print(__doc__, file=sys.stderr)
         return 2

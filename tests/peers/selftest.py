@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
-"""Self-test for peer.py: runs every scenario against a websockets client.
+"""Self-test for peer.py: runs every server scenario against a websockets
+client, and the client mode (``client-*`` tests) against the server mode.
 
-    <venv>/bin/python tests/peers/selftest.py [SCENARIO ...]
+    <venv>/bin/python tests/peers/selftest.py [TEST ...]
 
 Not used by the Rust tests; run it after changing peer.py. Exit status 0 when
 all checks pass.
@@ -277,6 +278,162 @@ async def t_limit():
         assert "1000 bytes" in ev["error"], ev
 
 
+# --- client mode -------------------------------------------------------------
+
+
+async def client(*argv, timeout=30):
+    """Run `peer.py client ARGV...` to completion: (exit status, events, stderr)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, PEER, "client", *argv,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, limit=2**26)
+    out, err = await asyncio.wait_for(proc.communicate(), timeout)
+    events = [json.loads(line) for line in out.decode().splitlines()]
+    for ev in events:
+        assert "conn" not in ev, ev
+    return proc.returncode, events, err.decode()
+
+
+async def run_client(*argv):
+    """Like client(), checking the exit status 0; returns the events."""
+    rc, events, err = await client(*argv)
+    assert rc == 0, (rc, err)
+    return events
+
+
+async def t_client_echo():
+    async with Peer("echo") as p:
+        evs = await run_client(p.url + "/c?q=1", "echo-check", "3")
+        ev = expect(evs[0], event="connect", subprotocol=None)
+        assert ev["headers"]["upgrade"].lower() == "websocket", ev
+        assert "sec-websocket-accept" in ev["headers"], ev
+        for i in range(3):
+            expect(evs[1 + i], event="message", type="text", data="msg %d" % i, len=5)
+        expect(evs[4], event="closed", rcvd={"code": 1000, "reason": "py done"},
+               sent={"code": 1000, "reason": "py done"}, clean=True, error=None)
+        assert len(evs) == 5, evs
+        expect(await p.event(), event="connect", path="/c?q=1")
+        for i in range(3):
+            expect(await p.event(), event="message", data="msg %d" % i)
+        expect(await p.event(), event="closed", rcvd={"code": 1000, "reason": "py done"}, clean=True)
+        # N = 0: just the close
+        evs = await run_client(p.url, "echo-check", "0")
+        assert [e["event"] for e in evs] == ["connect", "closed"], evs
+        expect(evs[1], clean=True, rcvd={"code": 1000, "reason": "py done"})
+
+
+async def t_client_binary():
+    async with Peer("echo") as p:
+        evs = await run_client(p.url, "send-binary", "100000")
+        expect(evs[1], event="message", type="binary", len=100000, pattern_ok=True)
+        expect(evs[2], event="closed", clean=True, rcvd={"code": 1000, "reason": "py done"})
+        await p.event()
+        expect(await p.event(), type="binary", len=100000, pattern_ok=True)
+
+
+async def t_client_close():
+    async with Peer("echo") as p:
+        evs = await run_client(p.url, "close", "4001", "bye")
+        assert [e["event"] for e in evs] == ["connect", "closed"], evs
+        expect(evs[1], rcvd={"code": 4001, "reason": "bye"}, sent={"code": 4001, "reason": "bye"},
+               clean=True, error=None)
+        await p.event()
+        expect(await p.event(), event="closed", rcvd={"code": 4001, "reason": "bye"}, clean=True)
+        evs = await run_client(p.url, "close", "none")
+        expect(evs[1], rcvd={"code": 1005, "reason": ""}, sent={"code": 1005, "reason": ""}, clean=True)
+        await p.event()
+        expect(await p.event(), event="closed", rcvd={"code": 1005, "reason": ""})
+        # 1005 on the wire is invalid: the websockets server fails with 1002
+        evs = await run_client(p.url, "close", "1005", "raw")
+        expect(evs[1], sent={"code": 1005, "reason": "raw"},
+               rcvd={"code": 1002, "reason": "invalid status code"})
+        await p.event()
+        expect(await p.event(), event="closed", sent={"code": 1002, "reason": "invalid status code"})
+
+
+async def t_client_subprotocol():
+    async with Peer("subprotocol", "chat.v2") as p:
+        evs = await run_client("--protocol", "chat.v1", "--protocol", "chat.v2", p.url, "echo-check", "1")
+        expect(evs[0], event="connect", subprotocol="chat.v2")
+        assert evs[0]["headers"]["sec-websocket-protocol"] == "chat.v2", evs[0]
+        ev = expect(await p.event(), event="connect", subprotocol="chat.v2")
+        assert ev["headers"]["sec-websocket-protocol"] == "chat.v1, chat.v2", ev
+        await p.event()
+        await p.event()
+        # options between URL and SCENARIO work too
+        evs = await run_client(p.url, "--protocol", "x", "echo-check", "0")
+        expect(evs[0], event="connect", subprotocol=None)
+        assert "sec-websocket-protocol" not in evs[0]["headers"], evs[0]
+        ev = expect(await p.event(), event="connect", subprotocol=None)
+        assert ev["headers"]["sec-websocket-protocol"] == "x", ev
+
+
+async def t_client_say_then_wait():
+    async with Peer("close-after", "1", "4000", "server bye") as p:
+        evs = await run_client(p.url, "say-then-wait", "hi there")
+        expect(evs[1], event="message", type="text", data="hi there")
+        expect(evs[2], event="closed", rcvd={"code": 4000, "reason": "server bye"},
+               sent={"code": 4000, "reason": "server bye"}, clean=True, error=None)
+        await p.event()
+        await p.event()
+        expect(await p.event(), event="closed", clean=True, sent={"code": 4000, "reason": "server bye"})
+    async with Peer("send-then-close", "2", "1001") as p:
+        evs = await run_client(p.url, "say-then-wait", "x")
+        datas = [e.get("data") for e in evs if e["event"] == "message"]
+        assert datas == ["msg 0", "msg 1"], evs
+        expect(evs[-1], event="closed", rcvd={"code": 1001, "reason": ""}, clean=True)
+
+
+async def t_client_drop():
+    async with Peer("echo") as p:
+        evs = await run_client(p.url, "drop-after-send", "bye-bye")
+        expect(evs[1], event="message", data="bye-bye")
+        ev = expect(evs[2], event="closed", rcvd=None, sent=None, clean=False)
+        assert "drop-after-send" in ev["error"], ev
+        await p.event()
+        await p.event()
+        ev = expect(await p.event(), event="closed", rcvd=None, sent=None, clean=False)
+        assert "reset" in ev["error"].lower(), ev
+
+
+async def t_client_server_misbehaves():
+    # the server drops TCP after one echo: the scenario stops, status still 0
+    async with Peer("drop-after", "1") as p:
+        evs = await run_client(p.url, "echo-check", "3")
+        assert [e["event"] for e in evs] == ["connect", "message", "closed"], evs
+        ev = expect(evs[2], rcvd=None, sent=None, clean=False)
+        assert ev["error"], ev
+    # the server never closes: --timeout ends the scenario
+    async with Peer("echo") as p:
+        t0 = time.monotonic()
+        evs = await run_client("--timeout", "1", p.url, "say-then-wait", "x")
+        assert time.monotonic() - t0 < 8
+        ev = expect(evs[-1], event="closed", rcvd=None, sent=None, clean=False)
+        assert "timeout" in ev["error"], ev
+
+
+async def t_client_rejected():
+    async with Peer("reject", "403") as p:
+        evs = await run_client(p.url + "/nope", "echo-check", "1")
+        assert len(evs) == 1, evs
+        ev = expect(evs[0], event="rejected", status=403, body="rejected by peer.py\n")
+        assert ev["headers"]["content-type"].startswith("text/plain"), ev
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    sock.close()  # nothing listens there now
+    evs = await run_client("ws://127.0.0.1:%d/" % port, "close", "1000")
+    assert len(evs) == 1, evs
+    assert evs[0]["event"] == "error" and "Refused" in evs[0]["error"], evs
+
+
+async def t_client_usage():
+    for args in (["ws://x"], ["ws://x", "nope"], ["ws://x", "echo-check"], ["ws://x", "echo-check", "-1"],
+                 ["ws://x", "close", "70000"], ["ws://x", "close", "none", "why"],
+                 ["--timeout"], ["--bogus", "ws://x", "close", "1000"]):
+        rc, evs, err = await client(*args)
+        assert rc == 2 and evs == [] and "peer.py client" in err, (args, rc, evs, err)
+
+
 TESTS = {name[2:].replace("_", "-"): fn for name, fn in globals().items() if name.startswith("t_")}
 
 
@@ -286,10 +443,10 @@ async def main(names):
         t0 = time.monotonic()
         try:
             await asyncio.wait_for(TESTS[name](), 60)
-            print("ok    %-16s %.1fs" % (name, time.monotonic() - t0))
+            print("ok    %-26s %.1fs" % (name, time.monotonic() - t0))
         except Exception as exc:
             failed += 1
-            print("FAIL  %-16s %r" % (name, exc))
+            print("FAIL  %-26s %r" % (name, exc))
             import traceback
             traceback.print_exc()
     return 1 if failed else 0

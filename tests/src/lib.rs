@@ -15,6 +15,8 @@ use wsbox::{Config, Exit, Output, Policy, RunOutput, Runner};
 
 pub use wsbox_testbed::{guest, python, repo};
 
+pub mod browser;
+
 /// How long any single wait in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(30);
 
@@ -511,4 +513,38 @@ pub async fn http_get(port: u16, head: &str) -> (u16, String) {
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
     (status, answer)
+}
+
+/// Runs `tests/peers/peer.py client ARGS...` (Python `websockets` as the
+/// client) to the end and returns the events it reported.
+pub async fn py_client(args: &[&str]) -> Vec<Value> {
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        Command::new(python())
+            .arg(repo().join("tests/peers/peer.py"))
+            .arg("client")
+            .args(args)
+            .stdin(Stdio::null())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("python client finished in time")
+    .expect("python client ran");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    eprintln!("python client:\n{stdout}");
+    assert_eq!(out.status.code(), Some(0), "python client failed");
+    stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect()
+}
+
+/// The first event of `kind` in `events`.
+pub fn event<'a>(events: &'a [Value], kind: &str) -> &'a Value {
+    events
+        .iter()
+        .find(|e| e["event"] == kind)
+        .unwrap_or_else(|| panic!("no {kind:?} event in {events:#?}"))
 }

@@ -1,0 +1,132 @@
+//! `wsbox serve` as a process: it prints the bound address, tags guest output with the client's address on stderr, refuses a component of the wrong world, and on SIGTERM sends 1001 to every client and exits 0.
+
+use futures_util::{SinkExt, StreamExt};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+use tungstenite::Message;
+
+struct Serving {
+    child: Child,
+    port: u16,
+    stderr: std::sync::mpsc::Receiver<String>,
+}
+
+fn start(handler: &str) -> Serving {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wsbox"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg(wsbox_testbed::guest(handler))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wsbox serve starts");
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    let port = first
+        .trim()
+        .strip_prefix("wsbox serve: listening on ws://127.0.0.1:")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .parse()
+        .unwrap();
+    let (tx, stderr) = std::sync::mpsc::channel();
+    let err = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    Serving {
+        child,
+        port,
+        stderr,
+    }
+}
+
+impl Serving {
+    fn stderr_line(&self, needle: &str) -> String {
+        loop {
+            let line = self
+                .stderr
+                .recv_timeout(Duration::from_secs(30))
+                .expect("stderr line in time");
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+async fn guest_output_is_tagged_and_sigterm_sends_1001_then_exits_0() {
+    let mut serving = start("close-reporter");
+    let url = format!("ws://127.0.0.1:{}/tagged", serving.port);
+    let mut clients = Vec::new();
+    for _ in 0..2 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        ws.send(Message::text("hi")).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hi"));
+        clients.push(ws);
+    }
+    let address = match clients[0].get_ref() {
+        tokio_tungstenite::MaybeTlsStream::Plain(tcp) => tcp.local_addr().unwrap().to_string(),
+        _ => unreachable!("plain ws"),
+    };
+    // The first upgrade logged is the first client's.
+    let line = serving.stderr_line("close-reporter: upgrade");
+    assert!(
+        line.starts_with(&format!("[{address}] close-reporter: upgrade /tagged")),
+        "{line}"
+    );
+
+    let status = Command::new("kill")
+        .args(["-TERM", &serving.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for mut ws in clients {
+        let close = loop {
+            match tokio::time::timeout(Duration::from_secs(30), ws.next())
+                .await
+                .unwrap()
+            {
+                Some(Ok(Message::Close(frame))) => break frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => continue,
+                other => panic!("no close frame: {other:?}"),
+            }
+        };
+        assert_eq!(close, Some(1001));
+        let _ = ws.close(None).await;
+    }
+    let exit = tokio::task::spawn_blocking(move || {
+        let status = serving.child.wait().unwrap();
+        (status, serving)
+    })
+    .await
+    .unwrap();
+    assert_eq!(exit.0.code(), Some(0));
+}
+
+#[test]
+fn a_client_component_is_refused_by_serve() {
+    let out = Command::new(env!("CARGO_BIN_EXE_wsbox"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .arg(wsbox_testbed::guest("echo-client"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("cannot run as a `wsbox:websocket/server` component"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
