@@ -1,61 +1,51 @@
-//! The README's demo: runs the `echo-client` sample guest in the sandbox
-//! against a tokio-tungstenite echo server on 127.0.0.1, and prints both
-//! sides of the exchange and the close status the guest saw.
+//! The README's demo: both halves of wsbox on loopback. `wsbox serve`'s
+//! engine runs the `close-reporter` handler guest, one sandboxed instance per
+//! connection; `wsbox run`'s engine runs the `echo-client` guest against it.
+//! Each side prints what it saw, including the other side's close status.
 
-use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
-use wsbox::{Config, Exit, Output, Policy, Runner};
+use wsbox::{Config, Exit, Output, Policy, Runner, ServeConfig, Server};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let handler = wsbox_testbed::guest("close-reporter");
+    let client = wsbox_testbed::guest("echo-client");
+
+    let serve_config = ServeConfig {
+        guest_output: Arc::new(|remote, line| println!("[handler for {remote}] {line}")),
+        ..ServeConfig::default()
+    };
+    let server = Server::new(&handler, serve_config)?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
-    let server = tokio::spawn(async move {
-        let (tcp, peer) = listener.accept().await?;
-        let mut ws = tokio_tungstenite::accept_async(tcp).await?;
-        println!("[server] {peer} upgraded");
-        while let Some(msg) = ws.next().await {
-            match msg? {
-                tungstenite::Message::Close(frame) => {
-                    println!("[server] close frame from the guest: {frame:?}");
-                    while ws.next().await.is_some() {}
-                    break;
-                }
-                msg if msg.is_text() || msg.is_binary() => {
-                    println!("[server] echoing {msg}");
-                    ws.send(msg).await?;
-                }
-                _ => {}
-            }
-        }
-        anyhow::Ok(())
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let serving = tokio::spawn(async move {
+        server
+            .serve(listener, async {
+                let _ = stopped.await;
+            })
+            .await
     });
+    println!("[wsbox serve] {} on ws://127.0.0.1:{port}", handler.display());
 
     let url = format!("ws://127.0.0.1:{port}/demo");
-    let guest = wsbox_testbed::guest("echo-client");
-    println!("[wsbox] running {} against {url}", guest.display());
+    println!("[wsbox run] {} {url}", client.display());
     let config = Config {
         policy: Policy::from_patterns(&[format!("ws://127.0.0.1:{port}")])?,
         ..Config::default()
     };
     let runner = Runner::new()?;
-    let component = runner.load(&guest)?;
-    let args = [
-        "echo-client",
-        &url,
-        "hello from the sandbox",
-        "query-close-status works",
-    ]
-    .map(String::from);
-    let out = runner
-        .run(&component, Arc::new(config), &args, Output::Inherit)
-        .await?;
-    server.await??;
+    let component = runner.load(&client)?;
+    let args = ["echo-client", &url, "hello from one sandbox", "to another"].map(String::from);
+    let out = runner.run(&component, Arc::new(config), &args, Output::Inherit).await?;
+
+    let _ = stop.send(());
+    serving.await??;
     match out.exit {
         Exit::Code(0) => {
-            println!("[wsbox] the guest exited with 0");
+            println!("[wsbox] done: each side saw the other's close status");
             Ok(())
         }
-        other => anyhow::bail!("the guest ended with {other:?}"),
+        other => anyhow::bail!("the client guest ended with {other:?}"),
     }
 }
