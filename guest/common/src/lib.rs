@@ -4,6 +4,9 @@
 //! A guest of your own needs only the `generate!` call below (with `path`
 //! pointing at your copy of the `wit` folder) and
 //! `cargo build --target wasm32-wasip2`: the result is a component.
+//!
+//! The server handlers use these bindings too: `wsbox-guest-server` maps the
+//! `types` interface of the `server` world onto them with `with`.
 
 wit_bindgen::generate!({
     path: "../../wit",
