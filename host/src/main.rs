@@ -41,6 +41,11 @@ struct ServeArgs {
     /// after sending 1001 on every connection.
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
     shutdown_timeout: Duration,
+    /// Allocate instances from wasmtime's pooling allocator, sized for
+    /// --max-connections (faster instantiation; needed past ~9,000 live
+    /// instances on Linux's default vm.max_map_count).
+    #[arg(long)]
+    pooling: bool,
     #[command(flatten)]
     limits: LimitArgs,
     /// The handler component file (.wasm).
@@ -186,6 +191,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         max_connections: args.max_connections,
         handshake_timeout: args.handshake_timeout,
         shutdown_timeout: args.shutdown_timeout,
+        pooling: args.pooling,
         ..ServeConfig::default()
     };
     let server = Server::new(&args.component, config)?;

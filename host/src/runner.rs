@@ -101,7 +101,7 @@ impl Runner {
     /// An engine with the component model and a linker with WASI 0.2 and
     /// `wsbox:websocket/types`.
     pub fn new() -> Result<Self> {
-        let engine = sandbox::engine()?;
+        let engine = sandbox::engine(None)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| crate::add_to_linker(&mut linker))

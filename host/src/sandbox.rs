@@ -16,12 +16,32 @@ use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, 
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// An engine with the component model and epoch interruption, and its
-/// ticker thread (which ends when the engine is dropped).
-pub(crate) fn engine() -> Result<Engine> {
+/// ticker thread (which ends when the engine is dropped). With `pool`, the
+/// engine uses the pooling allocator, sized for that many component
+/// instances of `limits`.
+pub(crate) fn engine(pool: Option<(u32, &Limits)>) -> Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     config.epoch_interruption(true);
+    if let Some((instances, limits)) = pool {
+        // A Rust guest's component instance holds about three core
+        // instances, two memories and three tables.
+        let mut pooling = wasmtime::PoolingAllocationConfig::default();
+        pooling
+            .total_component_instances(instances)
+            .total_core_instances(instances.saturating_mul(4))
+            .total_memories(instances.saturating_mul(2))
+            .total_tables(instances.saturating_mul(4))
+            .total_stacks(instances)
+            .max_memory_size(limits.max_memory);
+        // Reserve only what an instance may use, not 4 GiB per memory:
+        // bounds checks instead of guard pages, but room for many instances.
+        config.memory_reservation(limits.max_memory as u64);
+        config.memory_guard_size(0);
+        config.memory_init_cow(true);
+        config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
+    }
     let engine = Engine::new(&config).map_err(|e| Error::Runtime(format!("{e:#}")))?;
     let weak = engine.weak();
     std::thread::Builder::new()

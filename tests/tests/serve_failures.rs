@@ -189,3 +189,36 @@ async fn graceful_shutdown_sends_1001_to_every_client() {
         assert_eq!(reader.await.unwrap().map(|c| c.0), Some(1001));
     }
 }
+
+#[tokio::test]
+async fn the_pooling_allocator_serves_and_isolates_instances_too() {
+    let config = ServeConfig {
+        pooling: true,
+        max_connections: 8,
+        ..limited(Duration::from_secs(10), 64 << 20)
+    };
+    let served = serve("faulty", config).await;
+    let mut ws = connect(&served.url("/pooled")).await;
+    ws.send(Message::text("pooled")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("pooled"));
+    assert_eq!(
+        close_code_after_one_message(&served.url("/alloc")).await,
+        Some(1011)
+    );
+    assert_eq!(
+        close_code_after_one_message(&served.url("/trap")).await,
+        Some(1011)
+    );
+    for i in 0..20 {
+        assert_eq!(
+            close_code_after_one_message(&served.url("/return-open")).await,
+            Some(1000),
+            "round {i}"
+        );
+    }
+    ws.send(Message::text("still pooled")).await.unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        Message::text("still pooled")
+    );
+}
