@@ -1,0 +1,95 @@
+//! `faulty`: a handler that misbehaves on purpose, chosen by the request
+//! path, to test how the host contains a broken guest. Not a model to copy.
+//!
+//! In `upgrade`:
+//! - `/trap-upgrade`: traps (a panic is a trap with `panic = "abort"`); the
+//!   client gets HTTP 500.
+//! - `/bad-protocol`: selects a subprotocol the client did not offer.
+//! - `/bad-header`: sets `Sec-WebSocket-Accept`, which belongs to the host.
+//! - `/reject-999`: rejects with a status outside 400-599.
+//!
+//! Any other path is accepted; `handle` echoes one message, then:
+//! - `/trap`: traps; the client gets close code 1011.
+//! - `/spin`: loops forever without calling the host (the CPU deadline).
+//! - `/alloc`: allocates memory forever (the memory limit).
+//! - `/return-open`: returns with the websocket open; the host closes it
+//!   with 1000.
+//! - anything else: goes on like `echo`.
+
+use std::sync::OnceLock;
+
+use wsbox_guest_server::{
+    accept, answer_close, echo_until_close, path_without_query, AcceptOptions, Guest, Incoming,
+    UpgradeRequest, UpgradeResponse, Websocket,
+};
+
+/// The request path, saved by `upgrade` for `handle`: every connection has
+/// an instance of its own, so a global holds one connection's state.
+static PATH: OnceLock<String> = OnceLock::new();
+
+/// The size of each allocation of `/alloc`.
+const CHUNK: usize = 16 << 20;
+
+struct Faulty;
+
+impl Guest for Faulty {
+    fn upgrade(request: UpgradeRequest) -> UpgradeResponse {
+        let path = path_without_query(&request.path);
+        let _ = PATH.set(path.into());
+        match path {
+            "/trap-upgrade" => panic!("trap in upgrade"),
+            "/bad-protocol" => UpgradeResponse::Accept(AcceptOptions {
+                protocol: Some("never-offered".into()),
+                headers: Vec::new(),
+            }),
+            "/bad-header" => UpgradeResponse::Accept(AcceptOptions {
+                protocol: None,
+                headers: vec![("Sec-WebSocket-Accept".into(), "x".into())],
+            }),
+            "/reject-999" => UpgradeResponse::Reject(999),
+            _ => accept(),
+        }
+    }
+
+    fn handle(conn: Websocket) {
+        // Echo one message first, so the client knows `handle` is running.
+        match conn.receive() {
+            Ok(Incoming::Message(message)) => {
+                if conn.send(&message).is_err() {
+                    return;
+                }
+            }
+            Ok(Incoming::Close(status)) => {
+                let _ = answer_close(&conn, &status);
+                return;
+            }
+            Err(_) => return,
+        }
+
+        match PATH.get().map_or("", String::as_str) {
+            "/trap" => panic!("trap in handle"),
+            "/spin" => loop {
+                std::hint::black_box(());
+            },
+            "/alloc" => {
+                let mut hoard = Vec::new();
+                loop {
+                    let mut chunk = Vec::<u8>::with_capacity(CHUNK);
+                    // Write every byte, so the memory is really used.
+                    chunk.resize(CHUNK, 0xa5);
+                    // `black_box` keeps the optimizer from removing it all.
+                    hoard.push(std::hint::black_box(chunk));
+                }
+            }
+            // Dropping `conn` without closing: the host sends 1000.
+            "/return-open" => {}
+            _ => {
+                if let Ok(status) = echo_until_close(&conn, |message| message) {
+                    let _ = answer_close(&conn, &status);
+                }
+            }
+        }
+    }
+}
+
+wsbox_guest_server::export!(Faulty);
