@@ -26,7 +26,10 @@ async fn main() -> anyhow::Result<()> {
             })
             .await
     });
-    println!("[wsbox serve] {} on ws://127.0.0.1:{port}", handler.display());
+    println!(
+        "[wsbox serve] {} on ws://127.0.0.1:{port}",
+        handler.display()
+    );
 
     let url = format!("ws://127.0.0.1:{port}/demo");
     println!("[wsbox run] {} {url}", client.display());
@@ -37,7 +40,9 @@ async fn main() -> anyhow::Result<()> {
     let runner = Runner::new()?;
     let component = runner.load(&client)?;
     let args = ["echo-client", &url, "hello from one sandbox", "to another"].map(String::from);
-    let out = runner.run(&component, Arc::new(config), &args, Output::Inherit).await?;
+    let out = runner
+        .run(&component, Arc::new(config), &args, Output::Inherit)
+        .await?;
 
     let _ = stop.send(());
     serving.await??;
