@@ -23,5 +23,5 @@ wasmtime::component::bindgen!({
     require_store_data_send: true,
 });
 
-pub use exports::wsbox::websocket::handler;
-pub use wsbox::websocket::types;
+pub use self::exports::wsbox::websocket::handler;
+pub use self::wsbox::websocket::types;
