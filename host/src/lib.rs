@@ -35,8 +35,9 @@ pub use close_code::CloseCode;
 pub use config::{Config, Limits};
 pub use error::{Error, HostError, HostResult, Result};
 pub use policy::{AllowPattern, Policy};
-pub use runner::{ClientState, Exit, Output, RunOutput, Runner};
-pub use server::{GuestOutput, ServeConfig, Server, ServerState};
+pub use runner::{Exit, Output, RunOutput, Runner};
+pub use sandbox::InstanceState;
+pub use server::{GuestOutput, ServeConfig, Server};
 pub use types::{State, WebSocket};
 pub use view::{add_to_linker, WebSocketCtx, WebSocketCtxView, WebSocketView};
 

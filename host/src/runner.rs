@@ -3,45 +3,18 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::sandbox;
-use crate::view::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+use crate::sandbox::{self, InstanceState};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimits};
+use wasmtime::component::{Component, Linker};
+use wasmtime::Engine;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::{I32Exit, WasiCtxBuilder};
 
 /// How much guest output [`Output::Capture`] keeps per stream.
 const CAPTURE_LIMIT: usize = 16 << 20;
-
-/// The store data of a client instance.
-pub struct ClientState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    websockets: WebSocketCtx,
-    limits: StoreLimits,
-}
-
-impl WasiView for ClientState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WebSocketView for ClientState {
-    fn websocket(&mut self) -> WebSocketCtxView<'_> {
-        WebSocketCtxView {
-            ctx: &mut self.websockets,
-            table: &mut self.table,
-        }
-    }
-}
 
 /// Where the guest's stdout and stderr go.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,7 +67,7 @@ pub struct RunOutput {
 /// ```
 pub struct Runner {
     engine: Engine,
-    linker: Linker<ClientState>,
+    linker: Linker<InstanceState>,
 }
 
 impl Runner {
@@ -123,7 +96,7 @@ impl Runner {
         Ok(component)
     }
 
-    fn pre(&self, component: &Component, shown: &str) -> Result<CommandPre<ClientState>> {
+    fn pre(&self, component: &Component, shown: &str) -> Result<CommandPre<InstanceState>> {
         let wrong = |e: wasmtime::Error| Error::WrongWorld {
             path: shown.to_string(),
             world: "wsbox:websocket/client",
@@ -162,19 +135,12 @@ impl Runner {
                 Some((out, err))
             }
         };
-        let state = ClientState {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-            websockets: WebSocketCtx::new(config),
-            limits: sandbox::store_limits(&limits),
-        };
-        let mut store = Store::new(&self.engine, state);
-        sandbox::confine(&mut store, &limits, |s| &mut s.limits);
+        let mut store = sandbox::store(&self.engine, wasi.build(), config);
         let result = match pre.instantiate_async(&mut store).await {
             Ok(command) => command.wasi_cli_run().call_run(&mut store).await,
             Err(e) => Err(e),
         };
-        let tasks = store.data_mut().websockets.take_tasks();
+        let tasks = store.data_mut().websockets_mut().take_tasks();
         drop(store);
         let wait = limits.close_timeout + Duration::from_secs(1);
         for task in tasks {

@@ -7,10 +7,14 @@
 //! host call). So only time the guest spends running counts, never time it
 //! spends waiting inside a host call such as `receive`.
 
-use crate::config::Limits;
+use crate::config::{Config, Limits};
 use crate::error::{Error, Result};
+use crate::view::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::{Engine, ResourceLimiter, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 /// How often the epoch advances: the CPU deadline's resolution.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -57,22 +61,55 @@ pub(crate) fn engine(pool: Option<(u32, &Limits)>) -> Result<Engine> {
     Ok(engine)
 }
 
-/// The memory cap of one instance.
-pub(crate) fn store_limits(limits: &Limits) -> StoreLimits {
-    StoreLimitsBuilder::new()
-        .memory_size(limits.max_memory)
-        .trap_on_grow_failure(true)
-        .build()
+/// The store data of every instance, client or handler: WASI, the resource
+/// table, the websockets and the memory cap.
+pub struct InstanceState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    websockets: WebSocketCtx,
+    limits: StoreLimits,
 }
 
-/// Applies the memory cap (kept in the store data, reached through
-/// `limiter`) and the CPU deadline to a new store.
-pub(crate) fn confine<T: Send + 'static>(
-    store: &mut Store<T>,
-    limits: &Limits,
-    limiter: impl (FnMut(&mut T) -> &mut dyn ResourceLimiter) + Send + Sync + 'static,
-) {
-    store.limiter(limiter);
+impl InstanceState {
+    /// The instance's websocket state.
+    pub fn websockets_mut(&mut self) -> &mut WebSocketCtx {
+        &mut self.websockets
+    }
+}
+
+impl WasiView for InstanceState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WebSocketView for InstanceState {
+    fn websocket(&mut self) -> WebSocketCtxView<'_> {
+        WebSocketCtxView {
+            ctx: &mut self.websockets,
+            table: &mut self.table,
+        }
+    }
+}
+
+/// A store for one instance, with the memory cap and the CPU deadline of
+/// `config.limits`.
+pub(crate) fn store(engine: &Engine, wasi: WasiCtx, config: Arc<Config>) -> Store<InstanceState> {
+    let limits = config.limits.clone();
+    let state = InstanceState {
+        wasi,
+        table: ResourceTable::new(),
+        websockets: WebSocketCtx::new(config),
+        limits: StoreLimitsBuilder::new()
+            .memory_size(limits.max_memory)
+            .trap_on_grow_failure(true)
+            .build(),
+    };
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.limits);
     let ticks = (limits.cpu_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
     store.epoch_deadline_trap();
     store.set_epoch_deadline(ticks);
@@ -82,6 +119,7 @@ pub(crate) fn confine<T: Send + 'static>(
         }
         Ok(())
     });
+    store
 }
 
 /// A trap's message, naming the CPU deadline or the memory cap when one of

@@ -14,9 +14,9 @@ use crate::config::Config;
 use crate::connection::{self, Role};
 use crate::error::{Error, Result};
 use crate::runner::{load_component, one_line};
-use crate::sandbox;
+use crate::sandbox::{self, InstanceState};
 use crate::types::WebSocket;
-use crate::view::{WebSocketCtx, WebSocketCtxView, WebSocketView};
+use crate::view::WebSocketView;
 use bytes::BytesMut;
 use std::future::Future;
 use std::net::SocketAddr;
@@ -29,10 +29,10 @@ use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
 use tokio::task::JoinSet;
-use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Engine, Store, StoreLimits};
+use wasmtime::component::Linker;
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+use wasmtime_wasi::WasiCtxBuilder;
 
 /// The longest HTTP request head the server reads.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
@@ -90,32 +90,6 @@ impl std::fmt::Debug for ServeConfig {
     }
 }
 
-/// The store data of a handler instance.
-pub struct ServerState {
-    wasi: WasiCtx,
-    table: ResourceTable,
-    websockets: WebSocketCtx,
-    limits: StoreLimits,
-}
-
-impl WasiView for ServerState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.wasi,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WebSocketView for ServerState {
-    fn websocket(&mut self) -> WebSocketCtxView<'_> {
-        WebSocketCtxView {
-            ctx: &mut self.websockets,
-            table: &mut self.table,
-        }
-    }
-}
-
 /// A loaded handler component, ready to serve.
 ///
 /// ```no_run
@@ -132,7 +106,7 @@ pub struct Server {
 
 struct Inner {
     engine: Engine,
-    pre: ServerPre<ServerState>,
+    pre: ServerPre<InstanceState>,
     config: ServeConfig,
     websocket: Arc<Config>,
     slots: Arc<Semaphore>,
@@ -319,10 +293,10 @@ impl Inner {
         let conn = connection::spawn(tcp, leftover, Role::Server, &self.websocket.limits);
         let (ws, task, host) = WebSocket::new(conn, options.protocol);
         let resource = {
-            let state = store.data_mut();
-            state.websockets.track(task, host.clone());
-            state.websockets.open += 1;
-            match state.table.push(ws) {
+            let view = store.data_mut().websocket();
+            view.ctx.track(task, host.clone());
+            view.ctx.open += 1;
+            match view.table.push(ws) {
                 Ok(resource) => resource,
                 Err(e) => return tracing::error!(%remote, "resource table: {e}"),
             }
@@ -346,11 +320,11 @@ impl Inner {
         if let Err(e) = result {
             tracing::error!(%remote, "the handler trapped in handle: {}", self.describe(&e));
             store
-                .data()
-                .websockets
+                .data_mut()
+                .websockets_mut()
                 .set_drop_code(crate::CloseCode::Error.into());
         }
-        let tasks = store.data_mut().websockets.take_tasks();
+        let tasks = store.data_mut().websockets_mut().take_tasks();
         drop(store);
         let wait = self.websocket.limits.close_timeout + Duration::from_secs(1);
         for task in tasks {
@@ -358,21 +332,12 @@ impl Inner {
         }
     }
 
-    fn store(&self, remote: SocketAddr) -> Store<ServerState> {
-        let limits = &self.websocket.limits;
+    fn store(&self, remote: SocketAddr) -> Store<InstanceState> {
         let remote = remote.to_string();
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(GuestLog::new(&remote, &self.config.guest_output))
             .stderr(GuestLog::new(&remote, &self.config.guest_output));
-        let state = ServerState {
-            wasi: wasi.build(),
-            table: ResourceTable::new(),
-            websockets: WebSocketCtx::new(self.websocket.clone()),
-            limits: sandbox::store_limits(limits),
-        };
-        let mut store = Store::new(&self.engine, state);
-        sandbox::confine(&mut store, limits, |s| &mut s.limits);
-        store
+        sandbox::store(&self.engine, wasi.build(), self.websocket.clone())
     }
 
     fn describe(&self, err: &wasmtime::Error) -> String {

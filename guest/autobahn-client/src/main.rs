@@ -5,16 +5,12 @@
 
 use std::process::ExitCode;
 
-use wsbox_guest_common::{connect, CloseStatus, Describe, ErrorCode, Incoming, Message, Websocket};
+use wsbox_guest_common::{
+    connect, exit_with, CloseStatus, Describe, ErrorCode, Incoming, Message, Websocket,
+};
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_with(run())
 }
 
 fn run() -> Result<(), String> {

@@ -78,3 +78,15 @@ impl Describe for CloseStatus {
         format!("{} {:?}", self.code, self.reason)
     }
 }
+
+/// The `main` of a sample command: runs `run` and turns its error into a
+/// message on stderr and exit status 1.
+pub fn exit_with(result: Result<(), String>) -> std::process::ExitCode {
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -4,16 +4,10 @@
 
 use std::process::ExitCode;
 
-use wsbox_guest_common::{connect, Describe, Incoming, Message};
+use wsbox_guest_common::{connect, exit_with, Describe, Incoming, Message};
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_with(run())
 }
 
 fn run() -> Result<(), String> {

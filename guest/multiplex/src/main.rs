@@ -5,16 +5,10 @@
 
 use std::process::ExitCode;
 
-use wsbox_guest_common::{connect, poll, Describe, Incoming, Message, Websocket};
+use wsbox_guest_common::{connect, exit_with, poll, Describe, Incoming, Message, Websocket};
 
 fn main() -> ExitCode {
-    match run() {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("error: {error}");
-            ExitCode::FAILURE
-        }
-    }
+    exit_with(run())
 }
 
 fn run() -> Result<(), String> {
