@@ -6,6 +6,7 @@ use crate::config::Config;
 use crate::policy::{Destination, Policy};
 use bytes::BytesMut;
 use std::io;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
@@ -191,12 +192,7 @@ pub(crate) async fn open(
     config: &Config,
 ) -> Result<Upgraded, ErrorCode> {
     let host = target.url.host_str().unwrap_or_default();
-    let tcp = match target.url.host() {
-        Some(Host::Ipv4(ip)) => TcpStream::connect((ip, target.port)).await,
-        Some(Host::Ipv6(ip)) => TcpStream::connect((ip, target.port)).await,
-        _ => TcpStream::connect((host, target.port)).await,
-    }
-    .map_err(|e| ErrorCode::ConnectFailed(format!("{host}:{}: {e}", target.port)))?;
+    let tcp = connect_tcp(target, config).await?;
     let _ = tcp.set_nodelay(true);
     let mut stream = if target.secure {
         let tls = crate::tls::client_config(config).map_err(ErrorCode::ConnectFailed)?;
@@ -231,6 +227,45 @@ pub(crate) async fn open(
         protocol,
         leftover,
     })
+}
+
+/// Resolves the destination, keeps the addresses the policy permits, and
+/// connects to the first that answers.
+async fn connect_tcp(target: &Target, config: &Config) -> Result<TcpStream, ErrorCode> {
+    let port = target.port;
+    let addrs: Vec<SocketAddr> = match target.url.host() {
+        Some(Host::Ipv4(ip)) => vec![SocketAddr::new(ip.into(), port)],
+        Some(Host::Ipv6(ip)) => vec![SocketAddr::new(ip.into(), port)],
+        Some(Host::Domain(name)) => config
+            .resolver
+            .resolve(name.trim_end_matches('.'), port)
+            .await
+            .map_err(|e| ErrorCode::ConnectFailed(format!("resolving {name}: {e}")))?,
+        None => return Err(ErrorCode::InvalidUrl("the URL has no host".into())),
+    };
+    let host = target.url.host_str().unwrap_or_default();
+    let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = addrs
+        .into_iter()
+        .partition(|a| config.policy.permits_address(target.secure, a.ip(), port));
+    if allowed.is_empty() {
+        return Err(match refused.first() {
+            Some(addr) => ErrorCode::Denied(format!(
+                "{host} resolves to {}, an internal address; allow it by naming the IP in a pattern, e.g. --allow {}://{}",
+                addr.ip(),
+                if target.secure { "wss" } else { "ws" },
+                addr
+            )),
+            None => ErrorCode::ConnectFailed(format!("{host} has no addresses")),
+        });
+    }
+    let mut last = None;
+    for addr in allowed {
+        match TcpStream::connect(addr).await {
+            Ok(tcp) => return Ok(tcp),
+            Err(e) => last = Some(format!("{host} ({addr}): {e}")),
+        }
+    }
+    Err(ErrorCode::ConnectFailed(last.unwrap_or_default()))
 }
 
 fn request_head(target: &Target, options: &ConnectOptions, key: &str) -> String {

@@ -1,7 +1,13 @@
 //! Host configuration for websockets: the outbound policy, limits and TLS.
 
 use crate::policy::Policy;
+use std::fmt;
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Limits applied to every websocket. The defaults are the documented CLI
@@ -54,7 +60,7 @@ impl Default for Limits {
 }
 
 /// Everything the host needs to give guests websockets.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// Which destinations `connect` may reach. Default: none.
     pub policy: Policy,
@@ -63,4 +69,60 @@ pub struct Config {
     /// Extra PEM CA certificates trusted for `wss://`, on top of the webpki
     /// roots.
     pub ca_file: Option<PathBuf>,
+    /// Turns host names into addresses. Default: the system resolver.
+    pub resolver: Arc<dyn Resolver>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            policy: Policy::default(),
+            limits: Limits::default(),
+            ca_file: None,
+            resolver: Arc::new(SystemResolver),
+        }
+    }
+}
+
+/// The future a [`Resolver`] returns.
+pub type Resolving<'a> = Pin<Box<dyn Future<Output = io::Result<Vec<SocketAddr>>> + Send + 'a>>;
+
+/// Turns a host name into socket addresses for `connect`. The host checks
+/// every address it gets against the outbound policy before it connects, so
+/// a resolver cannot lead a guest to an internal address the policy does not
+/// name. Embedders and tests may supply their own.
+///
+/// ```
+/// use std::net::SocketAddr;
+/// use wsbox::{Resolver, Resolving};
+///
+/// /// Resolves every name to one fixed address.
+/// struct Fixed(SocketAddr);
+///
+/// impl Resolver for Fixed {
+///     fn resolve<'a>(&'a self, _host: &'a str, port: u16) -> Resolving<'a> {
+///         let addr = SocketAddr::new(self.0.ip(), port);
+///         Box::pin(async move { Ok(vec![addr]) })
+///     }
+/// }
+/// ```
+pub trait Resolver: Send + Sync {
+    /// The addresses of `host`, with `port`.
+    fn resolve<'a>(&'a self, host: &'a str, port: u16) -> Resolving<'a>;
+}
+
+impl fmt::Debug for dyn Resolver {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Resolver")
+    }
+}
+
+/// The system resolver (`getaddrinfo`, through tokio).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemResolver;
+
+impl Resolver for SystemResolver {
+    fn resolve<'a>(&'a self, host: &'a str, port: u16) -> Resolving<'a> {
+        Box::pin(async move { Ok(tokio::net::lookup_host((host, port)).await?.collect()) })
+    }
 }

@@ -32,7 +32,7 @@ mod utf8;
 mod view;
 
 pub use close_code::CloseCode;
-pub use config::{Config, Limits};
+pub use config::{Config, Limits, Resolver, Resolving, SystemResolver};
 pub use error::{Error, HostError, HostResult, Result};
 pub use policy::{AllowPattern, Policy};
 pub use runner::{Exit, Output, RunOutput, Runner};

@@ -117,6 +117,7 @@ impl LimitArgs {
                 cpu_deadline: self.cpu_deadline,
             },
             ca_file: self.ca_file.clone(),
+            ..Config::default()
         };
         wsbox::check_config(&config)?;
         Ok(config)

@@ -11,6 +11,11 @@
 //!
 //! An IP literal or `localhost` is matched only by a pattern that names it:
 //! `ws://*` matches every DNS name but not `ws://127.0.0.1`.
+//!
+//! After DNS, every address is checked again: an internal address (see
+//! [`is_internal`]) is refused unless a pattern names that IP literally, or,
+//! for a loopback address, a pattern names `localhost`. So a name that
+//! resolves to 127.0.0.1 or 169.254.169.254 is denied.
 
 use std::fmt;
 use std::net::IpAddr;
@@ -262,9 +267,106 @@ impl Policy {
     }
 }
 
+/// Whether `ip` is internal: loopback, private (RFC 1918, shared address
+/// space, IPv6 unique local), link-local, unspecified, "this network",
+/// broadcast or multicast, or the IPv4-mapped IPv6 form of one of these.
+pub fn is_internal(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
+            v4.is_loopback()
+                || v4.is_private()
+                || v4.is_link_local()
+                || v4.is_unspecified()
+                || v4.is_broadcast()
+                || v4.is_multicast()
+                || a == 0
+                || (a == 100 && (b & 0xc0) == 64)
+        }
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_internal(IpAddr::V4(v4)),
+            None => {
+                let first = v6.segments()[0];
+                v6.is_loopback()
+                    || v6.is_unspecified()
+                    || v6.is_multicast()
+                    || (first & 0xfe00) == 0xfc00
+                    || (first & 0xffc0) == 0xfe80
+            }
+        },
+    }
+}
+
+impl Policy {
+    /// Whether `connect` may use an address that a destination resolved to
+    /// (the destination itself was already permitted). Public addresses
+    /// may; an internal one only if a pattern names it literally, or, for
+    /// loopback, names `localhost`.
+    pub fn permits_address(&self, secure: bool, ip: IpAddr, port: u16) -> bool {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        !is_internal(ip)
+            || self.permits(secure, Destination::Ip(ip), port)
+            || (ip.is_loopback() && self.permits(secure, Destination::Name("localhost"), port))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn internal_addresses_are_recognised_in_every_form() {
+        for internal in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "224.0.0.1",
+            "255.255.255.255",
+            "::1",
+            "::",
+            "fd00::1",
+            "fe80::1",
+            "ff02::1",
+            "::ffff:127.0.0.1",
+            "::ffff:169.254.169.254",
+            "::ffff:10.0.0.1",
+        ] {
+            assert!(is_internal(internal.parse().unwrap()), "{internal}");
+        }
+        for public in [
+            "1.1.1.1",
+            "93.184.216.34",
+            "172.32.0.1",
+            "2606:4700::1111",
+            "::ffff:8.8.8.8",
+        ] {
+            assert!(!is_internal(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    #[test]
+    fn internal_addresses_need_a_pattern_that_names_them() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let names_only = Policy::from_patterns(&["ws://*:*"]).unwrap();
+        assert!(names_only.permits_address(false, ip("93.184.216.34"), 80));
+        assert!(!names_only.permits_address(false, ip("127.0.0.1"), 80));
+        assert!(!names_only.permits_address(false, ip("::ffff:169.254.169.254"), 80));
+        let literal = Policy::from_patterns(&["ws://*:*", "ws://10.0.0.5:9000"]).unwrap();
+        assert!(literal.permits_address(false, ip("10.0.0.5"), 9000));
+        assert!(literal.permits_address(false, ip("::ffff:10.0.0.5"), 9000));
+        assert!(!literal.permits_address(false, ip("10.0.0.5"), 9001));
+        let local = Policy::from_patterns(&["ws://localhost:*"]).unwrap();
+        assert!(local.permits_address(false, ip("127.0.0.1"), 1234));
+        assert!(local.permits_address(false, ip("::1"), 1234));
+        assert!(!local.permits_address(false, ip("192.168.0.1"), 1234));
+    }
 
     fn p(s: &str) -> AllowPattern {
         s.parse().unwrap()

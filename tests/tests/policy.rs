@@ -1,4 +1,4 @@
-//! The outbound policy: with no pattern, or a pattern for another port or host, connect is denied and the listener sees no connection; a matching pattern lets it through.
+//! The outbound policy: destinations no pattern admits never reach the network; names that resolve to internal addresses are denied unless a pattern names the IP; and guests get no wasi:sockets network of their own.
 
 use wsbox::{Config, Policy};
 use wsbox_tests::{probe_with, CountingListener};
@@ -60,4 +60,99 @@ async fn a_matching_pattern_lets_the_connection_through() {
         );
     }
     assert_eq!(listener.accepted(), 3);
+}
+
+/// A resolver hook: fixed answers for `*.test` names.
+struct MapResolver(Vec<(&'static str, Vec<std::net::IpAddr>)>);
+
+impl wsbox::Resolver for MapResolver {
+    fn resolve<'a>(&'a self, host: &'a str, port: u16) -> wsbox::Resolving<'a> {
+        let found = self
+            .0
+            .iter()
+            .find(|(name, _)| *name == host)
+            .map(|(_, ips)| ips.clone());
+        Box::pin(async move {
+            let ips = found.ok_or_else(|| {
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such test name")
+            })?;
+            Ok(ips
+                .into_iter()
+                .map(|ip| std::net::SocketAddr::new(ip, port))
+                .collect())
+        })
+    }
+}
+
+fn resolving(patterns: &[String]) -> Config {
+    let ip = |s: &str| s.parse().unwrap();
+    let resolver = MapResolver(vec![
+        ("evil.test", vec![ip("127.0.0.1")]),
+        ("metadata.test", vec![ip("169.254.169.254")]),
+        ("mapped.test", vec![ip("::ffff:127.0.0.1")]),
+        (
+            "private.test",
+            vec![ip("10.1.2.3"), ip("192.168.7.7"), ip("fd00::1")],
+        ),
+        ("app.test", vec![ip("10.9.9.9"), ip("127.0.0.1")]),
+    ]);
+    Config {
+        resolver: std::sync::Arc::new(resolver),
+        ..with_patterns(patterns)
+    }
+}
+
+#[tokio::test]
+async fn names_that_resolve_to_internal_addresses_are_denied() {
+    let listener = CountingListener::start().await;
+    let port = listener.port;
+    let config = resolving(&[format!("ws://*.test:{port}")]);
+    for (name, ip) in [
+        ("evil", "127.0.0.1"),
+        ("metadata", "169.254.169.254"),
+        ("mapped", "::ffff:127.0.0.1"),
+        ("private", "10.1.2.3"),
+    ] {
+        let out = probe_with(config.clone(), &format!("ws://{name}.test:{port}/"), &[]).await;
+        let result = out.result("connect");
+        assert!(
+            result.starts_with("err(denied: ") && result.contains(ip),
+            "{name}: {result}"
+        );
+    }
+    assert_eq!(listener.accepted(), 0);
+}
+
+#[tokio::test]
+async fn naming_the_ip_lets_a_resolved_name_through_to_that_ip_only() {
+    let peer = wsbox_tests::PyPeer::start(&["echo"]).await;
+    let port = peer.port;
+    // app.test resolves to 10.9.9.9 first; only 127.0.0.1 is named, so the
+    // host skips 10.9.9.9 and connects to 127.0.0.1.
+    let config = resolving(&[
+        format!("ws://*.test:{port}"),
+        format!("ws://127.0.0.1:{port}"),
+    ]);
+    let out = probe_with(
+        config,
+        &format!("ws://app.test:{port}/"),
+        &["send-text:via a name", "recv", "close:1000"],
+    )
+    .await;
+    assert_eq!(out.result("connect"), "ok protocol=none");
+    assert_eq!(out.result("recv"), r#"ok(text "via a name")"#);
+}
+
+#[tokio::test]
+async fn guests_get_no_wasi_sockets_network() {
+    let peer = wsbox_tests::PyPeer::start(&["echo"]).await;
+    let listener = CountingListener::start().await;
+    let step = format!("raw-tcp:127.0.0.1:{}", listener.port);
+    let out = wsbox_tests::probe(peer.port, &peer.url("/"), &[&step, "close:1000"]).await;
+    assert!(
+        out.result(&step).starts_with("err("),
+        "{}",
+        out.result(&step)
+    );
+    assert_eq!(listener.accepted(), 0);
 }

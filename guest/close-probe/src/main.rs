@@ -93,6 +93,13 @@ fn main() {
                 say(text, "ok");
                 exit(0);
             }
+            Step::RawTcp(addr) => {
+                match std::net::TcpStream::connect(addr.as_str()) {
+                    Ok(_) => say(text, "ok"),
+                    Err(e) => say(text, format!("err({e})")),
+                }
+                continue;
+            }
             _ => {}
         }
         let Some(socket) = &ws else {
@@ -133,6 +140,7 @@ enum Step {
     Drop,
     Sleep(u64),
     Exit,
+    RawTcp(String),
 }
 
 /// Parses one step; `None` if it is unknown or malformed.
@@ -175,6 +183,9 @@ fn parse(step: &str) -> Option<Step> {
         ("drop", None) => Step::Drop,
         ("sleep", Some(ms)) => Step::Sleep(ms.parse().ok()?),
         ("exit", None) => Step::Exit,
+        // raw-tcp:HOST:PORT, a plain wasi:sockets connection (the host
+        // grants none)
+        ("raw-tcp", Some(addr)) => Step::RawTcp(addr.into()),
         _ => return None,
     };
     Some(step)
@@ -253,7 +264,7 @@ fn run(ws: &Websocket, step: Step) -> String {
             Some(protocol) => format!("some({protocol})"),
             None => "none".into(),
         },
-        Step::RecvUntilClose | Step::Drop | Step::Sleep(_) | Step::Exit => {
+        Step::RecvUntilClose | Step::Drop | Step::Sleep(_) | Step::Exit | Step::RawTcp(_) => {
             unreachable!("handled by main")
         }
     }
