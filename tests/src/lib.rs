@@ -16,6 +16,7 @@ use wsbox::{Config, Exit, Output, Policy, RunOutput, Runner};
 pub use wsbox_testbed::{guest, python, repo};
 
 pub mod browser;
+pub mod raw;
 
 /// How long any single wait in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(30);

@@ -1,0 +1,176 @@
+//! Hostile peers: raw TCP that does the HTTP upgrade by hand and then sends
+//! whatever bytes a test scripts (bad frames, garbage, resets), and reads
+//! back the close code the other side answered with.
+
+use std::io::Cursor;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tungstenite::protocol::frame::coding::{Control, OpCode};
+use tungstenite::protocol::frame::FrameHeader;
+
+/// One frame: `first` is the first header byte (FIN, RSV bits and opcode);
+/// the payload is masked with `mask` when given.
+pub fn frame(first: u8, payload: &[u8], mask: Option<[u8; 4]>) -> Vec<u8> {
+    let mut out = vec![first];
+    let mask_bit = if mask.is_some() { 0x80 } else { 0 };
+    match payload.len() {
+        n if n < 126 => out.push(mask_bit | n as u8),
+        n if n <= 0xffff => {
+            out.push(mask_bit | 126);
+            out.extend_from_slice(&(n as u16).to_be_bytes());
+        }
+        n => {
+            out.push(mask_bit | 127);
+            out.extend_from_slice(&(n as u64).to_be_bytes());
+        }
+    }
+    match mask {
+        Some(mask) => {
+            out.extend_from_slice(&mask);
+            out.extend(payload.iter().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        }
+        None => out.extend_from_slice(payload),
+    }
+    out
+}
+
+/// A close frame's payload: the code and the reason bytes.
+pub fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
+    let mut payload = code.to_be_bytes().to_vec();
+    payload.extend_from_slice(reason);
+    payload
+}
+
+/// Drops the connection with a TCP reset rather than a FIN.
+pub fn reset(tcp: TcpStream) {
+    let _ = tcp.set_linger(Some(Duration::ZERO));
+    drop(tcp);
+}
+
+async fn read_head(tcp: &mut TcpStream) -> Vec<u8> {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match tcp.read(&mut byte).await {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    head
+}
+
+/// Reads the client's upgrade request and answers 101.
+pub async fn accept(tcp: &mut TcpStream) {
+    let head = String::from_utf8_lossy(&read_head(tcp).await).into_owned();
+    let key = head
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("Sec-WebSocket-Key: ")
+                .or_else(|| l.strip_prefix("sec-websocket-key: "))
+        })
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    let accept = tungstenite::handshake::derive_accept_key(key.as_bytes());
+    let answer = format!(
+        "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
+    );
+    tcp.write_all(answer.as_bytes()).await.unwrap();
+}
+
+/// Connects to a server and upgrades; panics unless it answers 101.
+pub async fn connect(port: u16, path: &str) -> TcpStream {
+    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let head = String::from_utf8_lossy(&read_head(&mut tcp).await).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    tcp
+}
+
+/// What the other side did after the script: the close code it sent
+/// (`Some(None)` for a close frame without a code), or `None` if TCP ended
+/// without a close frame. Data frames before the close are skipped.
+pub async fn close_code(tcp: &mut TcpStream) -> Option<Option<u16>> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let mut cursor = Cursor::new(&buf[..]);
+        if let Ok(Some((header, len))) = FrameHeader::parse(&mut cursor) {
+            let start = cursor.position() as usize;
+            let end = start + len as usize;
+            if buf.len() >= end {
+                let mut payload = buf[start..end].to_vec();
+                if let Some(mask) = header.mask {
+                    payload
+                        .iter_mut()
+                        .enumerate()
+                        .for_each(|(i, b)| *b ^= mask[i % 4]);
+                }
+                if header.opcode == OpCode::Control(Control::Close) {
+                    return Some(
+                        (payload.len() >= 2).then(|| u16::from_be_bytes([payload[0], payload[1]])),
+                    );
+                }
+                buf.drain(..end);
+                continue;
+            }
+        }
+        match tokio::time::timeout_at(deadline, tcp.read(&mut chunk)).await {
+            Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
+            Ok(_) => return None,
+            Err(_) => panic!("no close frame and no end of TCP within 30 s"),
+        }
+    }
+}
+
+/// A raw server on 127.0.0.1:0 that runs `script` on its first connection
+/// and returns what the client answered.
+pub struct RawServer {
+    /// Its port.
+    pub port: u16,
+    answer: tokio::task::JoinHandle<Option<Option<u16>>>,
+}
+
+impl RawServer {
+    /// Accepts one connection and runs `script` on it (the script does the
+    /// upgrade with [`accept`] if it wants one). The script returns the
+    /// stream to read the client's answer from, or `None` after a reset.
+    pub async fn start<F, Fut>(script: F) -> RawServer
+    where
+        F: FnOnce(TcpStream) -> Fut + Send + 'static,
+        Fut: std::future::Future<Output = Option<TcpStream>> + Send,
+    {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let answer = tokio::spawn(async move {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tcp = script(tcp).await?;
+            close_code(&mut tcp).await
+        });
+        RawServer { port, answer }
+    }
+
+    /// A server that upgrades, then writes `bytes`.
+    pub async fn sending(bytes: Vec<u8>) -> RawServer {
+        RawServer::start(move |mut tcp| async move {
+            accept(&mut tcp).await;
+            tcp.write_all(&bytes).await.unwrap();
+            Some(tcp)
+        })
+        .await
+    }
+
+    /// What the client answered (see [`close_code`]).
+    pub async fn answer(self) -> Option<Option<u16>> {
+        tokio::time::timeout(Duration::from_secs(60), self.answer)
+            .await
+            .expect("the script finished")
+            .expect("the script did not panic")
+    }
+}

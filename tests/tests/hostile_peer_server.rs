@@ -1,0 +1,135 @@
+//! Hostile clients against wsbox serve: unmasked frames, invalid UTF-8, reserved bits and opcodes, garbage and oversized messages get 1002, 1007 or 1009 and the handler sees a defined error and aborted; resets at every stage cost only their connection.
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use wsbox::{Config, Limits, ServeConfig};
+use wsbox_tests::raw::{close_code, close_payload, connect, frame, reset};
+use wsbox_tests::{serve, Served};
+
+const MASK: Option<[u8; 4]> = Some([9, 8, 7, 6]);
+
+async fn still_serving(served: &Served) {
+    let mut ws = wsbox_tests::connect(&served.url("/after")).await;
+    ws.send(tungstenite::Message::text("still here"))
+        .await
+        .unwrap();
+    assert_eq!(
+        ws.next().await.unwrap().unwrap(),
+        tungstenite::Message::text("still here")
+    );
+}
+
+#[tokio::test]
+async fn every_violation_gets_its_close_code_and_the_handler_sees_aborted() {
+    let config = ServeConfig {
+        websocket: Config {
+            limits: Limits {
+                max_message_size: 4096,
+                ..Limits::default()
+            },
+            ..Config::default()
+        },
+        ..ServeConfig::default()
+    };
+    let mut served = serve("close-reporter", config).await;
+    let cases: Vec<(&str, Vec<u8>, u16, &str)> = vec![
+        (
+            "unmasked client frame",
+            frame(0x81, b"hi", None),
+            1002,
+            "protocol-error",
+        ),
+        (
+            "invalid UTF-8",
+            frame(0x81, &[0xff], MASK),
+            1007,
+            "protocol-error",
+        ),
+        ("RSV2 set", frame(0xa1, b"hi", MASK), 1002, "protocol-error"),
+        (
+            "reserved opcode",
+            frame(0x84, b"", MASK),
+            1002,
+            "protocol-error",
+        ),
+        (
+            "fragmented close",
+            frame(0x08, &close_payload(1000, b""), MASK),
+            1002,
+            "protocol-error",
+        ),
+        (
+            "close code 1006",
+            frame(0x88, &close_payload(1006, b""), MASK),
+            1002,
+            "protocol-error",
+        ),
+        (
+            "continuation with no message",
+            frame(0x80, b"x", MASK),
+            1002,
+            "protocol-error",
+        ),
+        (
+            "garbage",
+            b"\x00\x00\x00\x00\x00\x00\x00\x00".to_vec(),
+            1002,
+            "protocol-error",
+        ),
+        (
+            "message over the limit",
+            frame(0x82, &[0; 5000], MASK),
+            1009,
+            "message-too-big",
+        ),
+    ];
+    for (name, bytes, code, error) in cases {
+        let mut tcp = connect(served.port, "/hostile").await;
+        tcp.write_all(&bytes).await.unwrap();
+        assert_eq!(close_code(&mut tcp).await, Some(Some(code)), "{name}");
+        let line = served.log_line("receive error").await;
+        assert!(line.contains(error), "{name}: {line}");
+        let line = served.log_line("query-close-status").await;
+        assert!(line.ends_with("err(aborted)"), "{name}: {line}");
+    }
+    still_serving(&served).await;
+}
+
+#[tokio::test]
+async fn resets_at_every_stage_cost_only_their_connection() {
+    let mut served = serve("close-reporter", ServeConfig::default()).await;
+    // During the handshake.
+    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", served.port))
+        .await
+        .unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgr")
+        .await
+        .unwrap();
+    reset(tcp);
+    // Mid-frame and mid-fragmented-message.
+    for bytes in [
+        frame(0x82, &[1; 100], MASK)[..30].to_vec(),
+        frame(0x01, b"part", MASK),
+    ] {
+        let mut tcp = connect(served.port, "/reset").await;
+        tcp.write_all(&bytes).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        reset(tcp);
+        let line = served.log_line("query-close-status").await;
+        assert!(line.ends_with("err(aborted)"), "{line}");
+    }
+    // After the handler's close, before the client's answer.
+    let mut tcp = connect(served.port, "/reset").await;
+    tcp.write_all(&frame(0x81, b"close-me 4000 bye", MASK))
+        .await
+        .unwrap();
+    assert_eq!(close_code(&mut tcp).await, Some(Some(4000)));
+    reset(tcp);
+    let line = served.log_line("close ->").await;
+    assert!(line.contains("close -> err("), "{line}");
+    assert!(served
+        .log_line("query-close-status")
+        .await
+        .ends_with("err(aborted)"));
+    still_serving(&served).await;
+}
