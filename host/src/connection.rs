@@ -18,7 +18,7 @@ use crate::config::Limits;
 use crate::utf8::Utf8Stream;
 use bytes::{Buf, Bytes, BytesMut};
 use std::io::{self, Cursor};
-use std::sync::atomic::{AtomicU16, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -132,6 +132,8 @@ pub(crate) struct HostHandle {
     /// The code sent when the guest lets go of the websocket without
     /// closing it: 1001 for client connections, 1000 for server ones.
     drop_code: Arc<AtomicU16>,
+    /// The guest let go; its drop code is settled.
+    released: Arc<AtomicBool>,
 }
 
 impl HostHandle {
@@ -141,9 +143,17 @@ impl HostHandle {
         let _ = self.close_now.send(code);
     }
 
-    /// Sets the code for when the guest lets go without closing.
+    /// Sets the code for when the guest lets go without closing, unless it
+    /// already has.
     pub(crate) fn set_drop_code(&self, code: u16) {
-        self.drop_code.store(code, Ordering::Relaxed);
+        if !self.released.load(Ordering::Acquire) {
+            self.drop_code.store(code, Ordering::Release);
+        }
+    }
+
+    /// Records that the guest let go of the websocket.
+    pub(crate) fn release(&self) {
+        self.released.store(true, Ordering::Release);
     }
 
     /// Whether the connection's tasks are gone.
@@ -195,6 +205,7 @@ where
         host: HostHandle {
             close_now,
             drop_code,
+            released: Arc::new(AtomicBool::new(false)),
         },
     }
 }
@@ -569,7 +580,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                         guest_gone = true;
                         if !close_sent {
                             close_sent = true;
-                            let code = peer_code.map(echo).unwrap_or(self.drop_code.load(Ordering::Relaxed));
+                            let code = peer_code.map(echo).unwrap_or(self.drop_code.load(Ordering::Acquire));
                             let _ = self.close(Some((code, String::new()))).await;
                         }
                         give_up_at.get_or_insert(Instant::now() + self.close_timeout);

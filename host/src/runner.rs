@@ -140,6 +140,13 @@ impl Runner {
             Ok(command) => command.wasi_cli_run().call_run(&mut store).await,
             Err(e) => Err(e),
         };
+        if matches!(&result, Err(e) if e.downcast_ref::<I32Exit>().is_none()) {
+            // A trap: what the guest left open closes with 1011.
+            store
+                .data_mut()
+                .websockets_mut()
+                .set_drop_code(crate::CloseCode::Error.into());
+        }
         let tasks = store.data_mut().websockets_mut().take_tasks();
         drop(store);
         let wait = limits.close_timeout + Duration::from_secs(1);

@@ -51,6 +51,7 @@ struct Sending {
 /// One websocket connection, as stored in the guest's `ResourceTable`.
 #[derive(Debug)]
 pub struct WebSocket {
+    host: HostHandle,
     commands: mpsc::Sender<Command>,
     inbound: mpsc::UnboundedReceiver<Inbound>,
     protocol: Option<String>,
@@ -81,6 +82,7 @@ impl WebSocket {
             host,
         } = connection;
         let ws = WebSocket {
+            host: host.clone(),
             commands,
             inbound,
             protocol,
@@ -408,6 +410,13 @@ impl WebSocket {
         self.state = State::Aborted;
         self.reading = None;
         self.sending = None;
+    }
+}
+
+impl Drop for WebSocket {
+    fn drop(&mut self) {
+        // Before `commands` is dropped, which tells the writer.
+        self.host.release();
     }
 }
 

@@ -93,6 +93,30 @@ fn main() {
                 say(text, "ok");
                 exit(0);
             }
+            Step::Trap => panic!("close-probe: trap step"),
+            Step::Spin => loop {
+                std::hint::black_box(());
+            },
+            Step::Alloc => {
+                let mut hoard: Vec<Vec<u8>> = Vec::new();
+                loop {
+                    hoard.push(vec![1u8; 16 << 20]);
+                    std::hint::black_box(&hoard);
+                }
+            }
+            Step::ConnectMany(n) => {
+                let mut opened = Vec::new();
+                let result = (0..n)
+                    .try_for_each(|_| Websocket::connect(url, &options).map(|ws| opened.push(ws)));
+                match result {
+                    Ok(()) => say(text, format!("ok({} opened)", opened.len())),
+                    Err(e) => say(
+                        text,
+                        format!("err(after {}: {})", opened.len(), e.describe()),
+                    ),
+                }
+                continue;
+            }
             Step::RawTcp(addr) => {
                 match std::net::TcpStream::connect(addr.as_str()) {
                     Ok(_) => say(text, "ok"),
@@ -107,6 +131,13 @@ fn main() {
             continue;
         };
         match step {
+            Step::StaleHandle => {
+                // A handle the guest has given back: the runtime traps.
+                let handle = ws.take().map(|ws| ws.take_handle()).unwrap_or_default();
+                drop(unsafe { Websocket::from_handle(handle) });
+                let stale = unsafe { Websocket::from_handle(handle) };
+                say(text, format!("{:?}", stale.query_close_status()));
+            }
             Step::Drop => {
                 ws = None;
                 say(text, "ok");
@@ -141,6 +172,11 @@ enum Step {
     Sleep(u64),
     Exit,
     RawTcp(String),
+    Trap,
+    Spin,
+    Alloc,
+    ConnectMany(usize),
+    StaleHandle,
 }
 
 /// Parses one step; `None` if it is unknown or malformed.
@@ -186,6 +222,14 @@ fn parse(step: &str) -> Option<Step> {
         // raw-tcp:HOST:PORT, a plain wasi:sockets connection (the host
         // grants none)
         ("raw-tcp", Some(addr)) => Step::RawTcp(addr.into()),
+        // Hostile guest behaviour, for the sandbox tests: a trap, a loop
+        // that never returns to the host, a memory bomb, opening websockets
+        // until refused, and using a handle the guest no longer owns.
+        ("trap", None) => Step::Trap,
+        ("spin", None) => Step::Spin,
+        ("alloc", None) => Step::Alloc,
+        ("connect-many", Some(n)) => Step::ConnectMany(n.parse().ok()?),
+        ("stale-handle", None) => Step::StaleHandle,
         _ => return None,
     };
     Some(step)
@@ -264,7 +308,16 @@ fn run(ws: &Websocket, step: Step) -> String {
             Some(protocol) => format!("some({protocol})"),
             None => "none".into(),
         },
-        Step::RecvUntilClose | Step::Drop | Step::Sleep(_) | Step::Exit | Step::RawTcp(_) => {
+        Step::RecvUntilClose
+        | Step::Drop
+        | Step::Sleep(_)
+        | Step::Exit
+        | Step::RawTcp(_)
+        | Step::Trap
+        | Step::Spin
+        | Step::Alloc
+        | Step::ConnectMany(_)
+        | Step::StaleHandle => {
             unreachable!("handled by main")
         }
     }
