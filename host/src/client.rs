@@ -373,3 +373,34 @@ fn check_response(
         ))),
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// URL validation never panics; what it accepts is ws or wss with a
+        /// host and no fragment.
+        #[test]
+        fn url_validation_accepts_only_websocket_urls(text in "(ws|wss|http|)(://|:/|)\\PC{0,30}(#\\PC{0,3})?") {
+            if let Ok(target) = parse_url(&text) {
+                prop_assert!(matches!(target.url.scheme(), "ws" | "wss"));
+                prop_assert!(target.url.host().is_some());
+                prop_assert!(target.url.fragment().is_none());
+                prop_assert!(target.port > 0 || target.url.port() == Some(0));
+            }
+        }
+
+        /// Header and subprotocol checks never let CR or LF through.
+        #[test]
+        fn options_never_let_line_breaks_through(name in "\\PC{0,10}", value in "\\PC{0,10}(\r|\n)?\\PC{0,5}") {
+            let options = ConnectOptions { protocols: vec![value.clone()], headers: vec![(name, value.clone())] };
+            if check_options(&options).is_ok() {
+                prop_assert!(!value.contains(['\r', '\n']));
+            }
+        }
+    }
+}

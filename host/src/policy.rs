@@ -135,6 +135,8 @@ fn split_host_port(s: &str) -> Result<(&str, Option<&str>), String> {
 }
 
 fn parse_host(host: &str) -> Result<HostPattern, String> {
+    // A fully qualified name's trailing dot changes nothing.
+    let host = host.strip_suffix('.').unwrap_or(host);
     if host.is_empty() {
         return Err("the host is empty".into());
     }
@@ -145,11 +147,7 @@ fn parse_host(host: &str) -> Result<HostPattern, String> {
     if host == "localhost" {
         return Ok(HostPattern::Localhost);
     }
-    let labels: Vec<String> = host
-        .trim_end_matches('.')
-        .split('.')
-        .map(str::to_string)
-        .collect();
+    let labels: Vec<String> = host.split('.').map(str::to_string).collect();
     for label in &labels {
         let ok = label == "*"
             || (!label.is_empty()
@@ -403,6 +401,49 @@ mod tests {
         ] {
             let err = bad.parse::<AllowPattern>().unwrap_err().to_string();
             assert!(err.contains("scheme://host[:port]"), "{err}");
+        }
+    }
+}
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Any text: parsing never panics, and what parses prints back to
+        /// the same pattern.
+        #[test]
+        fn any_text_parses_or_is_refused_with_advice(text in "\\PC{0,40}") {
+            match text.parse::<AllowPattern>() {
+                Ok(pattern) => prop_assert_eq!(pattern.to_string().parse::<AllowPattern>(), Ok(pattern)),
+                Err(e) => prop_assert!(e.to_string().contains("scheme://host[:port]")),
+            }
+        }
+
+        /// Pattern-shaped text, the likelier kind to reach deep branches.
+        #[test]
+        fn pattern_shaped_text_round_trips(
+            scheme in "(ws|wss|\\*|WS|http|)",
+            labels in proptest::collection::vec("(\\*|[a-z0-9-]{0,8}|[0-9]{1,3}|localhost|\\[::1\\])", 0..4),
+            port in "(|:\\*|:[0-9]{0,6}|:x)",
+        ) {
+            let text = format!("{scheme}://{}{port}", labels.join("."));
+            if let Ok(pattern) = text.parse::<AllowPattern>() {
+                let again: AllowPattern = pattern.to_string().parse().unwrap();
+                prop_assert_eq!(again, pattern);
+            }
+        }
+
+        /// Matching never panics and an IP is never matched by a name pattern.
+        #[test]
+        fn ips_only_match_patterns_that_name_them(a in any::<u8>(), b in any::<u8>(), port in any::<u16>()) {
+            let policy = Policy::from_patterns(&["*://*:*", "ws://*.example.com:*"]).unwrap();
+            let ip = IpAddr::from([10, a, b, 1]);
+            prop_assert!(!policy.permits(false, Destination::Ip(ip), port));
+            prop_assert!(!policy.permits_address(true, ip, port));
         }
     }
 }
