@@ -166,6 +166,18 @@ impl RawServer {
         .await
     }
 
+    /// A server that upgrades, writes `bytes`, then ends its side of TCP
+    /// (FIN) and reads the client's answer.
+    pub async fn sending_then_fin(bytes: Vec<u8>) -> RawServer {
+        RawServer::start(move |mut tcp| async move {
+            accept(&mut tcp).await;
+            let _ = tcp.write_all(&bytes).await;
+            let _ = tcp.shutdown().await;
+            Some(tcp)
+        })
+        .await
+    }
+
     /// What the client answered (see [`close_code`]).
     pub async fn answer(self) -> Option<Option<u16>> {
         tokio::time::timeout(Duration::from_secs(60), self.answer)
