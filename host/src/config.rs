@@ -32,8 +32,16 @@ pub struct Limits {
     /// and how long it waits for the peer after a close it sent on its own.
     /// Default: 10 s, as WinHTTP.
     pub close_timeout: Duration,
+    /// How many inbound bytes the host buffers for all the websockets of
+    /// one instance together; past it, the instance's sockets stop being
+    /// read until the guest receives. Default: 16 MiB.
+    pub instance_inbound_buffer: usize,
     /// How many websockets one instance may have open at once. Default: 128.
     pub max_websockets: usize,
+    /// How many resource handles (websockets, pollables, WASI streams) one
+    /// instance may hold; past it, the call that would add one traps.
+    /// Default: 4096.
+    pub max_handles: usize,
     /// The most linear memory one instance may have, in bytes; growing past
     /// it traps that instance only. Default: 256 MiB.
     pub max_memory: usize,
@@ -52,7 +60,9 @@ impl Default for Limits {
             inbound_buffer: 1 << 20,
             connect_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(10),
+            instance_inbound_buffer: 16 << 20,
             max_websockets: 128,
+            max_handles: 4096,
             max_memory: 256 << 20,
             cpu_deadline: Duration::from_secs(10),
         }

@@ -67,7 +67,8 @@ pub(crate) struct Piece {
     pub payload: Bytes,
     /// The last piece of the message.
     pub fin: bool,
-    _permit: OwnedSemaphorePermit,
+    /// Its bytes' share of the connection's and the instance's buffers.
+    _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
 }
 
 /// How a connection ended without a close frame from the peer.
@@ -164,7 +165,13 @@ impl HostHandle {
 
 /// Starts the reader and writer tasks over an upgraded stream. `leftover`
 /// holds bytes read past the HTTP upgrade.
-pub(crate) fn spawn<S>(stream: S, leftover: BytesMut, role: Role, limits: &Limits) -> Connection
+pub(crate) fn spawn<S>(
+    stream: S,
+    leftover: BytesMut,
+    role: Role,
+    limits: &Limits,
+    instance_budget: Arc<Semaphore>,
+) -> Connection
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
@@ -184,8 +191,11 @@ where
         role,
         max_frame: limits.max_frame_size as u64,
         max_message: limits.max_message_size as u64,
-        piece: MAX_PIECE.min(budget),
+        piece: MAX_PIECE
+            .min(budget)
+            .min(limits.instance_inbound_buffer.max(1)),
         budget: Arc::new(Semaphore::new(budget)),
+        instance_budget,
         to_guest: inbound_tx,
         to_writer: control_tx,
     };
@@ -228,6 +238,7 @@ struct Reader<R> {
     max_message: u64,
     piece: usize,
     budget: Arc<Semaphore>,
+    instance_budget: Arc<Semaphore>,
     to_guest: mpsc::UnboundedSender<Inbound>,
     to_writer: mpsc::Sender<Control>,
 }
@@ -395,12 +406,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             msg.announced = true;
             loop {
                 let n = remaining.min(self.piece);
-                let Ok(permit) = self
-                    .budget
-                    .clone()
-                    .acquire_many_owned(n.max(1) as u32)
-                    .await
-                else {
+                let Some(permits) = self.reserve(n).await else {
                     return Stop::Ended(Failure::Ended);
                 };
                 let payload = match self.read_payload(n, header.mask, offset).await {
@@ -419,7 +425,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     start: start.take(),
                     payload: payload.freeze(),
                     fin,
-                    _permit: permit,
+                    _permits: permits,
                 }));
                 if remaining == 0 {
                     break;
@@ -429,6 +435,20 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 message = None;
             }
         }
+    }
+
+    /// Waits until `n` more bytes fit in the connection's buffer and in the
+    /// instance's; `None` if the guest side is gone.
+    async fn reserve(&mut self, n: usize) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
+        let n = n.max(1) as u32;
+        let instance = self
+            .instance_budget
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .ok()?;
+        let connection = self.budget.clone().acquire_many_owned(n).await.ok()?;
+        Some((connection, instance))
     }
 
     async fn peer_closed(&mut self, payload: &[u8]) -> Stop {

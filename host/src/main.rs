@@ -87,9 +87,16 @@ struct LimitArgs {
     /// answer to the peer's close).
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     close_timeout: Duration,
+    /// Inbound bytes buffered for all the websockets of one instance.
+    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
+    instance_inbound_buffer: usize,
     /// Most websockets one instance may have open at once.
     #[arg(long, value_name = "N", default_value_t = 128)]
     max_websockets: usize,
+    /// Most resource handles (websockets, pollables, streams) one instance
+    /// may hold; past it, the call that would add one traps.
+    #[arg(long, value_name = "N", default_value_t = 4096)]
+    max_handles: usize,
     /// Extra PEM CA certificates to trust for wss://.
     #[arg(long, value_name = "PATH")]
     ca_file: Option<PathBuf>,
@@ -112,7 +119,9 @@ impl LimitArgs {
                 inbound_buffer: self.inbound_buffer,
                 connect_timeout: self.connect_timeout,
                 close_timeout: self.close_timeout,
+                instance_inbound_buffer: self.instance_inbound_buffer,
                 max_websockets: self.max_websockets,
+                max_handles: self.max_handles,
                 max_memory: self.max_memory,
                 cpu_deadline: self.cpu_deadline,
             },

@@ -99,9 +99,11 @@ impl WebSocketView for InstanceState {
 /// `config.limits`.
 pub(crate) fn store(engine: &Engine, wasi: WasiCtx, config: Arc<Config>) -> Store<InstanceState> {
     let limits = config.limits.clone();
+    let mut table = ResourceTable::new();
+    table.set_max_capacity(limits.max_handles);
     let state = InstanceState {
         wasi,
-        table: ResourceTable::new(),
+        table,
         websockets: WebSocketCtx::new(config),
         limits: StoreLimitsBuilder::new()
             .memory_size(limits.max_memory)
@@ -131,7 +133,7 @@ pub(crate) fn describe_trap(err: &wasmtime::Error, limits: &Limits) -> String {
             limits.cpu_deadline
         ),
         _ => {
-            let text = format!("{err:?}");
+            let text = format!("{err:#}");
             if text.contains("forcing trap when growing memory") {
                 format!(
                     "the guest hit its memory limit ({} bytes): {text}",

@@ -290,7 +290,8 @@ impl Inner {
             tracing::debug!(%remote, "writing the 101 answer: {e}");
             return;
         }
-        let conn = connection::spawn(tcp, leftover, Role::Server, &self.websocket.limits);
+        let budget = store.data_mut().websockets_mut().inbound_budget.clone();
+        let conn = connection::spawn(tcp, leftover, Role::Server, &self.websocket.limits, budget);
         let (ws, task, host) = WebSocket::new(conn, options.protocol);
         let resource = {
             let view = store.data_mut().websocket();

@@ -47,6 +47,7 @@ impl HostWebsocket for WebSocketCtxView<'_> {
             upgraded.leftover,
             Role::Client,
             &config.limits,
+            self.ctx.inbound_budget.clone(),
         );
         let (ws, task, host) = WebSocket::new(conn, upgraded.protocol);
         self.ctx.track(task, host);

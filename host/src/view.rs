@@ -4,6 +4,7 @@
 use crate::config::Config;
 use crate::connection::HostHandle;
 use std::sync::Arc;
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use wasmtime::component::{HasData, Linker, ResourceTable};
 
@@ -15,12 +16,19 @@ pub struct WebSocketCtx {
     pub(crate) open: usize,
     tasks: Vec<JoinHandle<()>>,
     connections: Vec<HostHandle>,
+    /// The inbound bytes all of this instance's websockets may buffer.
+    pub(crate) inbound_budget: Arc<Semaphore>,
 }
 
 impl WebSocketCtx {
     /// State for one instance under `config`.
     pub fn new(config: Arc<Config>) -> Self {
+        let budget = config
+            .limits
+            .instance_inbound_buffer
+            .clamp(1, Semaphore::MAX_PERMITS);
         WebSocketCtx {
+            inbound_budget: Arc::new(Semaphore::new(budget)),
             config,
             open: 0,
             tasks: Vec::new(),

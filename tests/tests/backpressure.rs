@@ -12,6 +12,24 @@ const SIZE: usize = 64 * 1024;
 
 #[tokio::test]
 async fn a_guest_that_does_not_receive_stalls_the_peer() {
+    stalls_the_peer(Limits {
+        inbound_buffer: 256 * 1024,
+        ..Limits::default()
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_instance_wide_buffer_bounds_even_a_large_socket_buffer() {
+    stalls_the_peer(Limits {
+        inbound_buffer: 1 << 30,
+        instance_inbound_buffer: 256 * 1024,
+        ..Limits::default()
+    })
+    .await;
+}
+
+async fn stalls_the_peer(limits: Limits) {
     let sent = Arc::new(AtomicUsize::new(0));
     let counter = sent.clone();
     let mut peer = RustPeer::start(move |mut ws, tx| {

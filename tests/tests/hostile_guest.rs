@@ -187,3 +187,34 @@ async fn a_stale_handle_traps_only_that_instance() {
     let out = probe(peer.port, &url, &["send-text:fine", "recv", "close:1000"]).await;
     assert_eq!(out.result("recv"), r#"ok(text "fine")"#);
 }
+
+#[tokio::test]
+async fn handle_exhaustion_traps_at_the_instance_limit() {
+    let mut peer = PyPeer::start(&["echo"]).await;
+    let limits = Limits {
+        max_handles: 64,
+        ..Limits::default()
+    };
+    let config = limited(peer.port, limits.clone());
+    let url = peer.url("/");
+    let out = run_guest(
+        "close-probe",
+        config,
+        &[&url, "subscribe-many:10", "subscribe-many:1000"],
+    )
+    .await;
+    assert!(
+        out.stdout.contains("subscribe-many:10 -> ok(10 pollables)"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        matches!(&out.exit, Exit::Trap(m) if m.contains("resource table has no free keys")),
+        "{:?}",
+        out.exit
+    );
+    assert_eq!(
+        close_of(&peer.next("closed").await["rcvd"]).map(|c| c.0),
+        Some(1011)
+    );
+}

@@ -131,6 +131,10 @@ fn main() {
             continue;
         };
         match step {
+            Step::SubscribeMany(n) => {
+                let pollables: Vec<_> = (0..n).map(|_| socket.subscribe()).collect();
+                say(text, format!("ok({} pollables)", pollables.len()));
+            }
             Step::StaleHandle => {
                 // A handle the guest has given back: the runtime traps.
                 let handle = ws.take().map(|ws| ws.take_handle()).unwrap_or_default();
@@ -176,6 +180,7 @@ enum Step {
     Spin,
     Alloc,
     ConnectMany(usize),
+    SubscribeMany(usize),
     StaleHandle,
 }
 
@@ -229,6 +234,7 @@ fn parse(step: &str) -> Option<Step> {
         ("spin", None) => Step::Spin,
         ("alloc", None) => Step::Alloc,
         ("connect-many", Some(n)) => Step::ConnectMany(n.parse().ok()?),
+        ("subscribe-many", Some(n)) => Step::SubscribeMany(n.parse().ok()?),
         ("stale-handle", None) => Step::StaleHandle,
         _ => return None,
     };
@@ -317,6 +323,7 @@ fn run(ws: &Websocket, step: Step) -> String {
         | Step::Spin
         | Step::Alloc
         | Step::ConnectMany(_)
+        | Step::SubscribeMany(_)
         | Step::StaleHandle => {
             unreachable!("handled by main")
         }
