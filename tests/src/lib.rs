@@ -368,7 +368,15 @@ pub async fn echo_until_close(mut ws: ServerStream, tx: mpsc::UnboundedSender<Se
                 return;
             }
             Ok(m) if m.is_text() || m.is_binary() => {
-                let _ = tx.send(Seen::Message(m.clone()));
+                // An owned copy: tungstenite's payload is a view into its
+                // 128 KiB read buffer, which a kept message would pin.
+                let copy = match &m {
+                    tungstenite::Message::Text(text) => {
+                        tungstenite::Message::text(text.as_str().to_owned())
+                    }
+                    other => tungstenite::Message::binary(other.clone().into_data().to_vec()),
+                };
+                let _ = tx.send(Seen::Message(copy));
                 if ws.send(m).await.is_err() {
                     break;
                 }
