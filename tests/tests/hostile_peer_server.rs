@@ -133,3 +133,55 @@ async fn resets_at_every_stage_cost_only_their_connection() {
         .ends_with("err(aborted)"));
     still_serving(&served).await;
 }
+
+#[tokio::test]
+async fn a_connection_flood_beyond_the_maximum_gets_503_and_the_server_stays_up() {
+    let served = serve(
+        "echo",
+        ServeConfig {
+            max_connections: 4,
+            ..ServeConfig::default()
+        },
+    )
+    .await;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut ws = wsbox_tests::connect(&served.url("/held")).await;
+        ws.send(tungstenite::Message::text("hold")).await.unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            tungstenite::Message::text("hold")
+        );
+        held.push(ws);
+    }
+    let request = "GET /flood HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+                   Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n";
+    let port = served.port;
+    let flood: Vec<_> = (0..200)
+        .map(|_| tokio::spawn(async move { wsbox_tests::http_get(port, request).await.0 }))
+        .collect();
+    for attempt in flood {
+        assert_eq!(attempt.await.unwrap(), 503);
+    }
+    for ws in &mut held {
+        ws.send(tungstenite::Message::text("still held"))
+            .await
+            .unwrap();
+        assert_eq!(
+            ws.next().await.unwrap().unwrap(),
+            tungstenite::Message::text("still held")
+        );
+    }
+    for mut ws in held {
+        ws.close(None).await.unwrap();
+        while let Some(Ok(_)) = ws.next().await {}
+    }
+    // A slot frees when its connection task has finished cleaning up.
+    for _ in 0..100 {
+        if wsbox_tests::http_get(port, request).await.0 != 503 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    still_serving(&served).await;
+}
