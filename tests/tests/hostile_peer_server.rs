@@ -25,6 +25,7 @@ async fn every_violation_gets_its_close_code_and_the_handler_sees_aborted() {
         websocket: Config {
             limits: Limits {
                 max_message_size: 4096,
+                max_frame_size: 2048,
                 ..Limits::default()
             },
             ..Config::default()
@@ -77,8 +78,31 @@ async fn every_violation_gets_its_close_code_and_the_handler_sees_aborted() {
             "protocol-error",
         ),
         (
+            "close reason over 123 bytes",
+            frame(0x88, &close_payload(1000, &[b'x'; 124]), MASK),
+            1002,
+            "protocol-error",
+        ),
+        (
+            "ping over 125 bytes",
+            frame(0x89, &[0; 126], MASK),
+            1002,
+            "protocol-error",
+        ),
+        (
+            "frame over the limit",
+            frame(0x82, &[0; 3000], MASK),
+            1009,
+            "message-too-big",
+        ),
+        (
             "message over the limit",
-            frame(0x82, &[0; 5000], MASK),
+            [
+                frame(0x02, &[0; 2000], MASK),
+                frame(0x00, &[0; 2000], MASK),
+                frame(0x80, &[0; 2000], MASK),
+            ]
+            .concat(),
             1009,
             "message-too-big",
         ),
