@@ -6,7 +6,6 @@ use crate::error::{Error, Result};
 use crate::sandbox::{self, InstanceState};
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 use wasmtime::component::{Component, Linker};
 use wasmtime::Engine;
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -140,19 +139,8 @@ impl Runner {
             Ok(command) => command.wasi_cli_run().call_run(&mut store).await,
             Err(e) => Err(e),
         };
-        if matches!(&result, Err(e) if e.downcast_ref::<I32Exit>().is_none()) {
-            // A trap: what the guest left open closes with 1011.
-            store
-                .data_mut()
-                .websockets_mut()
-                .set_drop_code(crate::CloseCode::Error.into());
-        }
-        let tasks = store.data_mut().websockets_mut().take_tasks();
-        drop(store);
-        let wait = limits.close_timeout + Duration::from_secs(1);
-        for task in tasks {
-            let _ = tokio::time::timeout(wait, task).await;
-        }
+        let trapped = matches!(&result, Err(e) if e.downcast_ref::<I32Exit>().is_none());
+        sandbox::finish(store, trapped).await;
         let exit = match result {
             Ok(Ok(())) => Exit::Code(0),
             Ok(Err(())) => Exit::Code(1),

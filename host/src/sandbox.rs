@@ -124,6 +124,23 @@ pub(crate) fn store(engine: &Engine, wasi: WasiCtx, config: Arc<Config>) -> Stor
     store
 }
 
+/// Ends an instance: after a trap, what the guest left open closes with
+/// 1011; then the store is dropped, which starts the closing handshake of
+/// every websocket still open, and this waits for their connections to end
+/// (each at most the close timeout).
+pub(crate) async fn finish(mut store: Store<InstanceState>, trapped: bool) {
+    let websockets = store.data_mut().websockets_mut();
+    if trapped {
+        websockets.set_drop_code(crate::CloseCode::Error.into());
+    }
+    let wait = websockets.config().limits.close_timeout + Duration::from_secs(1);
+    let tasks = websockets.take_tasks();
+    drop(store);
+    for task in tasks {
+        let _ = tokio::time::timeout(wait, task).await;
+    }
+}
+
 /// A trap's message, naming the CPU deadline or the memory cap when one of
 /// them was the cause.
 pub(crate) fn describe_trap(err: &wasmtime::Error, limits: &Limits) -> String {

@@ -318,19 +318,10 @@ impl Inner {
                 }
             }
         };
-        if let Err(e) = result {
-            tracing::error!(%remote, "the handler trapped in handle: {}", self.describe(&e));
-            store
-                .data_mut()
-                .websockets_mut()
-                .set_drop_code(crate::CloseCode::Error.into());
+        if let Err(e) = &result {
+            tracing::error!(%remote, "the handler trapped in handle: {}", self.describe(e));
         }
-        let tasks = store.data_mut().websockets_mut().take_tasks();
-        drop(store);
-        let wait = self.websocket.limits.close_timeout + Duration::from_secs(1);
-        for task in tasks {
-            let _ = tokio::time::timeout(wait, task).await;
-        }
+        sandbox::finish(store, result.is_err()).await;
     }
 
     fn store(&self, remote: SocketAddr) -> Store<InstanceState> {
