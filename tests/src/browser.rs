@@ -73,6 +73,9 @@ pub fn chromium() -> PathBuf {
     let path = std::env::var_os("WSBOX_CHROMIUM")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("/usr/bin/chromium"));
+    if !path.is_file() && std::env::var_os("WSBOX_CHROMIUM").is_none() {
+        install_chromium();
+    }
     assert!(
         path.is_file(),
         "Chromium not found at {} (the browser tests need it): install Debian's \
@@ -81,6 +84,33 @@ pub fn chromium() -> PathBuf {
         path.display()
     );
     path
+}
+
+/// On a fresh Debian machine, as root, installs Debian's `chromium` package
+/// once (about 25 s), so that `cargo test` needs nothing set up beforehand.
+/// Elsewhere it does nothing, and [`chromium`] says what to install.
+fn install_chromium() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let root = Command::new("id")
+            .arg("-u")
+            .output()
+            .is_ok_and(|o| o.stdout.trim_ascii() == b"0");
+        if !root || !Path::new("/usr/bin/apt-get").exists() {
+            return;
+        }
+        eprintln!("installing Debian's chromium for the browser tests (apt-get)");
+        let apt = |args: &[&str]| {
+            Command::new("apt-get")
+                .args(args)
+                .env("DEBIAN_FRONTEND", "noninteractive")
+                .stdin(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let _ = apt(&["update", "-q"])
+            && apt(&["install", "-y", "-q", "--no-install-recommends", "chromium"]);
+    });
 }
 
 /// Loads the page in headless Chromium; it connects to `ws_url` and runs
