@@ -5,9 +5,8 @@
 
 use std::process::ExitCode;
 
-use wsbox_guest_common::{
-    connect, exit_with, CloseStatus, Describe, ErrorCode, Incoming, Message, Websocket,
-};
+use wsbox_guest::{CloseStatus, Error, Incoming, Message, WebSocket};
+use wsbox_guest_common::exit_with;
 
 fn main() -> ExitCode {
     exit_with(run())
@@ -33,15 +32,15 @@ fn run() -> Result<(), String> {
         }
     }
 
-    let ws = connect(&format!("{base}/updateReports?agent={agent}"))
-        .map_err(|e| format!("updateReports: {}", e.describe()))?;
-    finish(&ws).map_err(|e| format!("updateReports: {}", e.describe()))
+    let ws = WebSocket::connect(&format!("{base}/updateReports?agent={agent}"))
+        .map_err(|e| format!("updateReports: {e}"))?;
+    finish(&ws).map_err(|e| format!("updateReports: {e}"))
 }
 
 /// Asks the server how many cases it has: it sends the number as text.
 fn case_count(base: &str) -> Result<u32, String> {
-    let fail = |e: ErrorCode| format!("getCaseCount: {}", e.describe());
-    let ws = connect(&format!("{base}/getCaseCount")).map_err(fail)?;
+    let fail = |e: Error| format!("getCaseCount: {e}");
+    let ws = WebSocket::connect(&format!("{base}/getCaseCount")).map_err(fail)?;
     let count = match ws.receive().map_err(fail)? {
         Incoming::Message(Message::Text(text)) => text.trim().parse().ok(),
         _ => None,
@@ -53,25 +52,24 @@ fn case_count(base: &str) -> Result<u32, String> {
 /// Echoes every message back until the server closes; any error ends the
 /// case (the host has already failed the connection where RFC 6455 says so).
 fn run_case(url: &str) {
-    let Ok(ws) = connect(url) else { return };
-    loop {
-        match ws.receive() {
-            Ok(Incoming::Message(message)) => {
-                if ws.send(&message).is_err() {
-                    return;
-                }
-            }
-            Ok(Incoming::Close(status)) => {
-                let _ = answer_close(&ws, &status);
-                return;
-            }
-            Err(_) => return,
-        }
+    let Ok(ws) = WebSocket::connect(url) else {
+        return;
+    };
+    if ws
+        .messages()
+        .try_for_each(|message| ws.send(&message?))
+        .is_err()
+    {
+        return;
+    }
+    // The messages ended at the server's close, which is latched.
+    if let Ok(status) = ws.close_status() {
+        let _ = answer_close(&ws, &status);
     }
 }
 
 /// Receives until the server's close frame, then answers it.
-fn finish(ws: &Websocket) -> Result<(), ErrorCode> {
+fn finish(ws: &WebSocket) -> Result<(), Error> {
     loop {
         if let Incoming::Close(status) = ws.receive()? {
             return answer_close(ws, &status);
@@ -82,12 +80,8 @@ fn finish(ws: &Websocket) -> Result<(), ErrorCode> {
 /// Answers the peer's close with its own code, as RFC 6455 suggests. 1005
 /// means the peer's close frame was empty, so the answer is empty too; a
 /// code that may not be sent is answered with an empty close frame as well.
-fn answer_close(ws: &Websocket, status: &CloseStatus) -> Result<(), ErrorCode> {
-    if status.code != 1005 {
-        match ws.close(Some(status.code), "") {
-            Err(ErrorCode::InvalidParameter(_)) => {}
-            result => return result,
-        }
-    }
-    ws.close(None, "")
+/// (`WebSocket::answer_close` would answer those with 1000 instead.)
+fn answer_close(ws: &WebSocket, status: &CloseStatus) -> Result<(), Error> {
+    let code = Some(status.code).filter(|code| code.is_sendable());
+    ws.close(code, "")
 }

@@ -16,9 +16,8 @@
 //! closes first instead, with that code and reason (REASON may be empty),
 //! and prints `close -> ok` or `close -> err(ERROR)`.
 
-use wsbox_guest_server::{
-    accept, echo_until_close, CloseStatus, Describe, EchoError, Guest, Incoming, Message,
-    UpgradeRequest, UpgradeResponse, Websocket,
+use wsbox_guest::{
+    CloseCode, CloseStatus, Handler, Incoming, Message, UpgradeRequest, UpgradeResponse, WebSocket,
 };
 
 /// The longest reason a close frame can carry (RFC 6455 section 5.5).
@@ -26,72 +25,78 @@ const MAX_REASON: usize = 123;
 
 struct CloseReporter;
 
-impl Guest for CloseReporter {
+impl Handler for CloseReporter {
     fn upgrade(request: UpgradeRequest) -> UpgradeResponse {
         log(&format!(
             "upgrade {} from {}",
             request.path, request.remote_address
         ));
-        accept()
+        UpgradeResponse::accept()
     }
 
-    fn handle(conn: Websocket) {
-        let first = match conn.receive() {
+    fn handle(ws: WebSocket) {
+        let first = match ws.receive() {
             Ok(Incoming::Message(message)) => message,
-            Ok(Incoming::Close(status)) => return answer(&conn, &status),
-            Err(e) => return fail(&conn, EchoError::Receive(e)),
+            Ok(Incoming::Close(status)) => return answer(&ws, &status),
+            Err(e) => return fail(&ws, &format!("receive error {e}")),
         };
         if let Message::Text(text) = &first {
             if let Some((code, reason)) = parse_close_me(text) {
-                return close_first(&conn, code, reason);
+                return close_first(&ws, code, reason);
             }
         }
-        let rest = conn
-            .send(&first)
-            .map_err(EchoError::Send)
-            .and_then(|()| echo_until_close(&conn, |message| message));
-        match rest {
-            Ok(status) => answer(&conn, &status),
-            Err(e) => fail(&conn, e),
+        // The first message is echoed like the rest.
+        for message in std::iter::once(Ok(first)).chain(ws.messages()) {
+            let message = match message {
+                Ok(message) => message,
+                Err(e) => return fail(&ws, &format!("receive error {e}")),
+            };
+            if let Err(e) = ws.send(&message) {
+                return fail(&ws, &format!("send error {e}"));
+            }
+        }
+        // The messages ended at the client's close, which is latched.
+        if let Ok(status) = ws.close_status() {
+            answer(&ws, &status);
         }
     }
 }
 
-wsbox_guest_server::export!(CloseReporter);
+wsbox_guest::export_handler!(CloseReporter);
 
 /// Reports the client's close, then answers it.
-fn answer(conn: &Websocket, status: &CloseStatus) {
-    report_close_status(conn);
+fn answer(ws: &WebSocket, status: &CloseStatus) {
+    report_close_status(ws);
     // The result is not reported: if the answer cannot go out, the
     // connection is over anyway.
-    let _ = if status.code == 1005 {
-        conn.close(None, "")
+    let _ = if status.code == CloseCode::NoStatus {
+        ws.close(None, "")
     } else {
         let mut reason = format!("seen:{}:{}", status.code, status.reason);
         reason.truncate(reason.floor_char_boundary(MAX_REASON));
-        conn.close(Some(4000 + status.code % 1000), &reason)
+        ws.close(CloseCode::from(4000 + status.code.code() % 1000), &reason)
     };
 }
 
 /// Reports a failed receive or send and the close status it left.
-fn fail(conn: &Websocket, error: EchoError) {
-    log(&error.describe());
-    report_close_status(conn);
+fn fail(ws: &WebSocket, error: &str) {
+    log(error);
+    report_close_status(ws);
 }
 
 /// Closes first, as the `close-me` message asked, and reports it.
-fn close_first(conn: &Websocket, code: u16, reason: &str) {
-    match conn.close(Some(code), reason) {
+fn close_first(ws: &WebSocket, code: u16, reason: &str) {
+    match ws.close(CloseCode::from(code), reason) {
         Ok(()) => log("close -> ok"),
-        Err(e) => log(&format!("close -> err({})", e.describe())),
+        Err(e) => log(&format!("close -> err({e})")),
     }
-    report_close_status(conn);
+    report_close_status(ws);
 }
 
-fn report_close_status(conn: &Websocket) {
-    let status = match conn.query_close_status() {
-        Ok(status) => format!("ok({})", status.describe()),
-        Err(e) => format!("err({})", e.describe()),
+fn report_close_status(ws: &WebSocket) {
+    let status = match ws.close_status() {
+        Ok(status) => format!("ok({status})"),
+        Err(e) => format!("err({e})"),
     };
     log(&format!("query-close-status = {status}"));
 }

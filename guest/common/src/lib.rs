@@ -1,11 +1,13 @@
 //! Bindings for the `wsbox:websocket/client` world, generated once for all
-//! the sample guests, plus the few helpers they share.
+//! the sample guests, plus the few helpers they share. The SDK
+//! (`wsbox-guest`, `../sdk`) wraps them; `close-probe`, the reference guest,
+//! uses them directly.
 //!
 //! A guest of your own needs only the `generate!` call below (with `path`
 //! pointing at your copy of the `wit` folder) and
 //! `cargo build --target wasm32-wasip2`: the result is a component.
 //!
-//! The server handlers use these bindings too: `wsbox-guest-server` maps the
+//! The server side uses these bindings too: `wsbox-guest-server` maps the
 //! `types` interface of the `server` world onto them with `with`.
 
 wit_bindgen::generate!({

@@ -4,7 +4,8 @@
 
 use std::process::ExitCode;
 
-use wsbox_guest_common::{connect, exit_with, Describe, Incoming, Message};
+use wsbox_guest::{CloseCode, Incoming, Message, WebSocket};
+use wsbox_guest_common::exit_with;
 
 fn main() -> ExitCode {
     exit_with(run())
@@ -18,35 +19,29 @@ fn run() -> Result<(), String> {
         messages.push("hello wsbox".into());
     }
 
-    let ws = connect(&url).map_err(|e| format!("connect: {}", e.describe()))?;
+    let ws = WebSocket::connect(&url).map_err(|e| format!("connect: {e}"))?;
 
     for text in messages {
-        ws.send(&Message::Text(text))
-            .map_err(|e| format!("send: {}", e.describe()))?;
-        match ws
-            .receive()
-            .map_err(|e| format!("receive: {}", e.describe()))?
-        {
+        ws.send_text(&text).map_err(|e| format!("send: {e}"))?;
+        match ws.receive().map_err(|e| format!("receive: {e}"))? {
             Incoming::Message(Message::Text(reply)) => println!("reply: {reply}"),
             Incoming::Message(Message::Binary(reply)) => {
                 println!("reply: binary {} bytes", reply.len())
             }
             // Returning drops the websocket, which answers the peer's close.
-            Incoming::Close(status) => {
-                return Err(format!("the server closed first: {}", status.describe()))
-            }
+            Incoming::Close(status) => return Err(format!("the server closed first: {status}")),
         }
     }
 
     // `close` sends our close frame and waits for the peer's answer.
-    let closed = ws.close(Some(1000), "done");
+    let closed = ws.close(CloseCode::Normal, "done");
     match &closed {
         Ok(()) => println!("close -> ok"),
-        Err(e) => println!("close -> err({})", e.describe()),
+        Err(e) => println!("close -> err({e})"),
     }
-    match ws.query_close_status() {
-        Ok(status) => println!("close-status: {}", status.describe()),
-        Err(e) => println!("close-status: err({})", e.describe()),
+    match ws.close_status() {
+        Ok(status) => println!("close-status: {status}"),
+        Err(e) => println!("close-status: err({e})"),
     }
-    closed.map_err(|e| format!("close: {}", e.describe()))
+    closed.map_err(|e| format!("close: {e}"))
 }

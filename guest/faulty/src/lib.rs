@@ -18,10 +18,7 @@
 
 use std::sync::OnceLock;
 
-use wsbox_guest_server::{
-    accept, answer_close, echo_until_close, path_without_query, AcceptOptions, Guest, Incoming,
-    UpgradeRequest, UpgradeResponse, Websocket,
-};
+use wsbox_guest::{Handler, Incoming, UpgradeRequest, UpgradeResponse, WebSocket};
 
 /// The request path, saved by `upgrade` for `handle`: every connection has
 /// an instance of its own, so a global holds one connection's state.
@@ -32,26 +29,20 @@ const CHUNK: usize = 16 << 20;
 
 struct Faulty;
 
-impl Guest for Faulty {
+impl Handler for Faulty {
     fn upgrade(request: UpgradeRequest) -> UpgradeResponse {
-        let path = path_without_query(&request.path);
+        let path = request.route();
         let _ = PATH.set(path.into());
         match path {
             "/trap-upgrade" => panic!("trap in upgrade"),
-            "/bad-protocol" => UpgradeResponse::Accept(AcceptOptions {
-                protocol: Some("never-offered".into()),
-                headers: Vec::new(),
-            }),
-            "/bad-header" => UpgradeResponse::Accept(AcceptOptions {
-                protocol: None,
-                headers: vec![("Sec-WebSocket-Accept".into(), "x".into())],
-            }),
-            "/reject-999" => UpgradeResponse::Reject(999),
-            _ => accept(),
+            "/bad-protocol" => UpgradeResponse::accept().protocol("never-offered"),
+            "/bad-header" => UpgradeResponse::accept().header("Sec-WebSocket-Accept", "x"),
+            "/reject-999" => UpgradeResponse::reject(999),
+            _ => UpgradeResponse::accept(),
         }
     }
 
-    fn handle(conn: Websocket) {
+    fn handle(conn: WebSocket) {
         // Echo one message first, so the client knows `handle` is running.
         match conn.receive() {
             Ok(Incoming::Message(message)) => {
@@ -60,7 +51,7 @@ impl Guest for Faulty {
                 }
             }
             Ok(Incoming::Close(status)) => {
-                let _ = answer_close(&conn, &status);
+                let _ = conn.answer_close(&status);
                 return;
             }
             Err(_) => return,
@@ -84,12 +75,10 @@ impl Guest for Faulty {
             // Dropping `conn` without closing: the host sends 1000.
             "/return-open" => {}
             _ => {
-                if let Ok(status) = echo_until_close(&conn, |message| message) {
-                    let _ = answer_close(&conn, &status);
-                }
+                let _ = conn.echo(|message| message);
             }
         }
     }
 }
 
-wsbox_guest_server::export!(Faulty);
+wsbox_guest::export_handler!(Faulty);

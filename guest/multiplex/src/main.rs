@@ -1,11 +1,13 @@
 //! `multiplex URL N MSGS`: opens N connections to an echo server, sends MSGS
 //! text messages on each, then waits on all of them at once with
-//! `subscribe` and `wasi:io/poll.poll`, taking replies as they come, and
-//! checks that every connection got its own messages back, in order.
+//! `wsbox_guest::poll` (`subscribe` and `wasi:io/poll.poll` underneath),
+//! taking replies as they come, and checks that every connection got its own
+//! messages back, in order.
 
 use std::process::ExitCode;
 
-use wsbox_guest_common::{connect, exit_with, poll, Describe, Incoming, Message, Websocket};
+use wsbox_guest::{poll, CloseCode, Incoming, Message, WebSocket};
+use wsbox_guest_common::exit_with;
 
 fn main() -> ExitCode {
     exit_with(run())
@@ -22,17 +24,15 @@ fn run() -> Result<(), String> {
     let expected = |conn: usize, msg: usize| format!("conn {conn} msg {msg}");
 
     let sockets = (0..connections)
-        .map(|conn| connect(url).map_err(|e| format!("connect {conn}: {}", e.describe())))
-        .collect::<Result<Vec<Websocket>, String>>()?;
+        .map(|conn| WebSocket::connect(url).map_err(|e| format!("connect {conn}: {e}")))
+        .collect::<Result<Vec<WebSocket>, String>>()?;
     for (conn, ws) in sockets.iter().enumerate() {
         for msg in 0..messages {
-            ws.send(&Message::Text(expected(conn, msg)))
-                .map_err(|e| format!("conn {conn} send: {}", e.describe()))?;
+            ws.send_text(&expected(conn, msg))
+                .map_err(|e| format!("conn {conn} send: {e}"))?;
         }
     }
 
-    // One pollable per websocket, ready whenever something can be received.
-    let pollables: Vec<_> = sockets.iter().map(Websocket::subscribe).collect();
     let mut received = vec![0; connections];
     let mut replies = 0;
     loop {
@@ -43,23 +43,20 @@ fn run() -> Result<(), String> {
         if waiting.is_empty() {
             break;
         }
-        let list: Vec<_> = waiting.iter().map(|&conn| &pollables[conn]).collect();
+        let list: Vec<&WebSocket> = waiting.iter().map(|&conn| &sockets[conn]).collect();
         // `poll` blocks until at least one is ready and returns their
         // positions in `list`.
         for ready in poll(&list) {
-            let conn = waiting[ready as usize];
+            let conn = waiting[ready];
             let reply = match sockets[conn].receive() {
                 Ok(Incoming::Message(Message::Text(text))) => text,
                 Ok(Incoming::Message(Message::Binary(data))) => {
                     format!("<{} binary bytes>", data.len())
                 }
                 Ok(Incoming::Close(status)) => {
-                    return Err(format!(
-                        "conn {conn}: closed by peer: {}",
-                        status.describe()
-                    ))
+                    return Err(format!("conn {conn}: closed by peer: {status}"))
                 }
-                Err(e) => return Err(format!("conn {conn} receive: {}", e.describe())),
+                Err(e) => return Err(format!("conn {conn} receive: {e}")),
             };
             let want = expected(conn, received[conn]);
             if reply != want {
@@ -70,11 +67,9 @@ fn run() -> Result<(), String> {
         }
     }
 
-    // Pollables are children of their websockets: drop them first.
-    drop(pollables);
     for (conn, ws) in sockets.iter().enumerate() {
-        ws.close(Some(1000), "")
-            .map_err(|e| format!("conn {conn} close: {}", e.describe()))?;
+        ws.close(CloseCode::Normal, "")
+            .map_err(|e| format!("conn {conn} close: {e}"))?;
     }
     println!("multiplex: {connections} connections, {replies} replies, all matched");
     Ok(())

@@ -7,41 +7,33 @@
 //! - `/chat` without `chat.v1`: 400.
 //! - any other path: 404.
 
-use wsbox_guest_server::{
-    answer_close, echo_until_close, path_without_query, AcceptOptions, Guest, Message,
-    UpgradeRequest, UpgradeResponse, Websocket,
-};
+use wsbox_guest::{Handler, Message, UpgradeRequest, UpgradeResponse, WebSocket};
 
 const PROTOCOL: &str = "chat.v1";
 
 struct Router;
 
-impl Guest for Router {
+impl Handler for Router {
     fn upgrade(request: UpgradeRequest) -> UpgradeResponse {
-        if path_without_query(&request.path) != "/chat" {
-            return UpgradeResponse::Reject(404);
+        if request.route() != "/chat" {
+            return UpgradeResponse::reject(404);
         }
-        if !request.protocols.iter().any(|p| p == PROTOCOL) {
-            return UpgradeResponse::Reject(400);
+        if !request.offers(PROTOCOL) {
+            return UpgradeResponse::reject(400);
         }
         // The selected protocol must be one the client offered; the host
         // answers 500 otherwise.
-        UpgradeResponse::Accept(AcceptOptions {
-            protocol: Some(PROTOCOL.into()),
-            headers: vec![("X-Router".into(), "chat".into())],
-        })
+        UpgradeResponse::accept()
+            .protocol(PROTOCOL)
+            .header("X-Router", "chat")
     }
 
-    fn handle(conn: Websocket) {
-        let reply = |message| match message {
+    fn handle(ws: WebSocket) {
+        let _ = ws.echo(|message| match message {
             Message::Text(text) => Message::Text(format!("chat: {text}")),
             binary => binary,
-        };
-        let Ok(status) = echo_until_close(&conn, reply) else {
-            return;
-        };
-        let _ = answer_close(&conn, &status);
+        });
     }
 }
 
-wsbox_guest_server::export!(Router);
+wsbox_guest::export_handler!(Router);

@@ -1,12 +1,15 @@
-//! Bindings for the `wsbox:websocket/server` world, generated once for all
-//! the sample handlers, plus the few helpers they share.
+//! Bindings for the `wsbox:websocket/server` world: the `handler` export,
+//! generated once. The SDK (`wsbox-guest`, `../sdk`) builds its `Handler`
+//! trait and `export_handler!` macro on them; the sample handlers use the
+//! SDK.
 //!
 //! The `types` interface is not generated again: its bindings come from
 //! `wsbox-guest-common` (the `client` world), so a handler uses the very
-//! same `Websocket`, `Message`, ... types as the client samples, and the
-//! same `Describe` impls. Only the `handler` export is generated here.
+//! same `Websocket`, `Message`, ... types as the clients, and the same
+//! `Describe` impls. Only the `handler` export is generated here.
 //!
-//! A handler is a library crate with `crate-type = ["cdylib"]`:
+//! To use the raw bindings directly, a handler (a library crate with
+//! `crate-type = ["cdylib"]`) implements `Guest` and exports it:
 //!
 //! ```ignore
 //! use wsbox_guest_server::{Guest, UpgradeRequest, UpgradeResponse, Websocket};
@@ -33,75 +36,11 @@ wit_bindgen::generate!({
         "wsbox:websocket/types@0.1.0": wsbox_guest_common::wsbox::websocket::types,
         "wasi:io/poll@0.2.12": wsbox_guest_common::wasi::io::poll,
     },
-    // Let the handler crates call `wsbox_guest_server::export!`.
+    // Let other crates call `wsbox_guest_server::export!` (the SDK's
+    // `export_handler!` does, `with_types_in` this crate).
     pub_export_macro: true,
     default_bindings_module: "wsbox_guest_server",
 });
 
 pub use exports::wsbox::websocket::handler::Guest;
 pub use wsbox_guest_common::*;
-
-/// Accepts an upgrade without a subprotocol or extra headers.
-pub fn accept() -> UpgradeResponse {
-    UpgradeResponse::Accept(AcceptOptions {
-        protocol: None,
-        headers: Vec::new(),
-    })
-}
-
-/// The request target without its query string: `/chat` for `/chat?room=7`.
-pub fn path_without_query(path: &str) -> &str {
-    path.split_once('?').map_or(path, |(path, _query)| path)
-}
-
-/// Why [`echo_until_close`] stopped before the peer's close frame.
-#[derive(Debug)]
-pub enum EchoError {
-    Receive(ErrorCode),
-    Send(ErrorCode),
-}
-
-/// `receive error closed`, `send error other: broken pipe`, ...
-impl Describe for EchoError {
-    fn describe(&self) -> String {
-        match self {
-            EchoError::Receive(e) => format!("receive error {}", e.describe()),
-            EchoError::Send(e) => format!("send error {}", e.describe()),
-        }
-    }
-}
-
-/// Receives messages and sends each back, passed through `reply`, until the
-/// peer's close frame arrives; returns its status without answering it (see
-/// [`answer_close`]). `receive` reassembles whole messages, so a message is
-/// held in memory at once, up to the host's size limit.
-pub fn echo_until_close(
-    ws: &Websocket,
-    mut reply: impl FnMut(Message) -> Message,
-) -> Result<CloseStatus, EchoError> {
-    loop {
-        match ws.receive().map_err(EchoError::Receive)? {
-            Incoming::Message(message) => ws.send(&reply(message)).map_err(EchoError::Send)?,
-            Incoming::Close(status) => return Ok(status),
-        }
-    }
-}
-
-/// Answers the peer's close the way an echo server does: with the peer's own
-/// code when it is one that may be sent, with an empty close frame when the
-/// peer sent one (1005), and with 1000 otherwise (1004, 1014, 2999, ...,
-/// codes only a receiving side may see).
-pub fn answer_close(ws: &Websocket, peer: &CloseStatus) -> Result<(), ErrorCode> {
-    let code = match peer.code {
-        1005 => None,
-        code if is_sendable(code) => Some(code),
-        _ => Some(1000),
-    };
-    ws.close(code, "")
-}
-
-/// Whether `code` may go out in a close frame: 1000-1003, 1007-1013 and
-/// 3000-4999 (RFC 6455 section 7.4 and the IANA registry).
-pub fn is_sendable(code: u16) -> bool {
-    matches!(code, 1000..=1003 | 1007..=1013 | 3000..=4999)
-}
