@@ -44,7 +44,7 @@ pub fn close_payload(code: u16, reason: &[u8]) -> Vec<u8> {
 
 /// Drops the connection with a TCP reset rather than a FIN.
 pub fn reset(tcp: TcpStream) {
-    let _ = tcp.set_linger(Some(Duration::ZERO));
+    let _ = tcp.set_zero_linger();
     drop(tcp);
 }
 

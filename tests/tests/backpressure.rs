@@ -52,10 +52,7 @@ async fn stalls_the_peer(limits: Limits) {
     })
     .await;
     let config = Config {
-        limits: Limits {
-            inbound_buffer: 256 * 1024,
-            ..Limits::default()
-        },
+        limits,
         ..allow(peer.port)
     };
     let url = peer.url();

@@ -1,0 +1,90 @@
+//! `loadgen`: the benchmark's load generator, a process of its own.
+//!
+//! - `loadgen echo URL --connections C --size S --seconds T`: echo
+//!   throughput and round-trip latency; prints one `key=value` line.
+//! - `loadgen scale URL --connections N`: opens N connections, one echo on
+//!   each, prints one `key=value` line, holds them until stdin closes (or a
+//!   line arrives), then closes them.
+
+use clap::{Parser, Subcommand};
+use std::io::Write;
+use std::time::Duration;
+use wsbox_bench::load::{self, LoadConfig};
+
+#[derive(Parser)]
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Echo throughput and latency.
+    Echo {
+        /// The echo server.
+        url: String,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 1)]
+        connections: usize,
+        /// Messages each connection keeps in flight.
+        #[arg(long, default_value_t = 4)]
+        in_flight: usize,
+        /// Payload bytes per message.
+        #[arg(long, default_value_t = 32)]
+        size: usize,
+        /// Warm-up before measuring, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        warmup_ms: u64,
+        /// Measured time, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        duration_ms: u64,
+    },
+    /// Many concurrent connections, one echo each, held until stdin closes.
+    Scale {
+        /// The echo server.
+        url: String,
+        /// Connections to open and hold.
+        #[arg(long, default_value_t = 10_000)]
+        connections: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    wsbox_bench::raise_nofile_limit()?;
+    match args.command {
+        Command::Echo {
+            url,
+            connections,
+            in_flight,
+            size,
+            warmup_ms,
+            duration_ms,
+        } => {
+            let result = load::run(&LoadConfig {
+                url,
+                connections,
+                in_flight,
+                size,
+                warmup: Duration::from_millis(warmup_ms),
+                duration: Duration::from_millis(duration_ms),
+            })
+            .await?;
+            println!("{}", result.to_line());
+        }
+        Command::Scale { url, connections } => {
+            wsbox_bench::scale::run(&url, connections, |result| async move {
+                println!("{}", result.to_line());
+                let _ = std::io::stdout().flush();
+                let _ = tokio::task::spawn_blocking(|| {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)
+                })
+                .await;
+            })
+            .await?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,52 @@
+//! The wsbox benchmark: a load generator and a native echo server to compare
+//! `wsbox serve` against (issue 5).
+//!
+//! The binaries are thin wrappers over this library, so that `cargo test`
+//! can run the same code in-process with tiny sizes (`tests/smoke.rs`):
+//!
+//! - `native-echo`: [`native::serve`], a tokio-tungstenite echo server
+//!   written as a user would write it;
+//! - `loadgen`: [`load::run`] (echo throughput and latency) and
+//!   [`scale::run`] (many concurrent connections), in a process of their
+//!   own;
+//! - `bench`: the driver, which starts the servers and the load generator as
+//!   subprocesses and prints the Markdown table ([`report`]).
+
+#![warn(missing_docs)]
+
+pub mod load;
+pub mod native;
+pub mod report;
+pub mod scale;
+
+/// Raises this process's soft `RLIMIT_NOFILE` to its hard limit, so that
+/// one process can hold thousands of connections. Returns the new soft
+/// limit.
+pub fn raise_nofile_limit() -> std::io::Result<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable `rlimit`.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: `limit` is a valid `rlimit` with cur <= max.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
+/// The value at quantile `q` (0..=1) of `sorted`, by nearest rank; 0 when
+/// empty.
+pub fn percentile(sorted: &[u32], q: f64) -> u32 {
+    if sorted.is_empty() {
+        return 0;
+    }
+    let rank = (q * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}

@@ -1,0 +1,305 @@
+//! The Markdown the benchmark prints: the machine, the echo table with one
+//! row per cell and target, and the ratios against the native server.
+
+use crate::load::LoadResult;
+use crate::scale::ScaleResult;
+use std::fmt::Write;
+
+/// The machine the benchmark ran on.
+#[derive(Clone, Debug)]
+pub struct Machine {
+    /// Logical CPUs available to this process.
+    pub cores: usize,
+    /// Total memory, in MiB (`/proc/meminfo`).
+    pub memory_mib: u64,
+    /// The CPU model (`/proc/cpuinfo`), if known.
+    pub cpu: String,
+    /// The kernel release (`/proc/sys/kernel/osrelease`), if known.
+    pub kernel: String,
+}
+
+impl Machine {
+    /// Reads this machine's description.
+    pub fn detect() -> Machine {
+        let read = |path: &str| std::fs::read_to_string(path).unwrap_or_default();
+        let memory_kib = read("/proc/meminfo")
+            .lines()
+            .find_map(|l| l.strip_prefix("MemTotal:"))
+            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+            .unwrap_or(0);
+        let cpu = read("/proc/cpuinfo")
+            .lines()
+            .find_map(|l| {
+                Some(
+                    l.strip_prefix("model name")?
+                        .split_once(':')?
+                        .1
+                        .trim()
+                        .to_string(),
+                )
+            })
+            .unwrap_or_else(|| "unknown".into());
+        Machine {
+            cores: std::thread::available_parallelism().map_or(0, |n| n.get()),
+            memory_mib: memory_kib / 1024,
+            cpu,
+            kernel: read("/proc/sys/kernel/osrelease").trim().to_string(),
+        }
+    }
+
+    /// One Markdown line.
+    pub fn line(&self) -> String {
+        format!(
+            "Machine: {} cores ({}), {} MiB memory, Linux {}.",
+            self.cores, self.cpu, self.memory_mib, self.kernel
+        )
+    }
+}
+
+/// One target's figures in one cell.
+#[derive(Clone, Debug)]
+pub struct Measured {
+    /// The target's name, e.g. `wsbox`, `native`.
+    pub target: String,
+    /// The load generator's result, or why there is none.
+    pub result: Result<LoadResult, String>,
+    /// The server's CPU time (user + system) per round trip over the whole
+    /// run, in µs, when it could be read.
+    pub server_cpu_us: Option<f64>,
+}
+
+/// One cell of the matrix: connections × size, every target.
+#[derive(Clone, Debug)]
+pub struct Cell {
+    /// Concurrent connections.
+    pub connections: usize,
+    /// Payload bytes per message.
+    pub size: usize,
+    /// Each target's figures, in the order the targets were given.
+    pub measured: Vec<Measured>,
+}
+
+/// `32 B`, `1 KiB`, `64 KiB`.
+pub fn size_label(size: usize) -> String {
+    if size >= 1024 && size.is_multiple_of(1024) {
+        format!("{} KiB", size / 1024)
+    } else {
+        format!("{size} B")
+    }
+}
+
+fn per_second(m: Option<&Measured>) -> Option<f64> {
+    m?.result.as_ref().ok().map(LoadResult::per_second)
+}
+
+/// The echo table (one row per cell and target) and the ratio table (each
+/// target's messages/s divided by `baseline`'s).
+pub fn echo_tables(cells: &[Cell], baseline: &str) -> String {
+    let mut out = String::new();
+    out.push_str("| connections | size | target | messages/s | p50 µs | p99 µs | server CPU µs/msg | vs native |\n");
+    out.push_str("|---:|---:|---|---:|---:|---:|---:|---:|\n");
+    for cell in cells {
+        let base = per_second(cell.measured.iter().find(|m| m.target == baseline));
+        for m in &cell.measured {
+            let cpu = m
+                .server_cpu_us
+                .map_or("–".to_string(), |c| format!("{c:.1}"));
+            match &m.result {
+                Ok(r) => {
+                    let ratio = base
+                        .filter(|b| *b > 0.0)
+                        .map_or("–".to_string(), |b| format!("{:.2}", r.per_second() / b));
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | {:.0} | {} | {} | {cpu} | {ratio} |",
+                        cell.connections,
+                        size_label(cell.size),
+                        m.target,
+                        r.per_second(),
+                        r.p50_us,
+                        r.p99_us
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {} | {} | failed: {} | | | | |",
+                        cell.connections,
+                        size_label(cell.size),
+                        m.target,
+                        e.replace('|', "/").replace('\n', " ")
+                    );
+                }
+            }
+        }
+    }
+    let targets: Vec<&str> = cells
+        .first()
+        .map(|c| c.measured.iter().map(|m| m.target.as_str()).collect())
+        .unwrap_or_default();
+    let others: Vec<&str> = targets.into_iter().filter(|t| *t != baseline).collect();
+    out.push_str("\nThroughput ratios (messages/s of the target ÷ messages/s of ");
+    out.push_str(baseline);
+    out.push_str("):\n\n| connections | size |");
+    for t in &others {
+        let _ = write!(out, " {t} / {baseline} |");
+    }
+    out.push_str("\n|---:|---:|");
+    for _ in &others {
+        out.push_str("---:|");
+    }
+    out.push('\n');
+    for cell in cells {
+        let base = per_second(cell.measured.iter().find(|m| m.target == baseline));
+        let _ = write!(out, "| {} | {} |", cell.connections, size_label(cell.size));
+        for t in &others {
+            let value = per_second(cell.measured.iter().find(|m| m.target == *t));
+            match (value, base) {
+                (Some(v), Some(b)) if b > 0.0 => {
+                    let _ = write!(out, " {:.2} |", v / b);
+                }
+                _ => out.push_str(" – |"),
+            }
+        }
+        out.push('\n');
+    }
+    out
+}
+
+/// One target's connection-scale figures.
+#[derive(Clone, Debug)]
+pub struct ScaleRow {
+    /// The target's name.
+    pub target: String,
+    /// What the load generator measured, or why it failed.
+    pub result: Result<ScaleResult, String>,
+    /// The server's resident memory when idle, before the connections, KiB.
+    pub idle_rss_kib: Option<u64>,
+    /// The server's resident memory with every connection held, KiB.
+    pub held_rss_kib: Option<u64>,
+    /// The server's memory mappings (`/proc/PID/maps` lines) with every
+    /// connection held; `vm.max_map_count` bounds them.
+    pub held_maps: Option<usize>,
+    /// Anything else to know, e.g. that the server process died.
+    pub note: Option<String>,
+}
+
+/// The connection-scale table.
+pub fn scale_table(rows: &[ScaleRow]) -> String {
+    let mut out = String::new();
+    out.push_str("| target | held | failed | time to open all | handshake p50 / p99 µs | connect-to-first-echo p50 / p99 µs | idle RSS | RSS held | RSS per connection | mappings held |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for row in rows {
+        match &row.result {
+            Ok(r) => {
+                let per = match (row.idle_rss_kib, row.held_rss_kib) {
+                    (Some(idle), Some(held)) if r.connections > 0 => format!(
+                        "{:.1} KiB",
+                        held.saturating_sub(idle) as f64 / r.connections as f64
+                    ),
+                    _ => "–".into(),
+                };
+                let mib = |k: Option<u64>| {
+                    k.map_or("–".into(), |k| format!("{:.1} MiB", k as f64 / 1024.0))
+                };
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {:.2} s | {} / {} | {} / {} | {} | {} | {per} | {} |",
+                    match &row.note {
+                        Some(note) => format!("{} ({})", row.target, note.replace('|', "/")),
+                        None => row.target.clone(),
+                    },
+                    r.connections,
+                    r.failed,
+                    r.open_seconds,
+                    r.handshake_p50_us,
+                    r.handshake_p99_us,
+                    r.first_echo_p50_us,
+                    r.first_echo_p99_us,
+                    mib(row.idle_rss_kib),
+                    mib(row.held_rss_kib),
+                    row.held_maps.map_or("–".into(), |m| m.to_string())
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | failed: {} | | | | | | | | |",
+                    row.target,
+                    e.replace('|', "/").replace('\n', " ")
+                );
+            }
+        }
+    }
+    out
+}
+
+/// Issue 5's targets, each against what this run measured: met, not met,
+/// or not measured.
+pub fn targets_section(cells: &[Cell], baseline: &str, wsbox: &str, scale: &[ScaleRow]) -> String {
+    let mut out = String::new();
+    out.push_str("| target (issue 5) | measured | met |\n|---|---:|---|\n");
+    let ratio = |connections: usize, size: usize| -> Option<f64> {
+        let cell = cells
+            .iter()
+            .find(|c| c.connections == connections && c.size == size)?;
+        let of = |t: &str| per_second(cell.measured.iter().find(|m| m.target == t));
+        Some(of(wsbox)? / of(baseline).filter(|b| *b > 0.0)?)
+    };
+    let verdict = |ok: Option<bool>| match ok {
+        Some(true) => "yes",
+        Some(false) => "**no**",
+        None => "not measured",
+    };
+    for (size, want) in [(1024, 0.90), (64 * 1024, 0.95)] {
+        let r = ratio(100, size);
+        let _ = writeln!(
+            out,
+            "| {wsbox} / {baseline} echo throughput ≥ {want:.2} at {} × 100 connections | {} | {} |",
+            size_label(size),
+            r.map_or("–".into(), |r| format!("{r:.2}")),
+            verdict(r.map(|r| r >= want))
+        );
+    }
+    let row = scale
+        .iter()
+        .find(|r| r.target == wsbox)
+        .and_then(|r| Some((r, r.result.as_ref().ok()?)));
+    let held = row.map(|(_, r)| r.connections);
+    let _ = writeln!(
+        out,
+        "| 10,000 concurrent connections held ({wsbox}) | {} | {} |",
+        row.map_or("–".into(), |(_, r)| format!(
+            "{} held, {} failed",
+            r.connections, r.failed
+        )),
+        verdict(held.map(|h| h >= 10_000))
+    );
+    let per_conn = row.and_then(|(row, r)| {
+        Some(
+            row.held_rss_kib?.saturating_sub(row.idle_rss_kib?) as f64
+                / r.connections.max(1) as f64,
+        )
+    });
+    let _ = writeln!(
+        out,
+        "| ≤ 150 KiB resident memory per connection ({wsbox}) | {} | {} |",
+        per_conn.map_or("–".into(), |k| format!("{k:.1} KiB")),
+        verdict(per_conn.map(|k| k <= 150.0))
+    );
+    let _ = writeln!(
+        out,
+        "| accept-to-handler-running p50 ≤ 100 µs, p99 ≤ 1 ms ({wsbox}; measured from the client as connect-to-first-echo, an upper bound, while {} connections are being opened at a time) | {} | {} |",
+        crate::load::CONNECT_CONCURRENCY,
+        row.map_or("–".into(), |(_, r)| format!("{} µs / {} µs", r.first_echo_p50_us, r.first_echo_p99_us)),
+        match row {
+            Some((_, r)) if r.first_echo_p50_us <= 100 && r.first_echo_p99_us <= 1000 => "yes",
+            Some(_) => "**no** (upper bound)",
+            None => "not measured",
+        }
+    );
+    out.push_str(
+        "| outbound client guest ≥ 0.90 of a native client | – | not measured (not built yet) |\n",
+    );
+    out
+}
