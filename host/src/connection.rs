@@ -508,9 +508,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         }
         let mut payload = self.buf.split_to(n);
         if let Some(mask) = mask {
-            for (i, byte) in payload.iter_mut().enumerate() {
-                *byte ^= mask[(offset + i) & 3];
-            }
+            apply_mask(&mut payload, mask, offset);
         }
         Ok(payload)
     }
@@ -668,9 +666,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             Some(mask) => {
                 let start = self.buf.len();
                 self.buf.extend_from_slice(payload);
-                for (i, byte) in self.buf[start..].iter_mut().enumerate() {
-                    *byte ^= mask[i & 3];
-                }
+                apply_mask(&mut self.buf[start..], mask, 0);
                 self.io.write_all(&self.buf).await?;
             }
             None if payload.len() <= 4096 => {
@@ -686,6 +682,48 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             self.buf = Vec::new();
         }
         self.io.flush().await
+    }
+}
+
+/// XORs `buf` with `mask` as it applies `offset` bytes into a payload,
+/// eight bytes at a time.
+fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
+    let m = [
+        mask[offset & 3],
+        mask[(offset + 1) & 3],
+        mask[(offset + 2) & 3],
+        mask[(offset + 3) & 3],
+    ];
+    let word = u64::from_ne_bytes([m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3]]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+    }
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= m[i & 3];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn masking_in_words_matches_masking_bytewise() {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        for len in 0..40 {
+            for offset in 0..8 {
+                let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+                let mut fast = data.clone();
+                super::apply_mask(&mut fast, mask, offset);
+                let slow: Vec<u8> = data
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| b ^ mask[(offset + i) & 3])
+                    .collect();
+                assert_eq!(fast, slow, "len {len} offset {offset}");
+            }
+        }
     }
 }
 
