@@ -706,6 +706,16 @@ fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     }
 }
 
+/// The code to echo for a peer's close: 1005 means its frame had no code,
+/// and 1005 may not be sent, so the echo is a normal closure.
+fn echo(code: u16) -> u16 {
+    if CloseCode::from(code).is_allowed() {
+        code
+    } else {
+        CloseCode::Normal.into()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]
@@ -724,15 +734,5 @@ mod tests {
                 assert_eq!(fast, slow, "len {len} offset {offset}");
             }
         }
-    }
-}
-
-/// The code to echo for a peer's close: 1005 means its frame had no code,
-/// and 1005 may not be sent, so the echo is a normal closure.
-fn echo(code: u16) -> u16 {
-    if CloseCode::from(code).is_allowed() {
-        code
-    } else {
-        CloseCode::Normal.into()
     }
 }
