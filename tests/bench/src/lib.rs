@@ -19,6 +19,14 @@ pub mod native;
 pub mod report;
 pub mod scale;
 
+/// The value of `key=value` in a result line written by a `to_line`.
+pub fn line_field<'a>(line: &'a str, key: &str) -> anyhow::Result<&'a str> {
+    use anyhow::Context;
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+        .with_context(|| format!("no {key}= in {line:?}"))
+}
+
 /// Raises this process's soft `RLIMIT_NOFILE` to its hard limit, so that
 /// one process can hold thousands of connections. Returns the new soft
 /// limit.

@@ -82,11 +82,7 @@ impl LoadResult {
 
     /// Parses [`LoadResult::to_line`]'s output.
     pub fn from_line(line: &str) -> Result<LoadResult> {
-        let field = |key: &str| -> Result<&str> {
-            line.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-                .with_context(|| format!("no {key}= in {line:?}"))
-        };
+        let field = |key: &str| crate::line_field(line, key);
         Ok(LoadResult {
             messages: field("messages")?.parse()?,
             total_messages: field("total_messages")?.parse()?,

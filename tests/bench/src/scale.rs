@@ -3,7 +3,7 @@
 //! resident memory can be read while they are held.
 
 use crate::load::{close, connect, Client, CONNECT_CONCURRENCY};
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use futures_util::{SinkExt, StreamExt};
 use std::future::Future;
 use std::time::Instant;
@@ -45,11 +45,7 @@ impl ScaleResult {
 
     /// Parses [`ScaleResult::to_line`]'s output.
     pub fn from_line(line: &str) -> Result<ScaleResult> {
-        let field = |key: &str| -> Result<&str> {
-            line.split_whitespace()
-                .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
-                .with_context(|| format!("no {key}= in {line:?}"))
-        };
+        let field = |key: &str| crate::line_field(line, key);
         Ok(ScaleResult {
             connections: field("connections")?.parse()?,
             failed: field("failed")?.parse()?,
