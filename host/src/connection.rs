@@ -3,10 +3,11 @@
 //! A reader task parses frames (with tungstenite's frame layer), enforces
 //! RFC 6455 and the limits, and streams message pieces to the guest through
 //! a queue bounded in bytes: when the guest does not drain it, the reader
-//! stops reading and TCP pushes back on the peer. A writer task owns the
-//! write half: it writes the guest's frames, answers pings, and drives the
-//! closing handshake when the guest does not (the close timeout, a dropped
-//! websocket, a protocol violation).
+//! stops reading and TCP pushes back on the peer. The guest's data frames
+//! and pings are written straight from its call, through the [`Sink`] it
+//! shares with a writer task; the writer answers pings, sends close frames
+//! and drives the closing handshake when the guest does not (the close
+//! timeout, a dropped websocket, a protocol violation).
 //!
 //! The peer's close frame is not answered on arrival: the guest answers it
 //! with its own `close` or `shutdown`. The writer only echoes it when the
@@ -17,12 +18,13 @@ use crate::close_code::CloseCode;
 use crate::config::Limits;
 use crate::utf8::Utf8Stream;
 use bytes::{Buf, Bytes, BytesMut};
-use std::io::{self, Cursor};
+use std::io::{self, Cursor, IoSlice};
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, Instant};
 use tungstenite::protocol::frame::coding::{Control as ControlOp, Data as DataOp, OpCode};
@@ -84,18 +86,11 @@ pub(crate) enum Failure {
     Io(String),
 }
 
-/// What the guest side asks the writer to do. Each carries a channel that
-/// reports when the frame is out.
+/// What the guest side asks the writer to do.
 #[derive(Debug)]
 pub(crate) enum Command {
-    /// A data frame or a ping.
-    Frame {
-        opcode: OpCode,
-        payload: Bytes,
-        fin: bool,
-        done: oneshot::Sender<io::Result<()>>,
-    },
-    /// Our close frame; `None` sends it without a payload.
+    /// Our close frame; `None` sends it without a payload. `done` reports
+    /// when it is out.
     Close {
         status: Option<(u16, String)>,
         done: oneshot::Sender<io::Result<()>>,
@@ -115,9 +110,116 @@ enum Control {
     },
 }
 
+/// The write half, shared by the guest side (data frames and pings) and
+/// the writer task (pongs, close frames, the end of the connection). The
+/// mutex keeps frames whole and in order.
+pub(crate) type SharedSink = Arc<Mutex<Sink>>;
+
+/// The write half of a connection and what decides which frames may still
+/// go out on it.
+pub(crate) struct Sink {
+    /// `None` once the writer has let go of the socket.
+    io: Option<Pin<Box<dyn AsyncWrite + Send>>>,
+    role: Role,
+    /// Our close frame went out: no data frame may follow it.
+    close_sent: bool,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("open", &self.io.is_some())
+            .field("role", &self.role)
+            .field("close_sent", &self.close_sent)
+            .finish()
+    }
+}
+
+/// Why a frame from the guest was not written.
+#[derive(Debug)]
+pub(crate) enum WriteError {
+    /// Our close frame went out already (the host sent it: a violation, a
+    /// shutdown, a trap), or the socket is gone.
+    Closed,
+    /// The socket failed.
+    Io(io::Error),
+}
+
+impl Sink {
+    /// Writes a data frame or a ping for the guest, masked in place when we
+    /// are the client.
+    pub(crate) async fn guest_frame(
+        &mut self,
+        opcode: OpCode,
+        payload: &mut [u8],
+        fin: bool,
+    ) -> Result<(), WriteError> {
+        if self.close_sent {
+            return Err(WriteError::Closed);
+        }
+        self.frame(opcode, payload, fin).await
+    }
+
+    /// One frame, header and payload in one vectored write where the
+    /// stream supports it, then a flush.
+    async fn frame(
+        &mut self,
+        opcode: OpCode,
+        payload: &mut [u8],
+        fin: bool,
+    ) -> Result<(), WriteError> {
+        let Some(io) = self.io.as_mut() else {
+            return Err(WriteError::Closed);
+        };
+        let header = FrameHeader {
+            is_final: fin,
+            opcode,
+            mask: (self.role == Role::Client).then(rand::random::<[u8; 4]>),
+            ..FrameHeader::default()
+        };
+        let mut head = [0u8; 14];
+        let mut cursor = Cursor::new(&mut head[..]);
+        header
+            .format(payload.len() as u64, &mut cursor)
+            .map_err(|e| WriteError::Io(io::Error::other(e)))?;
+        let head_len = cursor.position() as usize;
+        if let Some(mask) = header.mask {
+            apply_mask(payload, mask, 0);
+        }
+        write_all_vectored(io, &head[..head_len], payload)
+            .await
+            .map_err(WriteError::Io)?;
+        io.flush().await.map_err(WriteError::Io)
+    }
+}
+
+/// Writes `head` then `body`, as few writes as the stream allows.
+async fn write_all_vectored(
+    io: &mut Pin<Box<dyn AsyncWrite + Send>>,
+    mut head: &[u8],
+    mut body: &[u8],
+) -> io::Result<()> {
+    while !head.is_empty() || !body.is_empty() {
+        let n = if head.is_empty() {
+            io.write(body).await?
+        } else {
+            io.write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+                .await?
+        };
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len());
+        head = &head[from_head..];
+        body = &body[n - from_head..];
+    }
+    Ok(())
+}
+
 /// The guest side's handles on a running connection.
 #[derive(Debug)]
 pub(crate) struct Connection {
+    pub sink: SharedSink,
     pub commands: mpsc::Sender<Command>,
     pub inbound: mpsc::UnboundedReceiver<Inbound>,
     /// Ends when the socket is closed and both tasks are done.
@@ -176,6 +278,11 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (read_half, write_half) = tokio::io::split(stream);
+    let sink = Arc::new(Mutex::new(Sink {
+        io: Some(Box::pin(write_half)),
+        role,
+        close_sent: false,
+    }));
     let (inbound_tx, inbound) = mpsc::unbounded_channel();
     let (control_tx, control_rx) = mpsc::channel(8);
     let (commands, commands_rx) = mpsc::channel(1);
@@ -201,14 +308,14 @@ where
     };
     let reader = tokio::spawn(reader.run());
     let writer = Writer {
-        io: write_half,
-        buf: Vec::new(),
+        sink: sink.clone(),
         role,
         close_timeout: limits.close_timeout,
         drop_code: drop_code.clone(),
     };
     let task = tokio::spawn(writer.run(commands_rx, control_rx, close_now_rx, reader));
     Connection {
+        sink,
         commands,
         inbound,
         task,
@@ -524,15 +631,14 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 }
 
-struct Writer<W> {
-    io: W,
-    buf: Vec<u8>,
+struct Writer {
+    sink: SharedSink,
     role: Role,
     close_timeout: Duration,
     drop_code: Arc<AtomicU16>,
 }
 
-impl<W: AsyncWrite + Unpin> Writer<W> {
+impl Writer {
     async fn run(
         mut self,
         mut commands: mpsc::Receiver<Command>,
@@ -561,7 +667,7 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                 biased;
                 Some(msg) = control.recv() => match msg {
                     Control::Pong(payload) => {
-                        if !close_sent && self.frame(OpCode::Control(ControlOp::Pong), &payload, true).await.is_err() {
+                        if !close_sent && self.pong(&payload).await.is_err() {
                             break;
                         }
                     }
@@ -603,14 +709,6 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
                         }
                         give_up_at.get_or_insert(Instant::now() + self.close_timeout);
                     }
-                    Some(Command::Frame { opcode, payload, fin, done }) => {
-                        let result = self.frame(opcode, &payload, fin).await;
-                        let failed = result.is_err();
-                        let _ = done.send(result);
-                        if failed {
-                            break;
-                        }
-                    }
                     Some(Command::Close { status, done }) => {
                         // After a close the host sent on its own (shutdown,
                         // a trap), the guest's close has nothing left to say.
@@ -636,9 +734,23 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             }
         }
         reader.abort();
-        if !aborted {
-            let _ = tokio::time::timeout(self.close_timeout, self.io.shutdown()).await;
+        let io = {
+            let mut sink = self.sink.lock().await;
+            sink.close_sent = true;
+            sink.io.take()
+        };
+        if let (Some(mut io), false) = (io, aborted) {
+            let _ = tokio::time::timeout(self.close_timeout, io.shutdown()).await;
         }
+    }
+
+    async fn pong(&mut self, payload: &[u8]) -> Result<(), WriteError> {
+        let mut payload = payload.to_vec();
+        self.sink
+            .lock()
+            .await
+            .frame(OpCode::Control(ControlOp::Pong), &mut payload, true)
+            .await
     }
 
     async fn close(&mut self, status: Option<(u16, String)>) -> io::Result<()> {
@@ -647,41 +759,16 @@ impl<W: AsyncWrite + Unpin> Writer<W> {
             payload.extend_from_slice(&code.to_be_bytes());
             payload.extend_from_slice(reason.as_bytes());
         }
-        self.frame(OpCode::Control(ControlOp::Close), &payload, true)
+        let mut sink = self.sink.lock().await;
+        sink.close_sent = true;
+        match sink
+            .frame(OpCode::Control(ControlOp::Close), &mut payload, true)
             .await
-    }
-
-    async fn frame(&mut self, opcode: OpCode, payload: &[u8], fin: bool) -> io::Result<()> {
-        let header = FrameHeader {
-            is_final: fin,
-            opcode,
-            mask: (self.role == Role::Client).then(rand::random::<[u8; 4]>),
-            ..FrameHeader::default()
-        };
-        self.buf.clear();
-        header
-            .format(payload.len() as u64, &mut self.buf)
-            .map_err(io::Error::other)?;
-        match header.mask {
-            Some(mask) => {
-                let start = self.buf.len();
-                self.buf.extend_from_slice(payload);
-                apply_mask(&mut self.buf[start..], mask, 0);
-                self.io.write_all(&self.buf).await?;
-            }
-            None if payload.len() <= 4096 => {
-                self.buf.extend_from_slice(payload);
-                self.io.write_all(&self.buf).await?;
-            }
-            None => {
-                self.io.write_all(&self.buf).await?;
-                self.io.write_all(payload).await?;
-            }
+        {
+            Ok(()) => Ok(()),
+            Err(WriteError::Io(e)) => Err(e),
+            Err(WriteError::Closed) => Err(io::ErrorKind::NotConnected.into()),
         }
-        if self.buf.capacity() > 4 * MAX_PIECE {
-            self.buf = Vec::new();
-        }
-        self.io.flush().await
     }
 }
 

@@ -7,10 +7,11 @@ use crate::bindings::types::{
     QueryCloseStatusError,
 };
 use crate::close_code::{CloseCode, MAX_REASON_BYTES};
-use crate::connection::{Command, Connection, Failure, HostHandle, Inbound, PeerClose, Piece};
+use crate::connection::{
+    Command, Connection, Failure, HostHandle, Inbound, PeerClose, Piece, SharedSink, WriteError,
+};
 use crate::error::{invalid_parameter, invalid_state, HostResult};
 use crate::utf8::Utf8Stream;
-use bytes::Bytes;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tungstenite::protocol::frame::coding::{Control as ControlOp, Data as DataOp, OpCode};
@@ -52,6 +53,7 @@ struct Sending {
 #[derive(Debug)]
 pub struct WebSocket {
     host: HostHandle,
+    sink: SharedSink,
     commands: mpsc::Sender<Command>,
     inbound: mpsc::UnboundedReceiver<Inbound>,
     protocol: Option<String>,
@@ -76,6 +78,7 @@ impl WebSocket {
         protocol: Option<String>,
     ) -> (Self, tokio::task::JoinHandle<()>, HostHandle) {
         let Connection {
+            sink,
             commands,
             inbound,
             task,
@@ -83,6 +86,7 @@ impl WebSocket {
         } = connection;
         let ws = WebSocket {
             host: host.clone(),
+            sink,
             commands,
             inbound,
             protocol,
@@ -256,16 +260,22 @@ impl WebSocket {
         }
     }
 
-    /// Hands a frame to the writer and waits until it is out.
-    async fn write(&mut self, opcode: OpCode, payload: Bytes, fin: bool) -> HostResult<()> {
-        let (done, result) = oneshot::channel();
-        let command = Command::Frame {
-            opcode,
-            payload,
-            fin,
-            done,
-        };
-        self.command(command, result).await
+    /// Writes a data frame or a ping to the socket, and waits until it is
+    /// out.
+    async fn write(&mut self, opcode: OpCode, mut payload: Vec<u8>, fin: bool) -> HostResult<()> {
+        let written = self
+            .sink
+            .lock()
+            .await
+            .guest_frame(opcode, &mut payload, fin)
+            .await;
+        match written {
+            Ok(()) => Ok(()),
+            Err(WriteError::Closed) => Err(ErrorCode::Closed.into()),
+            Err(WriteError::Io(e)) => {
+                Err(ErrorCode::Other(format!("writing to the socket: {e}")).into())
+            }
+        }
     }
 
     async fn command(
@@ -291,8 +301,8 @@ impl WebSocket {
             ));
         }
         let (opcode, payload) = match message {
-            Message::Text(text) => (DataOp::Text, Bytes::from(text.into_bytes())),
-            Message::Binary(data) => (DataOp::Binary, Bytes::from(data)),
+            Message::Text(text) => (DataOp::Text, text.into_bytes()),
+            Message::Binary(data) => (DataOp::Binary, data),
         };
         self.write(OpCode::Data(opcode), payload, true).await
     }
@@ -319,8 +329,7 @@ impl WebSocket {
                 "the text is not valid UTF-8; nothing was sent"
             }));
         }
-        self.write(OpCode::Data(opcode), Bytes::from(data), final_)
-            .await?;
+        self.write(OpCode::Data(opcode), data, final_).await?;
         self.sending = (!final_).then_some(Sending { kind, utf8 });
         Ok(())
     }
@@ -330,7 +339,7 @@ impl WebSocket {
             return Err(invalid_parameter("a ping payload is at most 125 bytes"));
         }
         self.check_send()?;
-        self.write(OpCode::Control(ControlOp::Ping), Bytes::from(payload), true)
+        self.write(OpCode::Control(ControlOp::Ping), payload, true)
             .await
     }
 
