@@ -17,7 +17,7 @@ use crate::bindings::types::MessageKind;
 use crate::close_code::CloseCode;
 use crate::config::Limits;
 use crate::utf8::Utf8Stream;
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use std::io::{self, Cursor, IoSlice};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -41,6 +41,16 @@ pub(crate) enum Role {
 
 /// The largest piece of payload the reader hands over at once.
 const MAX_PIECE: usize = 64 * 1024;
+
+/// Payloads from this size up that are not in the read buffer yet are read
+/// into an allocation of their own, which becomes the guest's message
+/// without another copy.
+const DIRECT_READ: usize = 4096;
+
+/// The least room the reader asks for on each read: enough for a run of
+/// small frames in one system call. An idle connection keeps a buffer of
+/// about this size.
+const READ_CHUNK: usize = 16 * 1024;
 
 /// A close status as it came off the wire.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,7 +76,9 @@ pub(crate) enum Inbound {
 pub(crate) struct Piece {
     /// The message kind on the first piece of a message, `None` after.
     pub start: Option<MessageKind>,
-    pub payload: Bytes,
+    /// Its own allocation when it was read straight off the socket (a
+    /// large payload), so that handing it to the guest copies nothing.
+    pub payload: BytesMut,
     /// The last piece of the message.
     pub fin: bool,
     /// Its bytes' share of the connection's and the instance's buffers.
@@ -530,7 +542,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 }
                 let _ = self.to_guest.send(Inbound::Data(Piece {
                     start: start.take(),
-                    payload: payload.freeze(),
+                    payload,
                     fin,
                     _permits: permits,
                 }));
@@ -610,10 +622,25 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         mask: Option<[u8; 4]>,
         offset: usize,
     ) -> Result<BytesMut, Stop> {
-        while self.buf.len() < n {
-            self.fill(n - self.buf.len()).await?;
-        }
-        let mut payload = self.buf.split_to(n);
+        let mut payload = if self.buf.len() < n && n >= DIRECT_READ {
+            let mut own = BytesMut::with_capacity(n);
+            own.extend_from_slice(&self.buf);
+            self.buf.clear();
+            while own.len() < n {
+                let want = n - own.len();
+                match self.io.read_buf(&mut (&mut own).limit(want)).await {
+                    Ok(0) => return Err(Stop::Ended(Failure::Ended)),
+                    Ok(_) => {}
+                    Err(e) => return Err(Stop::Ended(Failure::Io(e.to_string()))),
+                }
+            }
+            own
+        } else {
+            while self.buf.len() < n {
+                self.fill(n - self.buf.len()).await?;
+            }
+            self.buf.split_to(n)
+        };
         if let Some(mask) = mask {
             apply_mask(&mut payload, mask, offset);
         }
@@ -622,7 +649,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 
     /// Reads at least one more byte, reserving room for `want`.
     async fn fill(&mut self, want: usize) -> Result<(), Stop> {
-        self.buf.reserve(want.clamp(4096, self.piece.max(4096)));
+        self.buf.reserve(want.clamp(READ_CHUNK, self.piece.max(READ_CHUNK)));
         match self.io.read_buf(&mut self.buf).await {
             Ok(0) => Err(Stop::Ended(Failure::Ended)),
             Ok(_) => Ok(()),

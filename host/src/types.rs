@@ -179,12 +179,16 @@ impl WebSocket {
         let mut data = Vec::new();
         loop {
             match self.next().await {
-                Some(Inbound::Data(piece)) => {
+                Some(Inbound::Data(mut piece)) => {
                     if let Some(k) = piece.start {
                         kind = k;
                         data.clear();
                     }
-                    data.extend_from_slice(&piece.payload);
+                    if data.is_empty() {
+                        data = Vec::from(std::mem::take(&mut piece.payload));
+                    } else {
+                        data.extend_from_slice(&piece.payload);
+                    }
                     if piece.fin {
                         return Ok(Incoming::Message(match kind {
                             MessageKind::Binary => Message::Binary(data),
