@@ -649,7 +649,8 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 
     /// Reads at least one more byte, reserving room for `want`.
     async fn fill(&mut self, want: usize) -> Result<(), Stop> {
-        self.buf.reserve(want.clamp(READ_CHUNK, self.piece.max(READ_CHUNK)));
+        self.buf
+            .reserve(want.clamp(READ_CHUNK, self.piece.max(READ_CHUNK)));
         match self.io.read_buf(&mut self.buf).await {
             Ok(0) => Err(Stop::Ended(Failure::Ended)),
             Ok(_) => Ok(()),
