@@ -94,6 +94,34 @@ pub enum Error {
     /// The runtime failed outside the guest's control.
     #[error("runtime error: {0}")]
     Runtime(String),
+    /// `max_connections` live instances would need more memory mappings
+    /// than the kernel allows this process (`vm.max_map_count` on Linux):
+    /// past that, instantiation fails, and so may the server's own
+    /// allocations.
+    #[error(
+        "{requested} connections need about {needed} memory mappings \
+         ({per_connection} per connection with this component and allocator), but \
+         vm.max_map_count is {max_map_count} and {in_use} are in use: \
+         lower --max-connections to at most {allowed}{pooling_hint}, or raise the \
+         limit (sysctl -w vm.max_map_count=262144)"
+    )]
+    TooManyConnections {
+        /// The configured maximum.
+        requested: usize,
+        /// About the most that fit (rounded down to hundreds).
+        allowed: usize,
+        /// Mappings one connection takes: its instance (measured at
+        /// start-up) and its stack.
+        per_connection: usize,
+        /// What `requested` live instances would take.
+        needed: usize,
+        /// The kernel's limit.
+        max_map_count: usize,
+        /// Mappings the process had before the first connection.
+        in_use: usize,
+        /// A hint to use the pooling allocator, when it is not in use.
+        pooling_hint: &'static str,
+    },
 }
 
 /// The crate-wide result type.

@@ -31,7 +31,8 @@ struct ServeArgs {
     /// The address to listen on; the bound address is printed at start-up.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
     listen: String,
-    /// Most connections open at once; past it, upgrades get 503.
+    /// Most connections open at once; past it, upgrades get 503. Refused at
+    /// start-up if that many instances would not fit in vm.max_map_count.
     #[arg(long, value_name = "N", default_value_t = 1024)]
     max_connections: usize,
     /// How long a client may take to send its upgrade request.

@@ -162,3 +162,20 @@ pub(crate) fn describe_trap(err: &wasmtime::Error, limits: &Limits) -> String {
         }
     }
 }
+
+/// The most memory mappings the kernel allows this process, where it says
+/// (`/proc/sys/vm/max_map_count` on Linux).
+pub(crate) fn max_map_count() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// How many memory mappings this process has now, where the kernel says
+/// (`/proc/self/maps` on Linux).
+pub(crate) fn mappings() -> Option<usize> {
+    let maps = std::fs::read("/proc/self/maps").ok()?;
+    Some(maps.iter().filter(|&&b| b == b'\n').count())
+}

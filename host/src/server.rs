@@ -47,7 +47,10 @@ pub struct ServeConfig {
     /// connections the handlers open themselves.
     pub websocket: Config,
     /// How many connections may be open at once; past it, upgrades get 503.
-    /// Default: 1024.
+    /// Default: 1024. [`Server::new`] refuses a number whose live instances
+    /// would not fit in the kernel's memory-mapping limit
+    /// (`vm.max_map_count`), measured for the component and allocator at
+    /// start-up ([`Error::TooManyConnections`]).
     pub max_connections: usize,
     /// How long a client may take to send its upgrade request; a slower one
     /// is dropped, so a slowloris client cannot hold a slot. Default: 10 s.
@@ -113,9 +116,16 @@ struct Inner {
 }
 
 impl Server {
-    /// Compiles the component and checks that it is a `server`-world
-    /// handler.
+    /// Compiles the component, checks that it is a `server`-world handler
+    /// that can be instantiated, and that `max_connections` instances of it
+    /// fit in the kernel's memory-mapping limit.
     pub fn new(component: impl AsRef<Path>, config: ServeConfig) -> Result<Server> {
+        let budget = MapBudget::measure();
+        if let (Some(budget), true) = (budget, config.pooling) {
+            // The pool maps every slot's stack up front: a pool too big
+            // for the limit cannot even be made.
+            budget.check(&config, POOLED_INSTANCE_ESTIMATE)?;
+        }
         let instances = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
         let engine = sandbox::engine(
             config
@@ -137,6 +147,10 @@ impl Server {
             ServerPre::new(linker.instantiate_pre(&component).map_err(wrong)?).map_err(wrong)?;
         let slots = Arc::new(Semaphore::new(config.max_connections));
         let websocket = Arc::new(config.websocket.clone());
+        let per_instance = measure_instance(&engine, &pre, &config, &websocket, path)?;
+        if let (Some(budget), Some(per_instance)) = (budget, per_instance) {
+            budget.check(&config, per_instance)?;
+        }
         Ok(Server {
             inner: Arc::new(Inner {
                 engine,
@@ -190,6 +204,120 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// Mappings kept free for the process itself: thread stacks, large
+/// buffers, the memory allocator's arenas.
+const MAPPING_HEADROOM: usize = 1024;
+
+/// Instances made at start-up to measure the mappings one costs.
+const PROBES: usize = 8;
+
+/// Mappings every connection slot costs besides its instance: a fibre
+/// stack and its guard page (made per call with the default allocator, for
+/// every slot up front with the pooling allocator).
+const STACK_MAPPINGS: usize = 2;
+
+/// What an instance of a Rust sample guest costs in the pooling allocator,
+/// measured; used only to say how many slots fit when the pool itself does
+/// not.
+const POOLED_INSTANCE_ESTIMATE: usize = 4;
+
+/// The kernel's limit on memory mappings, and how many the process had
+/// before the engine was made.
+#[derive(Clone, Copy)]
+struct MapBudget {
+    limit: usize,
+    in_use: usize,
+}
+
+impl MapBudget {
+    /// `None` where the kernel does not say (not Linux).
+    fn measure() -> Option<MapBudget> {
+        Some(MapBudget {
+            limit: sandbox::max_map_count()?,
+            in_use: sandbox::mappings()?,
+        })
+    }
+
+    /// Refuses `config.max_connections` if that many slots of
+    /// `per_instance` mappings each (plus their stacks) would not fit.
+    fn check(self, config: &ServeConfig, per_instance: usize) -> Result<()> {
+        let per_slot = per_instance + STACK_MAPPINGS;
+        let allowed = self.limit.saturating_sub(self.in_use + MAPPING_HEADROOM) / per_slot;
+        if config.max_connections <= allowed {
+            return Ok(());
+        }
+        Err(Error::TooManyConnections {
+            requested: config.max_connections,
+            // A round number, with room for the process's own mappings to
+            // vary from run to run.
+            allowed: if allowed >= 1000 {
+                allowed / 100 * 100
+            } else {
+                allowed
+            },
+            per_connection: per_slot,
+            needed: self.in_use + config.max_connections * per_slot,
+            max_map_count: self.limit,
+            in_use: self.in_use,
+            pooling_hint: if config.pooling {
+                ""
+            } else {
+                ", use --pooling"
+            },
+        })
+    }
+}
+
+/// Instantiates the handler a few times, so that a component that cannot
+/// be instantiated at all fails here, not on every connection, and returns
+/// the memory mappings one more instance costs (`None` where the kernel does
+/// not say).
+fn measure_instance(
+    engine: &Engine,
+    pre: &ServerPre<InstanceState>,
+    config: &ServeConfig,
+    websocket: &Arc<Config>,
+    path: &Path,
+) -> Result<Option<usize>> {
+    let instantiate = || {
+        let mut store = sandbox::store(engine, WasiCtxBuilder::new().build(), websocket.clone());
+        let polled = {
+            let instantiated = std::pin::pin!(pre.instantiate_async(&mut store));
+            instantiated.poll(&mut Context::from_waker(std::task::Waker::noop()))
+        };
+        match polled {
+            Poll::Ready(Ok(_)) => Ok(Some((store, sandbox::mappings()))),
+            Poll::Ready(Err(e)) => Err(Error::Runtime(format!(
+                "cannot instantiate {}: {}",
+                path.display(),
+                one_line(&e)
+            ))),
+            // Only a start function that waits could get here; measure
+            // nothing then.
+            Poll::Pending => Ok(None),
+        }
+    };
+    // The first instance may map what later ones share; the others give
+    // the cost of one more, averaged against other threads' mappings coming
+    // and going.
+    // A pool holds no more instances than connections.
+    let probes = PROBES.min(config.max_connections.saturating_sub(1));
+    let mut stores = Vec::with_capacity(probes + 1);
+    let mut counts = Vec::with_capacity(probes + 1);
+    for _ in 0..=probes {
+        let Some((store, Some(count))) = instantiate()? else {
+            return Ok(None);
+        };
+        stores.push(store);
+        counts.push(count);
+    }
+    if probes == 0 {
+        return Ok(None);
+    }
+    let added = counts[probes].saturating_sub(counts[0]);
+    Ok(Some(added.div_ceil(probes).max(1)))
 }
 
 /// A request that will not be upgraded, and how to answer it.

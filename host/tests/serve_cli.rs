@@ -130,3 +130,60 @@ fn a_client_component_is_refused_by_serve() {
     );
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
 }
+
+/// More connections than `vm.max_map_count` allows instances for is refused
+/// at start-up, in one line that names a number that does start.
+#[cfg(target_os = "linux")]
+#[test]
+fn max_connections_past_the_mapping_limit_is_refused_with_a_number_that_works() {
+    let echo = wsbox_testbed::guest("echo");
+    for pooling in [false, true] {
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_wsbox"));
+        serve.args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--max-connections",
+            "50000",
+        ]);
+        if pooling {
+            serve.arg("--pooling");
+        }
+        let out = serve.arg(&echo).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("vm.max_map_count"), "{stderr}");
+        assert_eq!(stderr.contains("use --pooling"), !pooling, "{stderr}");
+        let allowed: usize = stderr
+            .split("lower --max-connections to at most ")
+            .nth(1)
+            .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no number in {stderr}"));
+        assert!(allowed > 1000, "{stderr}");
+
+        let mut serve = Command::new(env!("CARGO_BIN_EXE_wsbox"));
+        serve.args(["serve", "--listen", "127.0.0.1:0", "--max-connections"]);
+        serve.arg(allowed.to_string());
+        if pooling {
+            serve.arg("--pooling");
+        }
+        let mut child = serve
+            .arg(&echo)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut first)
+            .unwrap();
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(
+            first.starts_with("wsbox serve: listening on"),
+            "--max-connections {allowed} (pooling: {pooling}) did not start: {first:?}"
+        );
+    }
+}
