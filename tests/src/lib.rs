@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -13,7 +14,7 @@ use tokio::sync::mpsc;
 use wasmtime::component::Component;
 use wsbox::{Config, Exit, Output, Policy, RunOutput, Runner};
 
-pub use wsbox_testbed::{guest, python, repo};
+pub use wsbox_testbed::{guest, polyglot_guest, python, repo};
 
 pub mod browser;
 pub mod raw;
@@ -36,6 +37,78 @@ pub fn component(name: &str) -> Component {
         .entry(name.to_string())
         .or_insert_with(|| runner().load(guest(name)).expect("sample guest loads"))
         .clone()
+}
+
+/// The compiled client component at `path` (any language), compiled once
+/// per test binary; the time it took is printed on stderr. Components are
+/// compiled side by side: only the callers that want the same one wait for
+/// each other.
+pub fn component_at(path: &Path) -> Component {
+    type Slots = Mutex<HashMap<PathBuf, Arc<OnceLock<Component>>>>;
+    static CACHE: OnceLock<Slots> = OnceLock::new();
+    let slot = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(path.to_path_buf())
+        .or_default()
+        .clone();
+    slot.get_or_init(|| {
+        let start = std::time::Instant::now();
+        let component = runner()
+            .load(path)
+            .unwrap_or_else(|e| panic!("{} loads: {e}", path.display()));
+        eprintln!(
+            "compiled {} ({} bytes) in {:.1?}",
+            path.display(),
+            std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+            start.elapsed()
+        );
+        component
+    })
+    .clone()
+}
+
+/// Runs the client component at `path` (any language) with `args`, as
+/// program `name`, capturing its output.
+pub async fn run_component(path: &Path, name: &str, config: Config, args: &[&str]) -> RunOutput {
+    let component = component_at(path);
+    let args: Vec<String> = std::iter::once(name)
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect();
+    let out = tokio::time::timeout(
+        Duration::from_secs(120),
+        runner().run(&component, Arc::new(config), &args, Output::Capture),
+    )
+    .await
+    .expect("guest run finished in time")
+    .expect("guest ran");
+    eprintln!(
+        "--- {} stdout:\n{}--- stderr:\n{}---",
+        path.display(),
+        out.stdout,
+        out.stderr
+    );
+    out
+}
+
+/// Like [`probe_with`], for the `close-probe` component at `path` (the Rust,
+/// Python or JavaScript one: they take the same arguments and print the same
+/// lines).
+pub async fn probe_component(path: &Path, config: Config, url: &str, steps: &[&str]) -> Probe {
+    let args: Vec<&str> = std::iter::once(url).chain(steps.iter().copied()).collect();
+    let out = run_component(path, "close-probe", config, &args).await;
+    assert_eq!(
+        out.exit,
+        Exit::Code(0),
+        "{} failed: {}",
+        path.display(),
+        out.stderr
+    );
+    Probe {
+        lines: out.stdout.lines().map(String::from).collect(),
+    }
 }
 
 /// A configuration that allows `ws://127.0.0.1:PORT`.
@@ -403,13 +476,61 @@ pub struct Served {
 
 /// Serves sample handler `name` (e.g. `echo`) with `config` (its
 /// `guest_output` is replaced to collect the lines).
-pub async fn serve(name: &str, mut config: wsbox::ServeConfig) -> Served {
+pub async fn serve(name: &str, config: wsbox::ServeConfig) -> Served {
+    serve_component(&guest(name), config).await
+}
+
+/// Like [`serve`], for the handler component at `path` (any language).
+pub async fn serve_component(path: &Path, mut config: wsbox::ServeConfig) -> Served {
     let (tx, logs) = mpsc::unbounded_channel();
     config.guest_output = Arc::new(move |remote: &str, line: &str| {
         eprintln!("[{remote}] {line}");
         let _ = tx.send(line.to_string());
     });
-    let server = wsbox::Server::new(guest(name), config).expect("sample handler loads");
+    let server = wsbox::Server::new(path, config)
+        .unwrap_or_else(|e| panic!("{} loads: {e}", path.display()));
+    serve_server(server, logs).await
+}
+
+/// Serves the handler component at `path` (any language) with the default
+/// configuration, from one [`wsbox::Server`] per path and test binary, so
+/// that a large component is compiled once (the time it took is printed on
+/// stderr). Its guest output goes to stderr only: [`Served::log_line`]
+/// finds nothing.
+pub async fn serve_shared(path: &Path) -> Served {
+    type Slots = Mutex<HashMap<PathBuf, Arc<OnceLock<wsbox::Server>>>>;
+    static SERVERS: OnceLock<Slots> = OnceLock::new();
+    let slot = SERVERS
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap()
+        .entry(path.to_path_buf())
+        .or_default()
+        .clone();
+    let server = slot
+        .get_or_init(|| {
+            let start = std::time::Instant::now();
+            let config = wsbox::ServeConfig {
+                guest_output: Arc::new(|remote: &str, line: &str| eprintln!("[{remote}] {line}")),
+                ..wsbox::ServeConfig::default()
+            };
+            let server = wsbox::Server::new(path, config)
+                .unwrap_or_else(|e| panic!("{} loads: {e}", path.display()));
+            eprintln!(
+                "compiled {} ({} bytes) for serving in {:.1?}",
+                path.display(),
+                std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+                start.elapsed()
+            );
+            server
+        })
+        .clone();
+    let (_, logs) = mpsc::unbounded_channel();
+    serve_server(server, logs).await
+}
+
+/// Serves `server` on 127.0.0.1:0 until [`Served::shutdown`] or drop.
+async fn serve_server(server: wsbox::Server, logs: mpsc::UnboundedReceiver<String>) -> Served {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

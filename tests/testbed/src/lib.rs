@@ -1,5 +1,6 @@
 //! Where the test build put what the tests run besides the host: the sample
-//! guest components and the Python interpreter of the peers' virtualenv.
+//! guest components (Rust, Python and JavaScript) and the Python interpreter
+//! of the peers' virtualenv.
 //! Its build script makes both (see `build.rs`).
 
 use std::path::{Path, PathBuf};
@@ -24,4 +25,13 @@ pub fn python() -> PathBuf {
 /// The repository's root.
 pub fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The component file of guest `name` (`echo` or `close-probe`) written in
+/// `language`: `"python"` (componentize-py, from `guest/python`) or `"js"`
+/// (componentize-js, from `guest/js`).
+pub fn polyglot_guest(language: &str, name: &str) -> PathBuf {
+    Path::new(env!("WSBOX_POLYGLOT_GUEST_DIR"))
+        .join(language)
+        .join(format!("{name}.wasm"))
 }
