@@ -14,6 +14,7 @@
 //! [`Linker`]: wasmtime::component::Linker
 #![deny(missing_docs)]
 
+pub mod bench_support;
 #[allow(missing_docs)] // generated code: the WIT docs carry over, the glue has none
 pub mod bindings;
 mod client;

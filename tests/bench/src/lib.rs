@@ -6,14 +6,17 @@
 //!
 //! - `native-echo`: [`native::serve`], a tokio-tungstenite echo server
 //!   written as a user would write it;
-//! - `loadgen`: [`load::run`] (echo throughput and latency) and
-//!   [`scale::run`] (many concurrent connections), in a process of their
-//!   own;
+//! - `loadgen`: [`load::run`] (echo throughput and latency),
+//!   [`scale::run`] (many concurrent connections) and [`client::run`] (the
+//!   native outbound client), in a process of their own;
 //! - `bench`: the driver, which starts the servers and the load generator as
-//!   subprocesses and prints the Markdown table ([`report`]).
+//!   subprocesses and prints the Markdown table ([`report`]); it measures
+//!   instantiation in-process ([`instantiate`]).
 
 #![warn(missing_docs)]
 
+pub mod client;
+pub mod instantiate;
 pub mod load;
 pub mod native;
 pub mod report;

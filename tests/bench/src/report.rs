@@ -1,6 +1,9 @@
 //! The Markdown the benchmark prints: the machine, the echo table with one
-//! row per cell and target, and the ratios against the native server.
+//! row per cell and target, and the ratios against the native server; the
+//! connection-scale, outbound and instantiation tables.
 
+use crate::client::ClientResult;
+use crate::instantiate::Instantiation;
 use crate::load::LoadResult;
 use crate::scale::ScaleResult;
 use std::fmt::Write;
@@ -236,7 +239,13 @@ pub fn scale_table(rows: &[ScaleRow]) -> String {
 
 /// Issue 5's targets, each against what this run measured: met, not met,
 /// or not measured.
-pub fn targets_section(cells: &[Cell], baseline: &str, wsbox: &str, scale: &[ScaleRow]) -> String {
+pub fn targets_section(
+    cells: &[Cell],
+    baseline: &str,
+    wsbox: &str,
+    scale: &[ScaleRow],
+    outbound: &[OutboundRow],
+) -> String {
     let mut out = String::new();
     out.push_str("| target (issue 5) | measured | met |\n|---|---:|---|\n");
     let ratio = |connections: usize, size: usize| -> Option<f64> {
@@ -298,8 +307,235 @@ pub fn targets_section(cells: &[Cell], baseline: &str, wsbox: &str, scale: &[Sca
             None => "not measured",
         }
     );
-    out.push_str(
-        "| outbound client guest ≥ 0.90 of a native client | – | not measured (not built yet) |\n",
-    );
+    out.push_str(&outbound_target(outbound, "wsbox", baseline));
+    out
+}
+
+/// One client's outbound figures at one message size.
+#[derive(Clone, Debug)]
+pub struct OutboundRow {
+    /// Payload bytes per message.
+    pub size: usize,
+    /// Messages in flight.
+    pub window: usize,
+    /// The client's name, e.g. `wsbox`, `native`.
+    pub client: String,
+    /// The median round (by messages/s) of this client's runs, or why there
+    /// is none.
+    pub result: Result<ClientResult, String>,
+    /// The client process's CPU time (user + system) per round trip over
+    /// the timed loop of that round, in µs, when it could be read.
+    pub client_cpu_us: Option<f64>,
+    /// How many rounds were run.
+    pub rounds: usize,
+}
+
+fn client_per_second(rows: &[OutboundRow], size: usize, client: &str) -> Option<f64> {
+    rows.iter()
+        .find(|r| r.size == size && r.client == client)?
+        .result
+        .as_ref()
+        .ok()
+        .map(ClientResult::per_second)
+}
+
+/// The outbound table: one row per size and client, with the ratio to
+/// `baseline`'s messages/s.
+pub fn outbound_table(rows: &[OutboundRow], baseline: &str) -> String {
+    let mut out = String::new();
+    out.push_str("| size | in flight | client | rounds | messages/s | p50 µs | p99 µs | client CPU µs/msg | vs native |\n");
+    out.push_str("|---:|---:|---|---:|---:|---:|---:|---:|---:|\n");
+    for row in rows {
+        let cpu = row
+            .client_cpu_us
+            .map_or("–".to_string(), |c| format!("{c:.1}"));
+        match &row.result {
+            Ok(r) => {
+                let ratio = client_per_second(rows, row.size, baseline)
+                    .filter(|b| *b > 0.0)
+                    .map_or("–".to_string(), |b| format!("{:.2}", r.per_second() / b));
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {:.0} | {} | {} | {cpu} | {ratio} |",
+                    size_label(row.size),
+                    row.window,
+                    row.client,
+                    row.rounds,
+                    r.per_second(),
+                    r.p50_us,
+                    r.p99_us
+                );
+            }
+            Err(e) => {
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | failed: {} | | | | |",
+                    size_label(row.size),
+                    row.window,
+                    row.client,
+                    row.rounds,
+                    e.replace('|', "/").replace('\n', " ")
+                );
+            }
+        }
+    }
+    out
+}
+
+/// The outbound target's row: the wsbox / native ratio at every size
+/// measured, met when all are at least 0.90.
+pub fn outbound_target(rows: &[OutboundRow], wsbox: &str, baseline: &str) -> String {
+    let mut sizes: Vec<usize> = rows.iter().map(|r| r.size).collect();
+    sizes.dedup();
+    let ratios: Vec<(usize, Option<f64>)> = sizes
+        .iter()
+        .map(|&s| {
+            let ratio = client_per_second(rows, s, wsbox)
+                .zip(client_per_second(rows, s, baseline).filter(|b| *b > 0.0))
+                .map(|(w, b)| w / b);
+            (s, ratio)
+        })
+        .collect();
+    let measured = if ratios.is_empty() {
+        "–".to_string()
+    } else {
+        ratios
+            .iter()
+            .map(|(s, r)| {
+                format!(
+                    "{}: {}",
+                    size_label(*s),
+                    r.map_or("–".into(), |r| format!("{r:.2}"))
+                )
+            })
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let met = if ratios.is_empty() || ratios.iter().any(|(_, r)| r.is_none()) {
+        "not measured"
+    } else if ratios.iter().all(|(_, r)| r.is_some_and(|r| r >= 0.90)) {
+        "yes"
+    } else {
+        "**no**"
+    };
+    format!("| outbound client guest ≥ 0.90 of a native client (messages/s, 1 connection) | {measured} | {met} |\n")
+}
+
+/// One handler component's figures: size, compile and instantiation time,
+/// echo throughput through `wsbox serve`.
+#[derive(Clone, Debug)]
+pub struct HandlerRow {
+    /// The handler's name, e.g. `rust-echo`.
+    pub name: String,
+    /// The component file's size in bytes.
+    pub size_bytes: Option<u64>,
+    /// Instantiation with the default allocator.
+    pub default: Result<Instantiation, String>,
+    /// Instantiation with the pooling allocator.
+    pub pooling: Result<Instantiation, String>,
+    /// Echo through `wsbox serve` with this handler, when measured.
+    pub echo: Option<Measured>,
+}
+
+fn micros(ns: impl Into<f64>) -> String {
+    let us = ns.into() / 1000.0;
+    if us >= 100.0 {
+        format!("{us:.0}")
+    } else {
+        format!("{us:.1}")
+    }
+}
+
+/// The instantiation table: per handler and allocator, one at a time and
+/// held.
+pub fn instantiation_table(rows: &[HandlerRow]) -> String {
+    let mut out = String::new();
+    out.push_str("| handler | allocator | compile ms | one at a time: p50 / p99 / mean µs | drop mean µs | held: p50 / p99 / mean µs |\n");
+    out.push_str("|---|---|---:|---:|---:|---:|\n");
+    for row in rows {
+        for (allocator, result) in [("default", &row.default), ("pooling", &row.pooling)] {
+            match result {
+                Ok(i) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {allocator} | {:.0} | {} / {} / {} (×{}) | {} | {} / {} / {} (×{}) |",
+                        row.name,
+                        i.compile.as_secs_f64() * 1000.0,
+                        micros(i.p50_ns),
+                        micros(i.p99_ns),
+                        micros(i.mean_ns),
+                        i.count,
+                        micros(i.drop_mean_ns),
+                        micros(i.held_p50_ns),
+                        micros(i.held_p99_ns),
+                        micros(i.held_mean_ns),
+                        i.held
+                    );
+                }
+                Err(e) => {
+                    let _ = writeln!(
+                        out,
+                        "| {} | {allocator} | failed: {} | | | |",
+                        row.name,
+                        e.replace('|', "/").replace('\n', " ")
+                    );
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The handlers side by side: size, compile time, instantiation p50 with
+/// each allocator, echo throughput and its ratios to `native` (the native
+/// server in the same cell) and to the first row's handler.
+pub fn handlers_table(rows: &[HandlerRow], native: Option<&Measured>) -> String {
+    let mut out = String::new();
+    out.push_str("| handler | component size | compile ms | instantiate p50 µs, default / pooling | echo messages/s | p50 / p99 µs | server CPU µs/msg | vs native | vs first row |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let native = per_second(native).filter(|b| *b > 0.0);
+    let first = per_second(rows.first().and_then(|r| r.echo.as_ref())).filter(|b| *b > 0.0);
+    for row in rows {
+        let size = row
+            .size_bytes
+            .map_or("–".into(), |b| format!("{:.1} KiB", b as f64 / 1024.0));
+        let compile = match (&row.default, &row.pooling) {
+            (Ok(i), _) | (_, Ok(i)) => format!("{:.0}", i.compile.as_secs_f64() * 1000.0),
+            _ => "–".into(),
+        };
+        let p50 = |r: &Result<Instantiation, String>| {
+            r.as_ref().map_or("failed".into(), |i| micros(i.p50_ns))
+        };
+        let (rate, lat, cpu, vs_native, vs_first) = match row.echo.as_ref().map(|m| (&m.result, m))
+        {
+            Some((Ok(r), m)) => {
+                let ratio = |b: Option<f64>| {
+                    b.map_or("–".into(), |b| format!("{:.2}", r.per_second() / b))
+                };
+                (
+                    format!("{:.0}", r.per_second()),
+                    format!("{} / {}", r.p50_us, r.p99_us),
+                    m.server_cpu_us.map_or("–".into(), |c| format!("{c:.1}")),
+                    ratio(native),
+                    ratio(first),
+                )
+            }
+            Some((Err(e), _)) => (
+                format!("failed: {}", e.replace('|', "/").replace('\n', " ")),
+                String::new(),
+                String::new(),
+                String::new(),
+                String::new(),
+            ),
+            None => ("–".into(), "–".into(), "–".into(), "–".into(), "–".into()),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {size} | {compile} | {} / {} | {rate} | {lat} | {cpu} | {vs_native} | {vs_first} |",
+            row.name,
+            p50(&row.default),
+            p50(&row.pooling)
+        );
+    }
     out
 }

@@ -1,12 +1,15 @@
 //! A smoke run of the benchmark with tiny sizes, in-process, so that it
 //! cannot rot: the load generator against the native echo server and
 //! against `wsbox::Server` with the sample `echo` guest, the
-//! connection-scale run, and the report tables. Not a timed test: it checks
+//! connection-scale run, the outbound clients (the `bench-client` guest with
+//! `wsbox::Runner`, and the native client), the instantiation figure, and
+//! the report tables. Not a timed test: it checks
 //! only that messages were echoed and that the numbers are sane.
 
 use std::time::Duration;
+use wsbox_bench::client::{ClientConfig, ClientResult};
 use wsbox_bench::load::{self, LoadConfig, LoadResult};
-use wsbox_bench::report::{self, Cell, Measured, ScaleRow};
+use wsbox_bench::report::{self, Cell, HandlerRow, Measured, OutboundRow, ScaleRow};
 use wsbox_bench::scale::{self, ScaleResult};
 
 async fn native_server() -> String {
@@ -110,6 +113,110 @@ async fn benchmark_smoke_run() {
         .await
         .expect("wsbox shuts down")
         .unwrap();
+}
+
+fn check_client(what: &str, r: &ClientResult, count: u64) {
+    assert_eq!(r.messages, count, "{what}: {r:?}");
+    assert!(r.seconds > 0.0 && r.per_second() > 0.0, "{what}: {r:?}");
+    assert!(r.p50_us <= r.p99_us, "{what}: {r:?}");
+    let parsed = ClientResult::from_line(&r.to_line()).unwrap();
+    assert_eq!((parsed.messages, parsed.p99_us), (r.messages, r.p99_us));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn outbound_and_instantiation_smoke() {
+    let native = native_server().await;
+    let mut outbound = Vec::new();
+    for size in [1024, 64 * 1024] {
+        let config = ClientConfig {
+            url: native.clone(),
+            size,
+            count: 40,
+            window: 4,
+            warmup: 4,
+        };
+        // The guest, as `wsbox run` runs it (in-process here).
+        let runner = wsbox::Runner::new().unwrap();
+        let component = runner
+            .load(wsbox_testbed::guest("bench-client"))
+            .expect("bench-client.wasm loads");
+        let allow = native.trim_end_matches('/');
+        let policy = wsbox::Policy::from_patterns(&[allow]).unwrap();
+        let args: Vec<String> = std::iter::once("bench-client".to_string())
+            .chain(config.guest_args())
+            .collect();
+        let out = runner
+            .run(
+                &component,
+                std::sync::Arc::new(wsbox::Config {
+                    policy,
+                    ..wsbox::Config::default()
+                }),
+                &args,
+                wsbox::Output::Capture,
+            )
+            .await
+            .unwrap();
+        assert_eq!(out.exit, wsbox::Exit::Code(0), "{}", out.stderr);
+        assert!(out.stdout.starts_with("start\n"), "{}", out.stdout);
+        let line = out
+            .stdout
+            .lines()
+            .find(|l| l.contains("messages="))
+            .unwrap();
+        let guest = ClientResult::from_line(line).unwrap();
+        check_client("guest", &guest, 40);
+        let mut started = false;
+        let plain = wsbox_bench::client::run(&config, || started = true)
+            .await
+            .unwrap();
+        assert!(started);
+        check_client("native", &plain, 40);
+        for (client, result) in [("wsbox", guest), ("native", plain)] {
+            outbound.push(OutboundRow {
+                size,
+                window: 4,
+                client: client.into(),
+                result: Ok(result),
+                client_cpu_us: None,
+                rounds: 1,
+            });
+        }
+    }
+    let table = report::outbound_table(&outbound, "native");
+    assert!(table.contains("| 64 KiB | 4 | wsbox | 1 |"), "{table}");
+    let target = report::outbound_target(&outbound, "wsbox", "native");
+    assert!(
+        target.contains("1 KiB: ") && target.contains("64 KiB: "),
+        "{target}"
+    );
+
+    let echo = wsbox_testbed::guest("echo");
+    let mut row = HandlerRow {
+        name: "rust-echo".into(),
+        size_bytes: Some(std::fs::metadata(&echo).unwrap().len()),
+        default: Err("not run".into()),
+        pooling: Err("not run".into()),
+        echo: None,
+    };
+    for pooling in [false, true] {
+        let i = wsbox_bench::instantiate::measure(&echo, pooling, 5, 3)
+            .await
+            .unwrap();
+        assert_eq!((i.count, i.held), (5, 3));
+        assert!(i.p50_ns > 0 && i.p50_ns <= i.p99_ns, "{i:?}");
+        assert!(i.held_p50_ns > 0 && i.held_p50_ns <= i.held_p99_ns, "{i:?}");
+        assert!(i.compile.as_nanos() > 0, "{i:?}");
+        if pooling {
+            row.pooling = Ok(i);
+        } else {
+            row.default = Ok(i);
+        }
+    }
+    let table = report::instantiation_table(std::slice::from_ref(&row));
+    assert!(table.contains("| rust-echo | pooling |"), "{table}");
+    let table = report::handlers_table(&[row], None);
+    assert!(table.contains("| rust-echo | "), "{table}");
 }
 
 #[test]

@@ -5,7 +5,9 @@
 //!
 //! It builds nothing: `wsbox`, `native-echo` and `loadgen` must be next to
 //! it (`cargo build --release -p wsbox -p wsbox-bench` puts them there, and
-//! the build of `wsbox-testbed`, a dependency, builds the guests).
+//! the build of `wsbox-testbed`, a dependency, builds the guests, among them
+//! `bench-client`, the outbound figure's client guest). The instantiation
+//! figure runs in this process, with the wsbox library.
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
@@ -14,8 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
+use wsbox_bench::client::{ClientConfig, ClientResult};
 use wsbox_bench::load::LoadResult;
-use wsbox_bench::report::{self, Cell, Machine, Measured, ScaleRow};
+use wsbox_bench::report::{self, Cell, HandlerRow, Machine, Measured, OutboundRow, ScaleRow};
 use wsbox_bench::scale::ScaleResult;
 
 /// Runs the wsbox benchmark and prints a Markdown report.
@@ -49,6 +52,25 @@ struct Args {
     /// Skip the `wsbox serve --pooling` target.
     #[arg(long)]
     no_pooling: bool,
+    /// Another handler component for the instantiation and handler figure,
+    /// as NAME=PATH (repeatable). The Rust `echo` handler is always first;
+    /// target/guests/python/echo.wasm and target/guests/js/echo.wasm are
+    /// added as `python-echo` and `js-echo` when they exist.
+    #[arg(long = "handler", value_name = "NAME=PATH")]
+    handlers: Vec<String>,
+    /// Instantiations one at a time per handler and allocator (0: skip the
+    /// instantiation and handler figure).
+    #[arg(long, default_value_t = 1000)]
+    instantiations: usize,
+    /// Instances made and held at once per handler and allocator.
+    #[arg(long, default_value_t = 100)]
+    held: usize,
+    /// Alternating rounds of the outbound figure (0: skip it).
+    #[arg(long, default_value_t = 3)]
+    outbound_rounds: usize,
+    /// Skip the echo throughput matrix (figure 1).
+    #[arg(long)]
+    no_echo: bool,
 }
 
 /// A server process, killed when dropped.
@@ -81,7 +103,8 @@ impl Target {
         format!("`{} {}`", program, self.args.join(" "))
     }
 
-    /// Starts it and waits (10 s at most) for the `ws://ADDR` line.
+    /// Starts it and waits (120 s at most: a large handler component takes
+    /// seconds to compile) for the `ws://ADDR` line.
     fn start(&self, logs: &Path) -> Result<Server> {
         std::fs::create_dir_all(logs)?;
         let log = std::fs::File::create(logs.join(format!("{}.log", self.name)))?;
@@ -107,7 +130,7 @@ impl Target {
             url: String::new(),
         };
         let line = rx
-            .recv_timeout(Duration::from_secs(10))
+            .recv_timeout(Duration::from_secs(120))
             .with_context(|| format!("{} did not say where it listens", self.name))?;
         let address = line
             .split("ws://")
@@ -340,6 +363,210 @@ fn scale_row(loadgen: &Path, target: &Target, logs: &Path, connections: usize) -
     row
 }
 
+/// Runs one outbound client process (`program args`), which prints `start`
+/// after its warm-up and then a [`ClientResult`] line. Returns the result and
+/// the process's CPU time per timed round trip, read from `/proc/PID/stat`
+/// at the two lines (the process is still there, a zombie at worst, until it
+/// is waited for).
+/// One outbound client run: its result, and its CPU µs per round trip.
+type ClientRun = (Result<ClientResult, String>, Option<f64>);
+
+fn client_cell(program: &Path, args: &[String], log: &Path) -> ClientRun {
+    let stderr = match std::fs::File::create(log) {
+        Ok(f) => f,
+        Err(e) => return (Err(format!("{}: {e}", log.display())), None),
+    };
+    let mut child = match Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return (Err(format!("cannot run {}: {e}", program.display())), None),
+    };
+    let pid = child.id();
+    let stdout = child.stdout.take().expect("piped");
+    let (mut start_cpu, mut result, mut cpu) = (None, None, None);
+    for line in BufReader::new(stdout).lines() {
+        let Ok(line) = line else { break };
+        let line = line.trim();
+        if line == "start" {
+            start_cpu = cpu_seconds(pid);
+        } else if line.contains("messages=") {
+            let end_cpu = cpu_seconds(pid);
+            let parsed = ClientResult::from_line(line).map_err(|e| e.to_string());
+            if let (Ok(r), Some(a), Some(b)) = (&parsed, start_cpu, end_cpu) {
+                if r.messages > 0 {
+                    cpu = Some((b - a) * 1e6 / r.messages as f64);
+                }
+            }
+            result = Some(parsed);
+        }
+    }
+    let status = child.wait();
+    let result = result.unwrap_or_else(|| {
+        let last = std::fs::read_to_string(log)
+            .ok()
+            .and_then(|l| l.lines().last().map(str::to_string))
+            .unwrap_or_default();
+        Err(format!(
+            "no result ({}): {last}",
+            status.map_or_else(|e| e.to_string(), |s| s.to_string())
+        ))
+    });
+    (result, cpu)
+}
+
+/// The outbound figure: the `bench-client` guest under `wsbox run` and the
+/// native client (`loadgen client`), alternating, `rounds` times per size,
+/// against a fresh `native-echo`; the median round of each.
+fn outbound_figure(
+    args: &Args,
+    bins: (&Path, &Path, &Path),
+    client_guest: &Path,
+    logs: &Path,
+) -> Result<(Vec<OutboundRow>, String)> {
+    let (wsbox, native, loadgen) = bins;
+    let server = Target {
+        name: "outbound-native-echo".into(),
+        program: native.to_path_buf(),
+        args: vec!["--listen".into(), "127.0.0.1:0".into()],
+    }
+    .start(logs)?;
+    let address = server
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches('/')
+        .to_string();
+    let allow = format!("ws://{address}");
+    // (size, timed round trips): about 2-5 s of the wsbox client each.
+    let sizes: &[(usize, usize)] = if args.smoke {
+        &[(1024, 300), (64 * 1024, 100)]
+    } else {
+        &[(1024, 60_000), (64 * 1024, 15_000)]
+    };
+    let rounds = if args.smoke { 1 } else { args.outbound_rounds };
+    let window = args.in_flight;
+    let mut rows = Vec::new();
+    for &(size, count) in sizes {
+        let config = ClientConfig {
+            url: server.url.clone(),
+            size,
+            count,
+            window,
+            warmup: count / 10,
+        };
+        let mut runs: [Vec<ClientRun>; 2] = Default::default();
+        for round in 0..rounds {
+            for (i, client) in ["wsbox", "native"].iter().enumerate() {
+                eprint!(
+                    "bench: outbound {} × {count}, round {} → {client} … ",
+                    report::size_label(size),
+                    round + 1
+                );
+                let _ = std::io::stderr().flush();
+                let log = logs.join(format!("outbound-{client}.log"));
+                let run = if i == 0 {
+                    let mut a = vec![
+                        "run".to_string(),
+                        "--allow".into(),
+                        allow.clone(),
+                        client_guest.display().to_string(),
+                    ];
+                    a.extend(config.guest_args());
+                    client_cell(wsbox, &a, &log)
+                } else {
+                    let mut a = vec!["client".to_string()];
+                    a.extend(config.guest_args());
+                    client_cell(loadgen, &a, &log)
+                };
+                match &run.0 {
+                    Ok(r) => eprintln!(
+                        "{:.0} msg/s, p50 {} µs, p99 {} µs",
+                        r.per_second(),
+                        r.p50_us,
+                        r.p99_us
+                    ),
+                    Err(e) => eprintln!("failed: {e}"),
+                }
+                runs[i].push(run);
+            }
+        }
+        for (i, client) in ["wsbox", "native"].iter().enumerate() {
+            let mut ok: Vec<(ClientResult, Option<f64>)> = runs[i]
+                .iter()
+                .filter_map(|(r, c)| Some((r.as_ref().ok()?.clone(), *c)))
+                .collect();
+            ok.sort_by(|a, b| a.0.per_second().total_cmp(&b.0.per_second()));
+            let (result, client_cpu_us) = match ok.get(ok.len() / 2) {
+                Some((r, c)) if ok.len() == runs[i].len() => (Ok(r.clone()), *c),
+                _ => (
+                    Err(runs[i]
+                        .iter()
+                        .find_map(|(r, _)| r.as_ref().err().cloned())
+                        .unwrap_or_else(|| "not run".into())),
+                    None,
+                ),
+            };
+            rows.push(OutboundRow {
+                size,
+                window,
+                client: client.to_string(),
+                result,
+                client_cpu_us,
+                rounds,
+            });
+        }
+    }
+    let wsbox_name = wsbox.file_name().unwrap_or_default().to_string_lossy();
+    let described = format!(
+        "- wsbox: `{wsbox_name} run --allow {allow} {} URL SIZE COUNT {window} WARMUP` (the `bench-client` guest)\n\
+         - native: `loadgen client URL SIZE COUNT {window} WARMUP` (tokio-tungstenite, `connect_async` with `TCP_NODELAY`)\n\
+         - server: `native-echo --listen 127.0.0.1:0`\n",
+        client_guest.display()
+    );
+    drop(server);
+    Ok((rows, described))
+}
+
+/// Handler components by name.
+type Handlers = Vec<(String, PathBuf)>;
+
+/// The handler components of the instantiation and handler figure: the
+/// Rust echo first, then the Python and JS echo handlers when built, then
+/// `--handler NAME=PATH`; with notes for those left out.
+fn handler_components(
+    args: &Args,
+    rust_echo: &Path,
+    target_dir: &Path,
+) -> Result<(Handlers, Vec<String>)> {
+    let mut extra = Vec::new();
+    for h in &args.handlers {
+        let (name, path) = h
+            .split_once('=')
+            .with_context(|| format!("--handler {h:?}: expected NAME=PATH"))?;
+        extra.push((name.to_string(), PathBuf::from(path)));
+    }
+    let mut handlers = vec![("rust-echo".to_string(), rust_echo.to_path_buf())];
+    let mut notes = Vec::new();
+    for (name, path) in [
+        ("python-echo", target_dir.join("guests/python/echo.wasm")),
+        ("js-echo", target_dir.join("guests/js/echo.wasm")),
+    ] {
+        if extra.iter().any(|(n, _)| n == name) {
+            // Given with --handler.
+        } else if path.exists() {
+            handlers.push((name.to_string(), path));
+        } else {
+            notes.push(format!("{name}: skipped: {} is not built.", path.display()));
+        }
+    }
+    handlers.extend(extra);
+    Ok((handlers, notes))
+}
+
 fn main() -> Result<()> {
     let args = Args::parse();
     let started = Instant::now();
@@ -419,6 +646,8 @@ fn main() -> Result<()> {
     let mut notes = Vec::new();
     if args.no_node {
         notes.push("Node `ws`: skipped (--no-node).".to_string());
+    } else if args.no_echo {
+        // Node is a target of the echo figure only.
     } else {
         match node_target(&target_dir.join("bench-node")) {
             Ok(t) => targets.push(t),
@@ -428,7 +657,7 @@ fn main() -> Result<()> {
 
     // Start every target; one that does not start is left out, with a note.
     let mut servers = Vec::new();
-    for t in &targets {
+    for t in targets.iter().filter(|_| !args.no_echo) {
         match t.start(&logs) {
             Ok(s) => {
                 eprintln!("bench: {} at {}", t.name, s.url);
@@ -437,11 +666,13 @@ fn main() -> Result<()> {
             Err(e) => notes.push(format!("{}: did not start: {e:#}.", t.name)),
         }
     }
-    if !servers.iter().any(|(t, _)| t.name == "native") {
+    if !args.no_echo && !servers.iter().any(|(t, _)| t.name == "native") {
         bail!("the native echo server did not start");
     }
 
-    let (connections, sizes): (&[usize], &[usize]) = if args.smoke {
+    let (connections, sizes): (&[usize], &[usize]) = if args.no_echo {
+        (&[], &[])
+    } else if args.smoke {
         (&[1, 10], &[32, 1024])
     } else {
         (&[1, 100, 1000], &[32, 1024, 64 * 1024])
@@ -517,6 +748,134 @@ fn main() -> Result<()> {
         }
     }
 
+    // Figure 3: outbound.
+    let client_guest = wsbox_testbed::guest("bench-client");
+    let mut outbound = Vec::new();
+    let mut outbound_described = String::new();
+    if args.outbound_rounds == 0 {
+        notes.push("Outbound figure: skipped (--outbound-rounds 0).".into());
+    } else if !client_guest.exists() {
+        notes.push(format!(
+            "Outbound figure: skipped: {} is not built.",
+            client_guest.display()
+        ));
+    } else {
+        match outbound_figure(&args, (&wsbox, &native, &loadgen), &client_guest, &logs) {
+            Ok((rows, described)) => {
+                outbound = rows;
+                outbound_described = described;
+            }
+            Err(e) => notes.push(format!("Outbound figure: failed: {e:#}.")),
+        }
+    }
+
+    // Figure 4: instantiation, and every handler component side by side.
+    let (count, held) = if args.smoke {
+        (args.instantiations.min(20), args.held.min(10))
+    } else {
+        (args.instantiations, args.held)
+    };
+    let mut handler_rows = Vec::new();
+    let mut handler_notes = Vec::new();
+    let mut handler_native = None;
+    let mut handler_servers = Vec::new();
+    let handler_connections = if args.smoke { 10 } else { 100 };
+    if count > 0 {
+        let (handlers, skipped) = handler_components(&args, &guest, &target_dir)?;
+        handler_notes = skipped;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        for (name, path) in &handlers {
+            let mut row = HandlerRow {
+                name: name.clone(),
+                size_bytes: std::fs::metadata(path).ok().map(|m| m.len()),
+                default: Err("not run".into()),
+                pooling: Err("not run".into()),
+                echo: None,
+            };
+            for pooling in [false, true] {
+                eprint!(
+                    "bench: {count} instantiations of {name} ({}) … ",
+                    if pooling {
+                        "pooling"
+                    } else {
+                        "default allocator"
+                    }
+                );
+                let _ = std::io::stderr().flush();
+                let result = runtime
+                    .block_on(wsbox_bench::instantiate::measure(
+                        path, pooling, count, held,
+                    ))
+                    .map_err(|e| format!("{e:#}"));
+                match &result {
+                    Ok(i) => eprintln!(
+                        "compile {:.0} ms, p50 {:.1} µs, mean {:.1} µs",
+                        i.compile.as_secs_f64() * 1000.0,
+                        i.p50_ns as f64 / 1000.0,
+                        i.mean_ns / 1000.0
+                    ),
+                    Err(e) => eprintln!("failed: {e}"),
+                }
+                if pooling {
+                    row.pooling = result;
+                } else {
+                    row.default = result;
+                }
+            }
+            handler_rows.push(row);
+        }
+        drop(runtime);
+        // Echo through `wsbox serve` (default allocator), each handler after
+        // the native server, in one cell.
+        let mut cell_targets = vec![Target {
+            name: "native".into(),
+            program: native.clone(),
+            args: vec!["--listen".into(), "127.0.0.1:0".into()],
+        }];
+        for (name, path) in &handlers {
+            let mut a = wsbox_args(&[]);
+            *a.last_mut().expect("the guest is last") = path.display().to_string();
+            cell_targets.push(Target {
+                name: format!("serve-{name}"),
+                program: wsbox.clone(),
+                args: a,
+            });
+        }
+        for t in &cell_targets {
+            let measured = match t.start(&logs) {
+                Ok(server) => {
+                    eprint!(
+                        "bench: {handler_connections} connections × 1 KiB → {} … ",
+                        t.name
+                    );
+                    let _ = std::io::stderr().flush();
+                    let m = echo_cell(&loadgen, &server, &args, handler_connections, 1024);
+                    match &m.result {
+                        Ok(r) => eprintln!("{:.0} msg/s", r.per_second()),
+                        Err(e) => eprintln!("failed: {e}"),
+                    }
+                    m
+                }
+                Err(e) => Measured {
+                    target: String::new(),
+                    result: Err(format!("did not start: {e:#}")),
+                    server_cpu_us: None,
+                },
+            };
+            handler_servers.push(format!("{}: {}", t.name, t.describe()));
+            match t.name.strip_prefix("serve-") {
+                None => handler_native = Some(measured),
+                Some(name) => {
+                    if let Some(row) = handler_rows.iter_mut().find(|r| r.name == name) {
+                        row.echo = Some(measured);
+                    }
+                }
+            }
+        }
+    }
+
     let machine = Machine::detect();
     let command: Vec<String> = std::env::args().collect();
     let mut out = String::new();
@@ -530,21 +889,26 @@ fn main() -> Result<()> {
         command.join(" "),
         started.elapsed().as_secs_f64()
     ));
-    out.push_str(&format!(
-        "Echo: binary messages, {} in flight per connection, {} ms warm-up then {} ms measured per cell; \
-         targets run one after the other within each cell; the load generator is its own process on the same cores. \
-         Round-trip times are measured by the load generator. Server CPU is the server process's user + system time \
-         over the whole cell divided by its round trips.\n\n",
-        args.in_flight,
-        warmup_ms(&args),
-        duration_ms(&args)
-    ));
-    out.push_str("Targets:\n\n");
-    for t in &targets {
-        out.push_str(&format!("- {}: {}\n", t.name, t.describe()));
+    if !args.no_echo {
+        out.push_str(&format!(
+            "Echo: binary messages, {} in flight per connection, {} ms warm-up then {} ms measured per cell; \
+             targets run one after the other within each cell; the load generator is its own process on the same cores. \
+             Round-trip times are measured by the load generator. Server CPU is the server process's user + system time \
+             over the whole cell divided by its round trips.\n\n",
+            args.in_flight,
+            warmup_ms(&args),
+            duration_ms(&args)
+        ));
+        out.push_str("Targets:\n\n");
+        for t in &targets {
+            out.push_str(&format!("- {}: {}\n", t.name, t.describe()));
+        }
     }
-    for n in &notes {
-        out.push_str(&format!("- {n}\n"));
+    if !args.no_echo || !notes.is_empty() {
+        out.push_str(if args.no_echo { "Notes:\n\n" } else { "" });
+        for n in &notes {
+            out.push_str(&format!("- {n}\n"));
+        }
     }
     out.push_str("\n### Targets\n\n");
     out.push_str(&report::targets_section(
@@ -556,9 +920,12 @@ fn main() -> Result<()> {
             "wsbox-pooling"
         },
         &scale_rows,
+        &outbound,
     ));
-    out.push_str("\n### Echo throughput and latency\n\n");
-    out.push_str(&report::echo_tables(&cells, "native"));
+    if !cells.is_empty() {
+        out.push_str("\n### Echo throughput and latency\n\n");
+        out.push_str(&report::echo_tables(&cells, "native"));
+    }
     if !scale_rows.is_empty() {
         out.push_str(&format!(
             "\n### Connection scale\n\n{scale_n} concurrent connections (at most {} being opened at a time), one 32-byte echo on each, all held; \
@@ -572,6 +939,48 @@ fn main() -> Result<()> {
         }
         if let Ok(max) = std::fs::read_to_string("/proc/sys/vm/max_map_count") {
             out.push_str(&format!("\n`vm.max_map_count` = {}.\n", max.trim()));
+        }
+    }
+    if !outbound.is_empty() {
+        out.push_str(&format!(
+            "\n### Outbound\n\nA client guest under `wsbox run` (a subprocess, as a user runs it) against the native echo server, \
+             versus a native tokio-tungstenite client (`loadgen client`, also a subprocess) running the same loop: one connection, \
+             {} binary messages in flight (send {0}, then one more after each echo), a warm-up of a tenth of the count, then the count timed \
+             by the client's own clock (the component's compile time is not in it). The clients alternate, round after round; \
+             the table shows each client's median round by messages/s. Client CPU is the client process's user + system time \
+             over the timed loop divided by its round trips.\n\n",
+            args.in_flight
+        ));
+        out.push_str(&report::outbound_table(&outbound, "native"));
+        out.push_str("\nClients:\n\n");
+        out.push_str(&outbound_described);
+    }
+    if !handler_rows.is_empty() {
+        out.push_str(&format!(
+            "\n### Instantiation and handler components\n\nWhat one fresh handler instance per connection costs, measured in this process \
+             with the wsbox library (`wsbox::bench_support::HandlerPre`: the engine, linker and pre-instantiated component \
+             `wsbox serve` uses; store + instance, as before `upgrade`), with the default allocator and with the pooling allocator: \
+             after {} untimed, {count} instantiations one at a time (each dropped before the next; the drop timed apart), \
+             then {held} made and held at once (with pooling, fresh slots). Compile is reading and compiling the component.\n\n",
+            10
+        ));
+        out.push_str(&report::instantiation_table(&handler_rows));
+        out.push_str(&format!(
+            "\nEach handler component next to the Rust `echo`: size on disk, compile time, instantiation p50 (from the table above) \
+             and echo throughput at 1 KiB × {handler_connections} connections ({} in flight each, same warm-up and duration as above) \
+             through `wsbox serve` with the default allocator, measured one after the other with the native server first.\n\n",
+            args.in_flight
+        ));
+        out.push_str(&report::handlers_table(
+            &handler_rows,
+            handler_native.as_ref(),
+        ));
+        out.push_str("\nServers for this figure:\n\n");
+        for d in &handler_servers {
+            out.push_str(&format!("- {d}\n"));
+        }
+        for n in &handler_notes {
+            out.push_str(&format!("- {n}\n"));
         }
     }
     print!("{out}");

@@ -5,6 +5,9 @@
 //! - `loadgen scale URL --connections N`: opens N connections, one echo on
 //!   each, prints one `key=value` line, holds them until stdin closes (or a
 //!   line arrives), then closes them.
+//! - `loadgen client URL SIZE COUNT WINDOW WARMUP`: the native outbound
+//!   client, the same loop as the `bench-client` guest; prints `start` after
+//!   the warm-up, then one `key=value` line.
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -47,6 +50,20 @@ enum Command {
         #[arg(long, default_value_t = 10_000)]
         connections: usize,
     },
+    /// The native outbound client (the `bench-client` guest's loop).
+    Client {
+        /// The echo server.
+        url: String,
+        /// Payload bytes per message.
+        size: usize,
+        /// Round trips timed.
+        count: usize,
+        /// Messages in flight.
+        window: usize,
+        /// Round trips before timing.
+        #[arg(default_value_t = 0)]
+        warmup: usize,
+    },
 }
 
 #[tokio::main]
@@ -84,6 +101,27 @@ async fn main() -> anyhow::Result<()> {
                 .await;
             })
             .await?;
+        }
+        Command::Client {
+            url,
+            size,
+            count,
+            window,
+            warmup,
+        } => {
+            let config = wsbox_bench::client::ClientConfig {
+                url,
+                size,
+                count,
+                window,
+                warmup,
+            };
+            let result = wsbox_bench::client::run(&config, || {
+                println!("start");
+                let _ = std::io::stdout().flush();
+            })
+            .await?;
+            println!("{}", result.to_line());
         }
     }
     Ok(())
