@@ -26,6 +26,7 @@ pub mod policy;
 mod runner;
 mod sandbox;
 mod server;
+mod stats;
 mod tls;
 mod types;
 mod types_impl;
@@ -39,6 +40,7 @@ pub use policy::{AllowPattern, Policy};
 pub use runner::{Exit, Output, RunOutput, Runner};
 pub use sandbox::InstanceState;
 pub use server::{GuestOutput, ServeConfig, Server};
+pub use stats::{Percentiles, ServeStats};
 pub use types::{State, WebSocket};
 pub use view::{add_to_linker, WebSocketCtx, WebSocketCtxView, WebSocketView};
 

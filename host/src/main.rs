@@ -47,6 +47,10 @@ struct ServeArgs {
     /// instances on Linux's default vm.max_map_count).
     #[arg(long)]
     pooling: bool,
+    /// At shutdown, print on stderr the accept-to-handler and instantiation
+    /// latencies (count, p50, p99, max in microseconds).
+    #[arg(long)]
+    stats: bool,
     #[command(flatten)]
     limits: LimitArgs,
     /// The handler component file (.wasm).
@@ -213,6 +217,18 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     println!("wsbox serve: listening on ws://{address}");
     std::io::Write::flush(&mut std::io::stdout())?;
     server.serve(listener, shutdown_signal()).await?;
+    if args.stats {
+        let stats = server.stats();
+        for (what, latency) in [
+            ("accept-to-handle", stats.accept_to_handle),
+            ("instantiate", stats.instantiate),
+        ] {
+            match latency {
+                Some(latency) => eprintln!("wsbox serve: {what} {latency}"),
+                None => eprintln!("wsbox serve: {what} n=0"),
+            }
+        }
+    }
     eprintln!("wsbox serve: shut down");
     Ok(ExitCode::SUCCESS)
 }

@@ -15,6 +15,7 @@ use crate::connection::{self, Role};
 use crate::error::{Error, Result};
 use crate::runner::{load_component, one_line};
 use crate::sandbox::{self, InstanceState};
+use crate::stats::{Latencies, ServeStats};
 use crate::types::WebSocket;
 use crate::view::WebSocketView;
 use bytes::BytesMut;
@@ -24,7 +25,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Semaphore};
@@ -113,6 +114,8 @@ struct Inner {
     config: ServeConfig,
     websocket: Arc<Config>,
     slots: Arc<Semaphore>,
+    accept_to_handle: Latencies,
+    instantiate: Latencies,
 }
 
 impl Server {
@@ -158,8 +161,19 @@ impl Server {
                 config,
                 websocket,
                 slots,
+                accept_to_handle: Latencies::default(),
+                instantiate: Latencies::default(),
             }),
         })
+    }
+
+    /// What the server measured so far: accept-to-handler and instantiation
+    /// latencies.
+    pub fn stats(&self) -> ServeStats {
+        ServeStats {
+            accept_to_handle: self.inner.accept_to_handle.summary(),
+            instantiate: self.inner.instantiate.summary(),
+        }
     }
 
     /// Serves connections from `listener` until `shutdown` completes. Then
@@ -179,7 +193,8 @@ impl Server {
                 _ = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, remote)) => {
-                        connections.spawn(self.inner.clone().connection(tcp, remote, stopped.clone()));
+                        let accepted = Instant::now();
+                        connections.spawn(self.inner.clone().connection(tcp, remote, accepted, stopped.clone()));
                     }
                     Err(e) => {
                         // Usually out of file descriptors: back off a little.
@@ -244,14 +259,15 @@ impl MapBudget {
     /// `per_instance` mappings each (plus their stacks) would not fit.
     fn check(self, config: &ServeConfig, per_instance: usize) -> Result<()> {
         let per_slot = per_instance + STACK_MAPPINGS;
-        let allowed = self.limit.saturating_sub(self.in_use + MAPPING_HEADROOM) / per_slot;
-        if config.max_connections <= allowed {
+        let room = self.limit.saturating_sub(self.in_use + MAPPING_HEADROOM);
+        if config.max_connections <= room / per_slot {
             return Ok(());
         }
+        // What to suggest leaves a mapping per connection to spare, for the
+        // measurement to vary from run to run, and is a round number.
+        let allowed = room / (per_slot + 1);
         Err(Error::TooManyConnections {
             requested: config.max_connections,
-            // A round number, with room for the process's own mappings to
-            // vary from run to run.
             allowed: if allowed >= 1000 {
                 allowed / 100 * 100
             } else {
@@ -300,8 +316,8 @@ fn measure_instance(
         }
     };
     // The first instance may map what later ones share; the others give
-    // the cost of one more, averaged against other threads' mappings coming
-    // and going.
+    // the cost of one more. It varies (the kernel merges neighbouring
+    // mappings when it can), so take the most any one of them cost.
     // A pool holds no more instances than connections.
     let probes = PROBES.min(config.max_connections.saturating_sub(1));
     let mut stores = Vec::with_capacity(probes + 1);
@@ -316,8 +332,11 @@ fn measure_instance(
     if probes == 0 {
         return Ok(None);
     }
-    let added = counts[probes].saturating_sub(counts[0]);
-    Ok(Some(added.div_ceil(probes).max(1)))
+    let most = counts
+        .windows(2)
+        .map(|pair| pair[1].saturating_sub(pair[0]))
+        .max();
+    Ok(most.map(|n| n.max(1)))
 }
 
 /// A request that will not be upgraded, and how to answer it.
@@ -350,6 +369,7 @@ impl Inner {
         self: Arc<Self>,
         mut tcp: TcpStream,
         remote: SocketAddr,
+        accepted: Instant,
         mut stopped: watch::Receiver<bool>,
     ) {
         let _ = tcp.set_nodelay(true);
@@ -373,8 +393,12 @@ impl Inner {
             return respond(&mut tcp, refusal).await;
         };
         let mut store = self.store(remote);
+        let instantiating = Instant::now();
         let handler = match self.pre.instantiate_async(&mut store).await {
-            Ok(handler) => handler,
+            Ok(handler) => {
+                self.instantiate.record(instantiating.elapsed());
+                handler
+            }
             Err(e) => {
                 tracing::error!(%remote, "cannot instantiate the handler: {}", self.describe(&e));
                 return respond(&mut tcp, Refusal::new(500, "The handler failed.\n")).await;
@@ -431,6 +455,7 @@ impl Inner {
             }
         };
         let result = {
+            self.accept_to_handle.record(accepted.elapsed());
             let call = handler.call_handle(&mut store, resource);
             tokio::pin!(call);
             let mut going_away = false;

@@ -1,4 +1,4 @@
-//! `wsbox serve` as a process: it prints the bound address, tags guest output with the client's address on stderr, refuses a component of the wrong world, and on SIGTERM sends 1001 to every client and exits 0.
+//! `wsbox serve` as a process: it prints the bound address, tags guest output with the client's address on stderr, refuses a component of the wrong world or a maximum past the mapping limit, prints its latencies with `--stats`, and on SIGTERM sends 1001 to every client and exits 0.
 
 use futures_util::{SinkExt, StreamExt};
 use std::io::{BufRead, BufReader};
@@ -13,8 +13,13 @@ struct Serving {
 }
 
 fn start(handler: &str) -> Serving {
+    start_with(handler, &[])
+}
+
+fn start_with(handler: &str, options: &[&str]) -> Serving {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wsbox"))
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .args(options)
         .arg(wsbox_testbed::guest(handler))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -113,6 +118,42 @@ async fn guest_output_is_tagged_and_sigterm_sends_1001_then_exits_0() {
     .await
     .unwrap();
     assert_eq!(exit.0.code(), Some(0));
+}
+
+#[tokio::test]
+async fn stats_at_shutdown_count_every_handled_connection() {
+    let serving = start_with("echo", &["--stats"]);
+    let url = format!("ws://127.0.0.1:{}/", serving.port);
+    for _ in 0..3 {
+        let (mut ws, _) = tokio_tungstenite::connect_async(&url).await.unwrap();
+        ws.send(Message::text("hi")).await.unwrap();
+        assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("hi"));
+        ws.close(None).await.unwrap();
+        while let Some(Ok(_)) = ws.next().await {}
+    }
+    let status = Command::new("kill")
+        .args(["-TERM", &serving.child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for what in ["accept-to-handle", "instantiate"] {
+        let line = serving.stderr_line(&format!("wsbox serve: {what} "));
+        let fields: Vec<(&str, u64)> = line
+            .split_whitespace()
+            .filter_map(|f| f.split_once('='))
+            .map(|(k, v)| (k, v.parse().unwrap()))
+            .collect();
+        let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
+        assert_eq!(names, ["n", "p50_us", "p99_us", "max_us"], "{line}");
+        assert_eq!(fields[0].1, 3, "{line}");
+        assert!(
+            fields[1].1 <= fields[2].1 && fields[2].1 <= fields[3].1,
+            "{line}"
+        );
+        assert!(fields[1].1 > 0, "{line}");
+    }
+    let mut serving = serving;
+    assert_eq!(serving.child.wait().unwrap().code(), Some(0));
 }
 
 #[test]
