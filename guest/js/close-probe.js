@@ -191,6 +191,11 @@ function main(args) {
   say('connect', `ok protocol=${ws.protocol() ?? 'none'}`);
 
   for (const text of steps) {
+    // Unknown steps end the run even after `drop`, as in the Rust guest.
+    if (text !== 'drop' && text !== 'recv-until-close' && stepAction({}, text) === null) {
+      say(text, 'err(unknown step)');
+      return 2;
+    }
     if (ws === null) {
       say(text, 'skipped (dropped)');
       continue;
@@ -209,12 +214,7 @@ function main(args) {
       }
       continue;
     }
-    const action = stepAction(ws, text);
-    if (action === null) {
-      say(text, 'err(unknown step)');
-      return 2;
-    }
-    say(text, action());
+    say(text, stepAction(ws, text)());
   }
   return 0;
 }

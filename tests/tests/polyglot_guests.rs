@@ -5,10 +5,10 @@ use std::path::PathBuf;
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use tungstenite::Message;
-use wsbox::Config;
+use wsbox::{Config, Exit};
 use wsbox_tests::{
     allow, close_of, connect, event, guest, polyglot_guest, probe_component, py_client,
-    read_until_close, serve_shared, Probe, PyPeer, WAIT,
+    read_until_close, run_component, serve_shared, Probe, PyPeer, WAIT,
 };
 
 /// The languages, in the order the results are compared.
@@ -142,6 +142,19 @@ async fn probe_all(
     options: &[&str],
     steps: &[&str],
 ) -> Vec<(&'static str, Probe, Value)> {
+    probe_all_with_connect(peer_args, options, steps)
+        .await
+        .into_iter()
+        .map(|(language, probe, _, closed)| (language, probe, closed))
+        .collect()
+}
+
+/// Like [`probe_all`], also returning the peer's `connect` event.
+async fn probe_all_with_connect(
+    peer_args: &[&str],
+    options: &[&str],
+    steps: &[&str],
+) -> Vec<(&'static str, Probe, Value, Value)> {
     let mut out = Vec::new();
     for language in LANGUAGES {
         let mut peer = PyPeer::start(peer_args).await;
@@ -153,8 +166,9 @@ async fn probe_all(
             &args,
         )
         .await;
+        let connected = peer.next("connect").await;
         let closed = peer.next("closed").await;
-        out.push((language, probe, closed));
+        out.push((language, probe, connected, closed));
     }
     out
 }
@@ -355,7 +369,7 @@ async fn close_probes_format_options_texts_and_errors_alike() {
     // No newline: the step's text is the start of its output line.
     let tricky = "quote \" backslash \\ tab \t euro € bell \u{7} end";
     let send = format!("send-text:{tricky}");
-    let runs = probe_all(
+    let runs = probe_all_with_connect(
         &["subprotocol", "chat.v1"],
         &[
             "--protocol",
@@ -378,7 +392,13 @@ async fn close_probes_format_options_texts_and_errors_alike() {
         ],
     )
     .await;
-    for (language, probe, closed) in &runs {
+    for (language, probe, connected, closed) in &runs {
+        assert_eq!(
+            connected["headers"]["sec-websocket-protocol"], "other, chat.v1",
+            "{language}"
+        );
+        assert_eq!(connected["headers"]["x-probe"], "yes", "{language}");
+        assert_eq!(connected["subprotocol"], "chat.v1", "{language}");
         assert_eq!(
             probe.lines[0], "connect -> ok protocol=chat.v1",
             "{language}"
@@ -406,7 +426,8 @@ async fn close_probes_format_options_texts_and_errors_alike() {
             "{language}"
         );
     }
-    assert_same_lines(&runs);
+    let lines: Vec<(&str, &Vec<String>)> = runs.iter().map(|(l, p, _, _)| (*l, &p.lines)).collect();
+    assert_same("close-probe's output", &lines);
 
     // A destination the policy does not allow: nothing connects.
     let mut denied = Vec::new();
@@ -427,4 +448,49 @@ async fn close_probes_format_options_texts_and_errors_alike() {
         denied.push((language, probe.lines));
     }
     assert_same("a denied connect", &denied);
+}
+
+#[tokio::test]
+async fn close_probes_skip_steps_after_drop_and_stop_at_an_unknown_step() {
+    let mut results = Vec::new();
+    for language in LANGUAGES {
+        let mut peer = PyPeer::start(&["echo"]).await;
+        let out = run_component(
+            &component(language, "close-probe"),
+            "close-probe",
+            allow(peer.port),
+            &[
+                &peer.url("/"),
+                "send-text:x",
+                "drop",
+                "query",
+                "bogus",
+                "query",
+            ],
+        )
+        .await;
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(
+            lines,
+            [
+                "connect -> ok protocol=none",
+                "send-text:x -> ok",
+                "drop -> ok",
+                "query -> skipped (dropped)",
+                "bogus -> err(unknown step)",
+            ],
+            "{language}"
+        );
+        // exit(2), which WASI 0.2 carries as failure.
+        assert_eq!(out.exit, Exit::Code(1), "{language}");
+        // Dropping an open client websocket sends 1001 (going away).
+        let closed = peer.next("closed").await;
+        assert_eq!(
+            close_of(&closed["rcvd"]).map(|(code, _)| code),
+            Some(1001),
+            "{language}: {closed}"
+        );
+        results.push((language, (out.stdout, out.exit)));
+    }
+    assert_same("the output and exit", &results);
 }
