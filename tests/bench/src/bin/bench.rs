@@ -606,13 +606,16 @@ fn main() -> Result<()> {
     }
     let logs = target_dir.join("bench-logs");
     let guest_arg = guest.display().to_string();
+    // The echo figure opens at most 1000 connections; `wsbox serve` refuses a
+    // --max-connections whose instances the default allocator's memory
+    // mappings could not hold (vm.max_map_count), so it is sized for them.
     let wsbox_args = |extra: &[&str]| {
         let mut a: Vec<String> = [
             "serve",
             "--listen",
             "127.0.0.1:0",
             "--max-connections",
-            "20000",
+            "2000",
         ]
         .iter()
         .map(|s| s.to_string())
@@ -837,6 +840,10 @@ fn main() -> Result<()> {
         for (name, path) in &handlers {
             let mut a = wsbox_args(&[]);
             *a.last_mut().expect("the guest is last") = path.display().to_string();
+            // Sized for this cell: a large guest takes more mappings each.
+            if let Some(i) = a.iter().position(|a| a == "--max-connections") {
+                a[i + 1] = (2 * handler_connections).max(16).to_string();
+            }
             cell_targets.push(Target {
                 name: format!("serve-{name}"),
                 program: wsbox.clone(),
