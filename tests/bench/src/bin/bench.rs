@@ -55,7 +55,8 @@ struct Args {
     /// Another handler component for the instantiation and handler figure,
     /// as NAME=PATH (repeatable). The Rust `echo` handler is always first;
     /// target/guests/python/echo.wasm and target/guests/js/echo.wasm are
-    /// added as `python-echo` and `js-echo` when they exist.
+    /// added as `python-echo` and `js-echo` when they exist (not with
+    /// --smoke).
     #[arg(long = "handler", value_name = "NAME=PATH")]
     handlers: Vec<String>,
     /// Instantiations one at a time per handler and allocator (0: skip the
@@ -557,6 +558,11 @@ fn handler_components(
     ] {
         if extra.iter().any(|(n, _)| n == name) {
             // Given with --handler.
+        } else if args.smoke {
+            notes.push(format!(
+                "{name}: left out in --smoke (it takes seconds to compile); add it with --handler {name}={}.",
+                path.display()
+            ));
         } else if path.exists() {
             handlers.push((name.to_string(), path));
         } else {
