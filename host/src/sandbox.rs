@@ -30,13 +30,16 @@ pub(crate) fn engine(pool: Option<(u32, &Limits)>) -> Result<Engine> {
     config.epoch_interruption(true);
     if let Some((instances, limits)) = pool {
         // A Rust guest's component instance holds about three core
-        // instances, two memories and three tables.
+        // instances, two memories and three tables; a componentize-py one
+        // over a hundred core instances. Core instances only count against
+        // the total, and unused memory and table slots cost address space,
+        // not memory or mappings, so the totals leave room for both.
         let mut pooling = wasmtime::PoolingAllocationConfig::default();
         pooling
             .total_component_instances(instances)
-            .total_core_instances(instances.saturating_mul(4))
-            .total_memories(instances.saturating_mul(2))
-            .total_tables(instances.saturating_mul(4))
+            .total_core_instances(instances.saturating_mul(256))
+            .total_memories(instances.saturating_mul(4))
+            .total_tables(instances.saturating_mul(8))
             .total_stacks(instances)
             .max_memory_size(limits.max_memory);
         // Reserve only what an instance may use, not 4 GiB per memory:

@@ -494,3 +494,38 @@ async fn close_probes_skip_steps_after_drop_and_stop_at_an_unknown_step() {
     }
     assert_same("the output and exit", &results);
 }
+
+// --- the pooling allocator ---------------------------------------------------
+
+#[tokio::test]
+async fn echo_handlers_of_every_language_run_under_the_pooling_allocator() {
+    for language in LANGUAGES {
+        let config = wsbox::ServeConfig {
+            pooling: true,
+            max_connections: 16,
+            ..Default::default()
+        };
+        let served = wsbox_tests::serve_component(&component(language, "echo"), config).await;
+        // More connections at once than the start-up probes made instances.
+        let mut clients = Vec::new();
+        for i in 0..12 {
+            let mut ws = connect(&served.url("/pooled")).await;
+            ws.send(Message::text(format!("{language} {i}")))
+                .await
+                .unwrap();
+            clients.push(ws);
+        }
+        for (i, ws) in clients.iter_mut().enumerate() {
+            let echo = tokio::time::timeout(WAIT, ws.next())
+                .await
+                .expect("an echo in time")
+                .expect("the stream is open")
+                .expect("a message");
+            assert_eq!(echo, Message::text(format!("{language} {i}")), "{language}");
+        }
+        for mut ws in clients {
+            ws.close(None).await.unwrap();
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    }
+}
