@@ -33,7 +33,7 @@ use tokio::task::JoinSet;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
-use wasmtime_wasi::WasiCtxBuilder;
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 /// The longest HTTP request head the server reads.
 const MAX_REQUEST_HEAD: usize = 16 * 1024;
@@ -108,11 +108,58 @@ pub struct Server {
     inner: Arc<Inner>,
 }
 
-struct Inner {
+/// A handler component compiled and pre-instantiated, as every
+/// connection's instance is made from it.
+pub(crate) struct Handler {
     engine: Engine,
-    pre: ServerPre<InstanceState>,
+    pub(crate) pre: ServerPre<InstanceState>,
+    pub(crate) websocket: Arc<Config>,
+    /// How long reading and compiling the component took.
+    pub(crate) compile: Duration,
+}
+
+impl Handler {
+    /// Makes the engine `config` asks for (with the pooling allocator sized
+    /// for `max_connections`, or not), compiles the component and checks
+    /// that it is a `server`-world handler.
+    pub(crate) fn load(path: &Path, config: &ServeConfig) -> Result<Handler> {
+        let instances = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
+        let engine = sandbox::engine(
+            config
+                .pooling
+                .then_some((instances, &config.websocket.limits)),
+        )?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| crate::add_to_linker(&mut linker))
+            .map_err(|e| Error::Runtime(format!("{e:#}")))?;
+        let start = Instant::now();
+        let component = load_component(&engine, path)?;
+        let compile = start.elapsed();
+        let wrong = |e: wasmtime::Error| Error::WrongWorld {
+            path: path.display().to_string(),
+            world: "wsbox:websocket/server",
+            reason: one_line(&e),
+        };
+        let pre =
+            ServerPre::new(linker.instantiate_pre(&component).map_err(wrong)?).map_err(wrong)?;
+        Ok(Handler {
+            engine,
+            pre,
+            websocket: Arc::new(config.websocket.clone()),
+            compile,
+        })
+    }
+
+    /// A store for one instance, with `wasi` as its WASI context.
+    pub(crate) fn store(&self, wasi: WasiCtx) -> Store<InstanceState> {
+        sandbox::store(&self.engine, wasi, self.websocket.clone())
+    }
+}
+
+struct Inner {
+    handler: Handler,
     config: ServeConfig,
-    websocket: Arc<Config>,
     slots: Arc<Semaphore>,
     accept_to_handle: Latencies,
     instantiate: Latencies,
@@ -129,37 +176,17 @@ impl Server {
             // for the limit cannot even be made.
             budget.check(&config, POOLED_INSTANCE_ESTIMATE)?;
         }
-        let instances = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
-        let engine = sandbox::engine(
-            config
-                .pooling
-                .then_some((instances, &config.websocket.limits)),
-        )?;
-        let mut linker = Linker::new(&engine);
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .and_then(|()| crate::add_to_linker(&mut linker))
-            .map_err(|e| Error::Runtime(format!("{e:#}")))?;
         let path = component.as_ref();
-        let component = load_component(&engine, path)?;
-        let wrong = |e: wasmtime::Error| Error::WrongWorld {
-            path: path.display().to_string(),
-            world: "wsbox:websocket/server",
-            reason: one_line(&e),
-        };
-        let pre =
-            ServerPre::new(linker.instantiate_pre(&component).map_err(wrong)?).map_err(wrong)?;
-        let slots = Arc::new(Semaphore::new(config.max_connections));
-        let websocket = Arc::new(config.websocket.clone());
-        let per_instance = measure_instance(&engine, &pre, &config, &websocket, path)?;
+        let handler = Handler::load(path, &config)?;
+        let per_instance = measure_instance(&handler, &config, path)?;
         if let (Some(budget), Some(per_instance)) = (budget, per_instance) {
             budget.check(&config, per_instance)?;
         }
+        let slots = Arc::new(Semaphore::new(config.max_connections));
         Ok(Server {
             inner: Arc::new(Inner {
-                engine,
-                pre,
+                handler,
                 config,
-                websocket,
                 slots,
                 accept_to_handle: Latencies::default(),
                 instantiate: Latencies::default(),
@@ -290,17 +317,11 @@ impl MapBudget {
 /// be instantiated at all fails here, not on every connection, and returns
 /// the memory mappings one more instance costs (`None` where the kernel does
 /// not say).
-fn measure_instance(
-    engine: &Engine,
-    pre: &ServerPre<InstanceState>,
-    config: &ServeConfig,
-    websocket: &Arc<Config>,
-    path: &Path,
-) -> Result<Option<usize>> {
+fn measure_instance(handler: &Handler, config: &ServeConfig, path: &Path) -> Result<Option<usize>> {
     let instantiate = || {
-        let mut store = sandbox::store(engine, WasiCtxBuilder::new().build(), websocket.clone());
+        let mut store = handler.store(WasiCtxBuilder::new().build());
         let polled = {
-            let instantiated = std::pin::pin!(pre.instantiate_async(&mut store));
+            let instantiated = std::pin::pin!(handler.pre.instantiate_async(&mut store));
             instantiated.poll(&mut Context::from_waker(std::task::Waker::noop()))
         };
         match polled {
@@ -394,7 +415,7 @@ impl Inner {
         };
         let mut store = self.store(remote);
         let instantiating = Instant::now();
-        let handler = match self.pre.instantiate_async(&mut store).await {
+        let handler = match self.handler.pre.instantiate_async(&mut store).await {
             Ok(handler) => {
                 self.instantiate.record(instantiating.elapsed());
                 handler
@@ -443,7 +464,13 @@ impl Inner {
             return;
         }
         let budget = store.data_mut().websockets_mut().inbound_budget.clone();
-        let conn = connection::spawn(tcp, leftover, Role::Server, &self.websocket.limits, budget);
+        let conn = connection::spawn(
+            tcp,
+            leftover,
+            Role::Server,
+            &self.handler.websocket.limits,
+            budget,
+        );
         let (ws, task, host) = WebSocket::new(conn, options.protocol);
         let resource = {
             let view = store.data_mut().websocket();
@@ -482,11 +509,11 @@ impl Inner {
         let mut wasi = WasiCtxBuilder::new();
         wasi.stdout(GuestLog::new(&remote, &self.config.guest_output))
             .stderr(GuestLog::new(&remote, &self.config.guest_output));
-        sandbox::store(&self.engine, wasi.build(), self.websocket.clone())
+        self.handler.store(wasi.build())
     }
 
     fn describe(&self, err: &wasmtime::Error) -> String {
-        sandbox::describe_trap(err, &self.websocket.limits)
+        sandbox::describe_trap(err, &self.handler.websocket.limits)
     }
 }
 
