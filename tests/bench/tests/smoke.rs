@@ -104,9 +104,11 @@ async fn benchmark_smoke_run() {
         idle_rss_kib: Some(1000),
         held_rss_kib: Some(3000),
         held_maps: Some(100),
+        accept_to_handle_us: Some((42, 420)),
         note: None,
     }]);
     assert!(table.contains("100.0 KiB"), "{table}");
+    assert!(table.contains("| 42 / 420 |"), "{table}");
 
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(20), served)

@@ -291,6 +291,7 @@ fn scale_row(loadgen: &Path, target: &Target, logs: &Path, connections: usize) -
         idle_rss_kib: None,
         held_rss_kib: None,
         held_maps: None,
+        accept_to_handle_us: None,
         note: None,
     };
     let server = match target.start(logs) {
@@ -358,6 +359,27 @@ fn scale_row(loadgen: &Path, target: &Target, logs: &Path, connections: usize) -
         row.result = Err(match out {
             Ok(out) => format!("loadgen failed ({}; its stderr is above)", out.status),
             Err(e) => e.to_string(),
+        });
+    }
+    // `wsbox serve --stats` prints its latencies when it shuts down.
+    if target.args.iter().any(|a| a == "--stats") {
+        let _ = Command::new("kill")
+            .args(["-TERM", &pid.to_string()])
+            .status();
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while std::time::Instant::now() < deadline {
+            if let Ok(Some(_)) = server.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let log = std::fs::read_to_string(logs.join(format!("{}.log", target.name)));
+        row.accept_to_handle_us = log.ok().and_then(|log| {
+            let line = log
+                .lines()
+                .find_map(|l| l.strip_prefix("wsbox serve: accept-to-handle "))?;
+            let field = |key| wsbox_bench::line_field(line, key).ok()?.parse().ok();
+            Some((field("p50_us")?, field("p99_us")?))
         });
     }
     drop(server);
@@ -725,10 +747,11 @@ fn main() -> Result<()> {
         args.scale
     };
     // The pooling allocator reserves its slots, and their memory mappings,
-    // for --max-connections at start-up (two per fibre stack), and the
-    // mappings are bounded by vm.max_map_count; so for this figure the wsbox
-    // servers are sized for the connections held plus 10 %.
-    let scale_max = (scale_n + scale_n / 10).max(16).to_string();
+    // for --max-connections at start-up (two per fibre stack), and `wsbox
+    // serve` refuses a maximum that vm.max_map_count cannot hold; so for
+    // this figure the wsbox servers are sized for exactly the connections
+    // held, and report their accept-to-handler latency (--stats).
+    let scale_max = scale_n.max(16).to_string();
     let scale_targets: Vec<Target> = targets
         .iter()
         .filter(|t| !t.name.starts_with("node"))
@@ -736,6 +759,7 @@ fn main() -> Result<()> {
             let mut t = t.clone();
             if let Some(i) = t.args.iter().position(|a| a == "--max-connections") {
                 t.args[i + 1] = scale_max.clone();
+                t.args.insert(i, "--stats".into());
             }
             t
         })
