@@ -47,8 +47,9 @@ struct ServeArgs {
     /// instances on Linux's default vm.max_map_count).
     #[arg(long)]
     pooling: bool,
-    /// At shutdown, print on stderr the accept-to-handler and instantiation
-    /// latencies (count, p50, p99, max in microseconds).
+    /// At shutdown, print on stderr the accept-to-handler,
+    /// request-to-handler and instantiation latencies (count, p50, p99, max
+    /// in microseconds).
     #[arg(long)]
     stats: bool,
     #[command(flatten)]
@@ -221,6 +222,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         let stats = server.stats();
         for (what, latency) in [
             ("accept-to-handle", stats.accept_to_handle),
+            ("request-to-handle", stats.request_to_handle),
             ("instantiate", stats.instantiate),
         ] {
             match latency {

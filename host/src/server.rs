@@ -162,6 +162,7 @@ struct Inner {
     config: ServeConfig,
     slots: Arc<Semaphore>,
     accept_to_handle: Latencies,
+    request_to_handle: Latencies,
     instantiate: Latencies,
 }
 
@@ -189,6 +190,7 @@ impl Server {
                 config,
                 slots,
                 accept_to_handle: Latencies::default(),
+                request_to_handle: Latencies::default(),
                 instantiate: Latencies::default(),
             }),
         })
@@ -199,6 +201,7 @@ impl Server {
     pub fn stats(&self) -> ServeStats {
         ServeStats {
             accept_to_handle: self.inner.accept_to_handle.summary(),
+            request_to_handle: self.inner.request_to_handle.summary(),
             instantiate: self.inner.instantiate.summary(),
         }
     }
@@ -403,6 +406,7 @@ impl Inner {
                     return;
                 }
             };
+        let requested = Instant::now();
         let upgrade = match parse_upgrade(&head) {
             Ok(upgrade) => upgrade,
             Err(refusal) => return respond(&mut tcp, refusal).await,
@@ -483,6 +487,7 @@ impl Inner {
         };
         let result = {
             self.accept_to_handle.record(accepted.elapsed());
+            self.request_to_handle.record(requested.elapsed());
             let call = handler.call_handle(&mut store, resource);
             tokio::pin!(call);
             let mut going_away = false;

@@ -1,5 +1,6 @@
 //! What `wsbox serve` measures about itself: how long a connection waits
-//! from `accept` until its handler runs, and how long instantiation takes.
+//! from `accept` (and from its upgrade request) until its handler runs, and
+//! how long instantiation takes.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -82,6 +83,9 @@ pub struct ServeStats {
     /// upgrade request, instantiating, `upgrade`, writing the 101 answer.
     /// Only connections that reached `handle` count.
     pub accept_to_handle: Option<Percentiles>,
+    /// The part of that after the upgrade request arrived whole: the part
+    /// that does not wait for the client.
+    pub request_to_handle: Option<Percentiles>,
     /// Making the connection's fresh instance from the pre-instantiated
     /// component.
     pub instantiate: Option<Percentiles>,

@@ -136,7 +136,7 @@ async fn stats_at_shutdown_count_every_handled_connection() {
         .status()
         .unwrap();
     assert!(status.success());
-    for what in ["accept-to-handle", "instantiate"] {
+    for what in ["accept-to-handle", "request-to-handle", "instantiate"] {
         let line = serving.stderr_line(&format!("wsbox serve: {what} "));
         let fields: Vec<(&str, u64)> = line
             .split_whitespace()

@@ -58,14 +58,19 @@ impl ScaleResult {
     }
 }
 
-/// Opens `connections` connections to `url` (at most
-/// [`CONNECT_CONCURRENCY`] being set up at a time), sends one 32-byte
+/// Opens `connections` connections to `url` (at most `concurrency` being
+/// set up at a time; [`CONNECT_CONCURRENCY`] is the benchmark's), sends one 32-byte
 /// message on each and waits for its echo. Then calls `held` with the
 /// result while every connection that worked stays open, and closes them
 /// all when the future it returns completes. Connections that fail are
 /// counted (the first error goes to stderr); it is an error only when none
 /// worked.
-pub async fn run<F, Fut>(url: &str, connections: usize, held: F) -> Result<ScaleResult>
+pub async fn run<F, Fut>(
+    url: &str,
+    connections: usize,
+    concurrency: usize,
+    held: F,
+) -> Result<ScaleResult>
 where
     F: FnOnce(ScaleResult) -> Fut,
     Fut: Future<Output = ()>,
@@ -73,7 +78,7 @@ where
     let start = Instant::now();
     let outcomes: Vec<Result<(Client, u32, u32)>> = futures_util::stream::iter(0..connections)
         .map(|_| open_one(url))
-        .buffer_unordered(CONNECT_CONCURRENCY)
+        .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
     let mut opened = Vec::with_capacity(outcomes.len());

@@ -85,7 +85,7 @@ async fn benchmark_smoke_run() {
     assert!(table.contains("| 4 | 1 KiB | wsbox |"), "{table}");
     assert!(table.contains("wsbox / native"), "{table}");
 
-    let held = scale::run(&wsbox, 20, |r: ScaleResult| async move {
+    let held = scale::run(&wsbox, 20, 4, |r: ScaleResult| async move {
         assert_eq!((r.connections, r.failed), (20, 0));
     })
     .await
@@ -105,10 +105,12 @@ async fn benchmark_smoke_run() {
         held_rss_kib: Some(3000),
         held_maps: Some(100),
         accept_to_handle_us: Some((42, 420)),
+        request_to_handle_us: Some((30, 300)),
+        instantiate_us: Some((9, 90)),
         note: None,
     }]);
     assert!(table.contains("100.0 KiB"), "{table}");
-    assert!(table.contains("| 42 / 420 |"), "{table}");
+    assert!(table.contains("| 42 / 420; 30 / 300; 9 / 90 |"), "{table}");
 
     let _ = stop.send(());
     tokio::time::timeout(Duration::from_secs(20), served)

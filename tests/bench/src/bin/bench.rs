@@ -18,7 +18,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 use wsbox_bench::client::{ClientConfig, ClientResult};
 use wsbox_bench::load::LoadResult;
-use wsbox_bench::report::{self, Cell, HandlerRow, Machine, Measured, OutboundRow, ScaleRow};
+use wsbox_bench::report::{
+    self, Cell, HandlerRow, Machine, Measured, OutboundRow, ScaleRow, SEQUENTIAL,
+};
 use wsbox_bench::scale::ScaleResult;
 
 /// Runs the wsbox benchmark and prints a Markdown report.
@@ -130,9 +132,16 @@ impl Target {
             child,
             url: String::new(),
         };
-        let line = rx
-            .recv_timeout(Duration::from_secs(120))
-            .with_context(|| format!("{} did not say where it listens", self.name))?;
+        let log = logs.join(format!("{}.log", self.name));
+        let line = rx.recv_timeout(Duration::from_secs(120)).with_context(|| {
+            // A server that refused to start said why on stderr.
+            let said = std::fs::read_to_string(&log).unwrap_or_default();
+            format!(
+                "{} did not say where it listens: {}",
+                self.name,
+                said.lines().last().unwrap_or("(nothing on stderr)")
+            )
+        })?;
         let address = line
             .split("ws://")
             .nth(1)
@@ -283,15 +292,28 @@ fn duration_ms(args: &Args) -> u64 {
 }
 
 /// Starts a fresh `target`, reads its idle RSS, holds `connections`
-/// connections with `loadgen scale`, reads its RSS again.
-fn scale_row(loadgen: &Path, target: &Target, logs: &Path, connections: usize) -> ScaleRow {
+/// connections with `loadgen scale` (opened `concurrency` at a time), reads
+/// its RSS again.
+fn scale_row(
+    loadgen: &Path,
+    target: &Target,
+    logs: &Path,
+    connections: usize,
+    concurrency: usize,
+) -> ScaleRow {
     let mut row = ScaleRow {
-        target: target.name.clone(),
+        target: if concurrency == 1 {
+            format!("{}{SEQUENTIAL}", target.name)
+        } else {
+            target.name.clone()
+        },
         result: Err("not run".into()),
         idle_rss_kib: None,
         held_rss_kib: None,
         held_maps: None,
         accept_to_handle_us: None,
+        request_to_handle_us: None,
+        instantiate_us: None,
         note: None,
     };
     let server = match target.start(logs) {
@@ -310,6 +332,8 @@ fn scale_row(loadgen: &Path, target: &Target, logs: &Path, connections: usize) -
             &server.url,
             "--connections",
             &connections.to_string(),
+            "--concurrency",
+            &concurrency.to_string(),
         ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -373,14 +397,17 @@ fn scale_row(loadgen: &Path, target: &Target, logs: &Path, connections: usize) -
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        let log = std::fs::read_to_string(logs.join(format!("{}.log", target.name)));
-        row.accept_to_handle_us = log.ok().and_then(|log| {
-            let line = log
-                .lines()
-                .find_map(|l| l.strip_prefix("wsbox serve: accept-to-handle "))?;
+        let log =
+            std::fs::read_to_string(logs.join(format!("{}.log", target.name))).unwrap_or_default();
+        let latency = |what: &str| {
+            let prefix = format!("wsbox serve: {what} ");
+            let line = log.lines().find_map(|l| l.strip_prefix(prefix.as_str()))?;
             let field = |key| wsbox_bench::line_field(line, key).ok()?.parse().ok();
             Some((field("p50_us")?, field("p99_us")?))
-        });
+        };
+        row.accept_to_handle_us = latency("accept-to-handle");
+        row.request_to_handle_us = latency("request-to-handle");
+        row.instantiate_us = latency("instantiate");
     }
     drop(server);
     row
@@ -766,10 +793,26 @@ fn main() -> Result<()> {
         .collect();
     let mut scale_rows = Vec::new();
     if scale_n > 0 {
-        for t in &scale_targets {
-            eprint!("bench: {scale_n} connections held → {} … ", t.name);
+        // Each target with the connections opened 64 at a time, then the
+        // pooling wsbox and native with them opened one at a time, where
+        // the accept-to-handler latency is the server's own, not queueing
+        // behind other handshakes on two cores.
+        let runs = scale_targets
+            .iter()
+            .map(|t| (t, wsbox_bench::load::CONNECT_CONCURRENCY))
+            .chain(
+                scale_targets
+                    .iter()
+                    .filter(|t| t.name == "native" || t.args.iter().any(|a| a == "--pooling"))
+                    .map(|t| (t, 1)),
+            );
+        for (t, concurrency) in runs {
+            eprint!(
+                "bench: {scale_n} connections held, {concurrency} opened at a time → {} … ",
+                t.name
+            );
             let _ = std::io::stderr().flush();
-            let row = scale_row(&loadgen, t, &logs, scale_n);
+            let row = scale_row(&loadgen, t, &logs, scale_n, concurrency);
             match &row.result {
                 Ok(r) => eprintln!(
                     "{} held, {} failed, open {:.2} s",
@@ -965,8 +1008,9 @@ fn main() -> Result<()> {
     }
     if !scale_rows.is_empty() {
         out.push_str(&format!(
-            "\n### Connection scale\n\n{scale_n} concurrent connections (at most {} being opened at a time), one 32-byte echo on each, all held; \
-             a fresh server process for each target; RSS from /proc/PID/status, idle = before the first connection.\n\n",
+            "\n### Connection scale\n\n{scale_n} concurrent connections (at most {} being opened at a time; rows marked \"{SEQUENTIAL}\" opened them one after the other), one 32-byte echo on each, all held; \
+             a fresh server process for each target and row; RSS from /proc/PID/status, idle = before the first connection. \
+             Accept-to-handler is what `wsbox serve --stats` measured, from `accept` returning to `handle` being called.\n\n",
             wsbox_bench::load::CONNECT_CONCURRENCY
         ));
         out.push_str(&report::scale_table(&scale_rows));

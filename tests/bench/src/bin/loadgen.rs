@@ -49,6 +49,9 @@ enum Command {
         /// Connections to open and hold.
         #[arg(long, default_value_t = 10_000)]
         connections: usize,
+        /// Connections being opened at a time.
+        #[arg(long, default_value_t = wsbox_bench::load::CONNECT_CONCURRENCY)]
+        concurrency: usize,
     },
     /// The native outbound client (the `bench-client` guest's loop).
     Client {
@@ -90,8 +93,12 @@ async fn main() -> anyhow::Result<()> {
             .await?;
             println!("{}", result.to_line());
         }
-        Command::Scale { url, connections } => {
-            wsbox_bench::scale::run(&url, connections, |result| async move {
+        Command::Scale {
+            url,
+            connections,
+            concurrency,
+        } => {
+            wsbox_bench::scale::run(&url, connections, concurrency, |result| async move {
                 println!("{}", result.to_line());
                 let _ = std::io::stdout().flush();
                 let _ = tokio::task::spawn_blocking(|| {
