@@ -260,7 +260,16 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
+    // `run` drives one guest, whose calls are sequential: one thread saves
+    // the cross-thread wake-ups between its socket tasks and the guest.
+    // `serve` runs many connections and wants every core.
+    let runtime = match &cli.command {
+        Command::Run(_) => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        Command::Serve(_) => tokio::runtime::Runtime::new(),
+    };
+    let runtime = match runtime {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wsbox: cannot start the async runtime: {e}");
