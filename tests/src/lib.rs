@@ -30,13 +30,7 @@ fn runner() -> &'static Runner {
 
 /// The compiled sample guest `name` (e.g. `close-probe`).
 pub fn component(name: &str) -> Component {
-    static CACHE: OnceLock<Mutex<HashMap<String, Component>>> = OnceLock::new();
-    let cache = CACHE.get_or_init(Default::default);
-    let mut cache = cache.lock().unwrap();
-    cache
-        .entry(name.to_string())
-        .or_insert_with(|| runner().load(guest(name)).expect("sample guest loads"))
-        .clone()
+    component_at(&guest(name))
 }
 
 /// The compiled client component at `path` (any language), compiled once
@@ -121,23 +115,7 @@ pub fn allow(port: u16) -> Config {
 
 /// Runs sample guest `name` with `args`, capturing its output.
 pub async fn run_guest(name: &str, config: Config, args: &[&str]) -> RunOutput {
-    let component = component(name);
-    let args: Vec<String> = std::iter::once(name)
-        .chain(args.iter().copied())
-        .map(String::from)
-        .collect();
-    let out = tokio::time::timeout(
-        Duration::from_secs(120),
-        runner().run(&component, Arc::new(config), &args, Output::Capture),
-    )
-    .await
-    .expect("guest run finished in time")
-    .expect("guest ran");
-    eprintln!(
-        "--- {name} stdout:\n{}--- stderr:\n{}---",
-        out.stdout, out.stderr
-    );
-    out
+    run_component(&guest(name), name, config, args).await
 }
 
 /// Runs `close-probe URL STEPS...` against a peer on `port` and returns its
@@ -148,17 +126,7 @@ pub async fn probe(port: u16, url: &str, steps: &[&str]) -> Probe {
 
 /// Like [`probe`], with a configuration of the test's own.
 pub async fn probe_with(config: Config, url: &str, steps: &[&str]) -> Probe {
-    let args: Vec<&str> = std::iter::once(url).chain(steps.iter().copied()).collect();
-    let out = run_guest("close-probe", config, &args).await;
-    assert_eq!(
-        out.exit,
-        Exit::Code(0),
-        "close-probe failed: {}",
-        out.stderr
-    );
-    Probe {
-        lines: out.stdout.lines().map(String::from).collect(),
-    }
+    probe_component(&guest("close-probe"), config, url, steps).await
 }
 
 /// The output of `close-probe`: one `STEP -> RESULT` line per step.

@@ -28,11 +28,7 @@ pub struct ClientResult {
 impl ClientResult {
     /// Round trips per second.
     pub fn per_second(&self) -> f64 {
-        if self.seconds > 0.0 {
-            self.messages as f64 / self.seconds
-        } else {
-            0.0
-        }
+        crate::rate(self.messages, self.seconds)
     }
 
     /// One line, `key=value` separated by spaces (the guest prints the same

@@ -22,6 +22,15 @@ pub mod native;
 pub mod report;
 pub mod scale;
 
+/// `count` per second over `seconds`; 0 for no time at all.
+pub fn rate(count: u64, seconds: f64) -> f64 {
+    if seconds > 0.0 {
+        count as f64 / seconds
+    } else {
+        0.0
+    }
+}
+
 /// The value of `key=value` in a result line written by a `to_line`.
 pub fn line_field<'a>(line: &'a str, key: &str) -> anyhow::Result<&'a str> {
     use anyhow::Context;

@@ -59,11 +59,7 @@ pub struct LoadResult {
 impl LoadResult {
     /// Round trips per second.
     pub fn per_second(&self) -> f64 {
-        if self.seconds > 0.0 {
-            self.messages as f64 / self.seconds
-        } else {
-            0.0
-        }
+        crate::rate(self.messages, self.seconds)
     }
 
     /// One line, `key=value` separated by spaces, for the driver to parse.

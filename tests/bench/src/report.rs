@@ -130,7 +130,7 @@ pub fn echo_tables(cells: &[Cell], baseline: &str) -> String {
                         cell.connections,
                         size_label(cell.size),
                         m.target,
-                        e.replace('|', "/").replace('\n', " ")
+                        table_cell(e)
                     );
                 }
             }
@@ -221,7 +221,7 @@ pub fn scale_table(rows: &[ScaleRow]) -> String {
                     out,
                     "| {} | {} | {} | {:.2} s | {} / {} | {} / {} | {} | {} | {} | {per} | {} |",
                     match &row.note {
-                        Some(note) => format!("{} ({})", row.target, note.replace('|', "/")),
+                        Some(note) => format!("{} ({})", row.target, table_cell(note)),
                         None => row.target.clone(),
                     },
                     r.connections,
@@ -249,7 +249,7 @@ pub fn scale_table(rows: &[ScaleRow]) -> String {
                     out,
                     "| {} | failed: {} | | | | | | | | | |",
                     row.target,
-                    e.replace('|', "/").replace('\n', " ")
+                    table_cell(e)
                 );
             }
         }
@@ -411,7 +411,7 @@ pub fn outbound_table(rows: &[OutboundRow], baseline: &str) -> String {
                     row.window,
                     row.client,
                     row.rounds,
-                    e.replace('|', "/").replace('\n', " ")
+                    table_cell(e)
                 );
             }
         }
@@ -514,7 +514,7 @@ pub fn instantiation_table(rows: &[HandlerRow]) -> String {
                         out,
                         "| {} | {allocator} | failed: {} | | | |",
                         row.name,
-                        e.replace('|', "/").replace('\n', " ")
+                        table_cell(e)
                     );
                 }
             }
@@ -558,7 +558,7 @@ pub fn handlers_table(rows: &[HandlerRow], native: Option<&Measured>) -> String 
                 )
             }
             Some((Err(e), _)) => (
-                format!("failed: {}", e.replace('|', "/").replace('\n', " ")),
+                format!("failed: {}", table_cell(e)),
                 String::new(),
                 String::new(),
                 String::new(),
@@ -575,4 +575,9 @@ pub fn handlers_table(rows: &[HandlerRow], native: Option<&Measured>) -> String 
         );
     }
     out
+}
+
+/// `text` made safe for one Markdown table cell.
+fn table_cell(text: &str) -> String {
+    text.replace('|', "/").replace('\n', " ")
 }
