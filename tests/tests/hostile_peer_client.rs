@@ -1,4 +1,4 @@
-//! Hostile servers against a client guest: every RFC 6455 violation, garbage and oversized frames fail the connection with the right close code (1002, 1007, 1009) and a defined error, TCP resets at every stage read as aborted, and the host stays up.
+//! Hostile servers against a client guest: every RFC 6455 violation, garbage and oversized frames fail the connection with the right close code (1002, 1007, 1009) and a defined error, nothing follows our close frame, TCP resets at every stage read as aborted, and the host stays up.
 
 use tokio::io::AsyncWriteExt;
 use wsbox::{Config, Limits};
@@ -243,4 +243,59 @@ async fn a_reset_after_our_close_before_the_answer_reads_as_aborted() {
     assert_eq!(out.result("query"), "err(aborted)");
     assert!(out.result("send-text:x").starts_with("err(invalid-state"));
     server.answer().await;
+}
+
+/// After the host failed the connection (its close frame is out), a
+/// guest's `send` is `closed` and nothing follows the close on the wire.
+#[tokio::test]
+async fn nothing_follows_the_hosts_close_frame() {
+    use tokio::io::AsyncReadExt;
+    use tungstenite::protocol::frame::FrameHeader;
+    let server = RawServer::start(|mut tcp| async move {
+        accept(&mut tcp).await;
+        tcp.write_all(&frame(0x83, b"", None)).await.unwrap();
+        // Everything the client sends until it ends TCP.
+        let mut wire = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(30),
+            tcp.read_to_end(&mut wire),
+        )
+        .await;
+        let mut opcodes = Vec::new();
+        let mut rest = &wire[..];
+        while !rest.is_empty() {
+            let mut cursor = std::io::Cursor::new(rest);
+            let Ok(Some((header, len))) = FrameHeader::parse(&mut cursor) else {
+                break;
+            };
+            opcodes.push(u8::from(header.opcode));
+            let end = cursor.position() as usize + len as usize;
+            rest = &rest[end.min(rest.len())..];
+        }
+        assert_eq!(opcodes, [0x8], "only our close frame: {opcodes:?}");
+        None
+    })
+    .await;
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let config = Config {
+        limits: Limits {
+            close_timeout: std::time::Duration::from_secs(1),
+            ..Limits::default()
+        },
+        ..allow(server.port)
+    };
+    let out = probe_with(
+        config,
+        &url,
+        &["sleep:500", "send-text:late", "recv", "query"],
+    )
+    .await;
+    assert_eq!(out.result("send-text:late"), "err(closed)");
+    assert!(
+        out.result("recv").starts_with("err(protocol-error: "),
+        "{:?}",
+        out.lines
+    );
+    assert_eq!(out.result("query"), "err(aborted)");
+    assert_eq!(server.answer().await, None);
 }
