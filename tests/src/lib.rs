@@ -38,9 +38,27 @@ pub fn component(name: &str) -> Component {
 /// compiled side by side: only the callers that want the same one wait for
 /// each other.
 pub fn component_at(path: &Path) -> Component {
-    type Slots = Mutex<HashMap<PathBuf, Arc<OnceLock<Component>>>>;
-    static CACHE: OnceLock<Slots> = OnceLock::new();
-    let slot = CACHE
+    static CACHE: PathCache<Component> = OnceLock::new();
+    once_per_path(&CACHE, path, "", || {
+        runner()
+            .load(path)
+            .unwrap_or_else(|e| panic!("{} loads: {e}", path.display()))
+    })
+}
+
+/// Values built once per path and test binary.
+type PathCache<T> = OnceLock<Mutex<HashMap<PathBuf, Arc<OnceLock<T>>>>>;
+
+/// The value `make` builds for `path`, built once per test binary and
+/// cache; callers for other paths do not wait. The time it took is printed
+/// on stderr, with `what` after the path.
+fn once_per_path<T: Clone>(
+    cache: &'static PathCache<T>,
+    path: &Path,
+    what: &str,
+    make: impl FnOnce() -> T,
+) -> T {
+    let slot = cache
         .get_or_init(Default::default)
         .lock()
         .unwrap()
@@ -49,16 +67,14 @@ pub fn component_at(path: &Path) -> Component {
         .clone();
     slot.get_or_init(|| {
         let start = std::time::Instant::now();
-        let component = runner()
-            .load(path)
-            .unwrap_or_else(|e| panic!("{} loads: {e}", path.display()));
+        let value = make();
         eprintln!(
-            "compiled {} ({} bytes) in {:.1?}",
+            "compiled {} ({} bytes){what} in {:.1?}",
             path.display(),
             std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
             start.elapsed()
         );
-        component
+        value
     })
     .clone()
 }
@@ -466,33 +482,14 @@ pub async fn serve_component(path: &Path, mut config: wsbox::ServeConfig) -> Ser
 /// stderr). Its guest output goes to stderr only: [`Served::log_line`]
 /// finds nothing.
 pub async fn serve_shared(path: &Path) -> Served {
-    type Slots = Mutex<HashMap<PathBuf, Arc<OnceLock<wsbox::Server>>>>;
-    static SERVERS: OnceLock<Slots> = OnceLock::new();
-    let slot = SERVERS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap()
-        .entry(path.to_path_buf())
-        .or_default()
-        .clone();
-    let server = slot
-        .get_or_init(|| {
-            let start = std::time::Instant::now();
-            let config = wsbox::ServeConfig {
-                guest_output: Arc::new(|remote: &str, line: &str| eprintln!("[{remote}] {line}")),
-                ..wsbox::ServeConfig::default()
-            };
-            let server = wsbox::Server::new(path, config)
-                .unwrap_or_else(|e| panic!("{} loads: {e}", path.display()));
-            eprintln!(
-                "compiled {} ({} bytes) for serving in {:.1?}",
-                path.display(),
-                std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-                start.elapsed()
-            );
-            server
-        })
-        .clone();
+    static SERVERS: PathCache<wsbox::Server> = OnceLock::new();
+    let server = once_per_path(&SERVERS, path, " for serving", || {
+        let config = wsbox::ServeConfig {
+            guest_output: Arc::new(|remote: &str, line: &str| eprintln!("[{remote}] {line}")),
+            ..wsbox::ServeConfig::default()
+        };
+        wsbox::Server::new(path, config).unwrap_or_else(|e| panic!("{} loads: {e}", path.display()))
+    });
     let (_, logs) = mpsc::unbounded_channel();
     serve_server(server, logs).await
 }
