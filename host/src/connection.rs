@@ -3,11 +3,11 @@
 //! A reader task parses frames (with tungstenite's frame layer), enforces
 //! RFC 6455 and the limits, and streams message pieces to the guest through
 //! a queue bounded in bytes: when the guest does not drain it, the reader
-//! stops reading and TCP pushes back on the peer. The guest's data frames
-//! and pings are written straight from its call, through the [`Sink`] it
-//! shares with a writer task; the writer answers pings, sends close frames
-//! and drives the closing handshake when the guest does not (the close
-//! timeout, a dropped websocket, a protocol violation).
+//! stops reading and TCP pushes back on the peer; it answers a ping before
+//! it reads on. The guest's data frames and pings are written straight from
+//! its call. Both go through the [`Sink`] they share with a writer task,
+//! which sends close frames and drives the closing handshake when the guest
+//! does not (the close timeout, a dropped websocket, a protocol violation).
 //!
 //! The peer's close frame is not answered on arrival: the guest answers it
 //! with its own `close` or `shutdown`. The writer only echoes it when the
@@ -17,7 +17,7 @@ use crate::bindings::types::MessageKind;
 use crate::close_code::CloseCode;
 use crate::config::Limits;
 use crate::utf8::Utf8Stream;
-use bytes::{Buf, BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, BytesMut};
 use std::io::{self, Cursor, IoSlice};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
@@ -114,7 +114,6 @@ pub(crate) enum Command {
 /// What the reader tells the writer.
 #[derive(Debug)]
 enum Control {
-    Pong(Bytes),
     PeerClosed(u16),
     Fail {
         code: CloseCode,
@@ -158,9 +157,9 @@ pub(crate) enum WriteError {
 }
 
 impl Sink {
-    /// Writes a data frame or a ping for the guest, masked in place when we
-    /// are the client.
-    pub(crate) async fn guest_frame(
+    /// Writes a frame that may only go out before our close frame (data,
+    /// ping, pong), masked in place when we are the client.
+    pub(crate) async fn frame_unless_closed(
         &mut self,
         opcode: OpCode,
         payload: &mut [u8],
@@ -317,6 +316,7 @@ where
         instance_budget,
         to_guest: inbound_tx,
         to_writer: control_tx,
+        sink: sink.clone(),
     };
     let reader = tokio::spawn(reader.run());
     let writer = Writer {
@@ -360,6 +360,8 @@ struct Reader<R> {
     instance_budget: Arc<Semaphore>,
     to_guest: mpsc::UnboundedSender<Inbound>,
     to_writer: mpsc::Sender<Control>,
+    /// For pongs, written before reading on.
+    sink: SharedSink,
 }
 
 /// The data message being received.
@@ -468,17 +470,30 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                     if len > 125 {
                         return violation(CloseCode::Protocol, "control frame over 125 bytes");
                     }
-                    let payload = match self.read_payload(len as usize, header.mask, 0).await {
-                        Ok(p) => p.freeze(),
+                    let mut payload = match self.read_payload(len as usize, header.mask, 0).await {
+                        Ok(p) => p,
                         Err(stop) => return stop,
                     };
                     if op == ControlOp::Close {
                         return self.peer_closed(&payload).await;
                     }
-                    if op == ControlOp::Ping
-                        && self.to_writer.send(Control::Pong(payload)).await.is_err()
-                    {
-                        return Stop::Ended(Failure::Ended);
+                    if op == ControlOp::Ping {
+                        // Answered before reading on, so that the pong goes
+                        // out before anything the guest sends in reply to
+                        // later frames. None after our close frame.
+                        let pong = self
+                            .sink
+                            .lock()
+                            .await
+                            .frame_unless_closed(
+                                OpCode::Control(ControlOp::Pong),
+                                &mut payload,
+                                true,
+                            )
+                            .await;
+                        if let Err(WriteError::Io(e)) = pong {
+                            return Stop::Ended(Failure::Io(e.to_string()));
+                        }
                     }
                     continue;
                 }
@@ -694,11 +709,6 @@ impl Writer {
             tokio::select! {
                 biased;
                 Some(msg) = control.recv() => match msg {
-                    Control::Pong(payload) => {
-                        if !close_sent && self.pong(&payload).await.is_err() {
-                            break;
-                        }
-                    }
                     Control::PeerClosed(code) => {
                         peer_code = Some(code);
                         if close_sent {
@@ -770,15 +780,6 @@ impl Writer {
         if let (Some(mut io), false) = (io, aborted) {
             let _ = tokio::time::timeout(self.close_timeout, io.shutdown()).await;
         }
-    }
-
-    async fn pong(&mut self, payload: &[u8]) -> Result<(), WriteError> {
-        let mut payload = payload.to_vec();
-        self.sink
-            .lock()
-            .await
-            .frame(OpCode::Control(ControlOp::Pong), &mut payload, true)
-            .await
     }
 
     async fn close(&mut self, status: Option<(u16, String)>) -> io::Result<()> {

@@ -271,7 +271,7 @@ impl WebSocket {
             .sink
             .lock()
             .await
-            .guest_frame(opcode, &mut payload, fin)
+            .frame_unless_closed(opcode, &mut payload, fin)
             .await;
         match written {
             Ok(()) => Ok(()),

@@ -1,4 +1,4 @@
-//! wsbox serve with a tokio-tungstenite client: echo keeps kinds, close-reporter shows each side the other's close status in both directions, a TCP drop reads as aborted, and router accepts or rejects upgrades.
+//! wsbox serve with a tokio-tungstenite client: echo keeps kinds, close-reporter shows each side the other's close status in both directions, a TCP drop reads as aborted, router accepts or rejects upgrades, and a pong goes out before the echo of the message its ping interrupted.
 
 use futures_util::{SinkExt, StreamExt};
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -114,4 +114,44 @@ async fn router_accepts_chat_v1_on_chat_and_rejects_the_rest() {
     )
     .await;
     assert_eq!(status, 404);
+}
+
+/// A ping in the middle of a fragmented message is answered before the
+/// handler's echo of that message: the pong is written before the rest of
+/// the message is read.
+#[tokio::test]
+async fn a_pong_goes_out_before_the_echo_of_the_message_around_its_ping() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tungstenite::protocol::frame::FrameHeader;
+    use wsbox_tests::raw::{connect as raw_connect, frame};
+    let mask = Some([1, 2, 3, 4]);
+    let served = wsbox_tests::serve("echo", wsbox::ServeConfig::default()).await;
+    for round in 0..20 {
+        let mut tcp = raw_connect(served.port, "/ping").await;
+        let mut bytes = frame(0x01, b"frag", mask);
+        bytes.extend(frame(0x89, b"ping", mask));
+        bytes.extend(frame(0x80, b"ment", mask));
+        tcp.write_all(&bytes).await.unwrap();
+        let mut wire = Vec::new();
+        let mut opcodes = Vec::new();
+        let mut chunk = [0u8; 1024];
+        while opcodes.len() < 2 {
+            let mut cursor = std::io::Cursor::new(&wire[..]);
+            if let Ok(Some((header, len))) = FrameHeader::parse(&mut cursor) {
+                let end = cursor.position() as usize + len as usize;
+                if wire.len() >= end {
+                    opcodes.push(u8::from(header.opcode));
+                    wire.drain(..end);
+                    continue;
+                }
+            }
+            let n = tokio::time::timeout(wsbox_tests::WAIT, tcp.read(&mut chunk))
+                .await
+                .expect("frames in time")
+                .unwrap();
+            assert!(n > 0, "the server ended TCP early (round {round})");
+            wire.extend_from_slice(&chunk[..n]);
+        }
+        assert_eq!(opcodes, [0xa, 0x1], "pong, then the echo (round {round})");
+    }
 }
