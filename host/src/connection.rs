@@ -121,9 +121,9 @@ enum Control {
     },
 }
 
-/// The write half, shared by the guest side (data frames and pings) and
-/// the writer task (pongs, close frames, the end of the connection). The
-/// mutex keeps frames whole and in order.
+/// The write half, shared by the guest side (data frames and pings), the
+/// reader (pongs) and the writer task (close frames, the end of the
+/// connection). The mutex keeps frames whole and in order.
 pub(crate) type SharedSink = Arc<Mutex<Sink>>;
 
 /// The write half of a connection and what decides which frames may still
@@ -146,7 +146,7 @@ impl std::fmt::Debug for Sink {
     }
 }
 
-/// Why a frame from the guest was not written.
+/// Why a data frame, ping or pong was not written.
 #[derive(Debug)]
 pub(crate) enum WriteError {
     /// Our close frame went out already (the host sent it: a violation, a
