@@ -21,6 +21,7 @@ wasmtime::component::bindgen!({
         "wsbox:websocket/types.websocket": crate::types::WebSocket,
     },
     require_store_data_send: true,
+    additional_derives: [PartialEq, Eq],
 });
 
 pub use self::exports::wsbox::websocket::handler;

@@ -24,6 +24,12 @@ pub struct Limits {
     /// How many inbound bytes the host buffers per websocket before it stops
     /// reading the socket (TCP backpressure). Default: 1 MiB.
     pub inbound_buffer: usize,
+    /// How long a `send`, `send-fragment` or `ping` may wait for the socket
+    /// (a peer that stops reading fills it); past it the call returns
+    /// `timeout` and the connection is aborted, since a frame may be half
+    /// written. The host's own pongs have the same bound. Default: 30 s,
+    /// as WinHTTP's send timeout.
+    pub send_timeout: Duration,
     /// How long `connect` may take: DNS, TCP, TLS and the upgrade.
     /// Default: 30 s.
     pub connect_timeout: Duration,
@@ -36,7 +42,9 @@ pub struct Limits {
     /// one instance together; past it, the instance's sockets stop being
     /// read until the guest receives. Default: 16 MiB.
     pub instance_inbound_buffer: usize,
-    /// How many websockets one instance may have open at once. Default: 128.
+    /// How many websockets one instance may have at once, counted until
+    /// their TCP connection is gone (a dropped websocket still counts while
+    /// its closing handshake runs). Default: 128.
     pub max_websockets: usize,
     /// How many resource handles (websockets, pollables, WASI streams) one
     /// instance may hold; past it, the call that would add one traps.
@@ -58,6 +66,7 @@ impl Default for Limits {
             max_message_size: 16 << 20,
             max_frame_size: 16 << 20,
             inbound_buffer: 1 << 20,
+            send_timeout: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(30),
             close_timeout: Duration::from_secs(10),
             instance_inbound_buffer: 16 << 20,

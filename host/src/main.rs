@@ -38,6 +38,10 @@ struct ServeArgs {
     /// How long a client may take to send its upgrade request.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     handshake_timeout: Duration,
+    /// Most connections in their handshake at once (accepted, not yet
+    /// answered); past it, new connections are closed at once.
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    max_handshakes: usize,
     /// How long a graceful shutdown (SIGINT, SIGTERM) waits for handlers
     /// after sending 1001 on every connection.
     #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
@@ -86,6 +90,10 @@ struct LimitArgs {
     /// Inbound bytes buffered per websocket before the host stops reading.
     #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
     inbound_buffer: usize,
+    /// How long a send, fragment or ping may wait for a peer that does not
+    /// read; past it the call gets `timeout` and the connection is aborted.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    send_timeout: Duration,
     /// How long a connect (DNS, TCP, TLS, upgrade) may take.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     connect_timeout: Duration,
@@ -123,6 +131,7 @@ impl LimitArgs {
                 max_message_size: self.max_message_size,
                 max_frame_size: self.max_frame_size,
                 inbound_buffer: self.inbound_buffer,
+                send_timeout: self.send_timeout,
                 connect_timeout: self.connect_timeout,
                 close_timeout: self.close_timeout,
                 instance_inbound_buffer: self.instance_inbound_buffer,
@@ -206,6 +215,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         websocket: args.limits.config()?,
         max_connections: args.max_connections,
         handshake_timeout: args.handshake_timeout,
+        max_handshakes: args.max_handshakes,
         shutdown_timeout: args.shutdown_timeout,
         pooling: args.pooling,
         ..ServeConfig::default()

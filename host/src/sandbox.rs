@@ -129,18 +129,25 @@ pub(crate) fn store(engine: &Engine, wasi: WasiCtx, config: Arc<Config>) -> Stor
 
 /// Ends an instance: after a trap, what the guest left open closes with
 /// 1011; then the store is dropped, which starts the closing handshake of
-/// every websocket still open, and this waits for their connections to end
-/// (each at most the close timeout).
+/// every websocket still open, and this waits for their connections to end.
+/// Each connection bounds its own steps by the close timeout; one that is
+/// still running after twice that is cut off, so no socket outlives its
+/// instance by more.
 pub(crate) async fn finish(mut store: Store<InstanceState>, trapped: bool) {
     let websockets = store.data_mut().websockets_mut();
     if trapped {
         websockets.set_drop_code(crate::CloseCode::Error.into());
     }
-    let wait = websockets.config().limits.close_timeout + Duration::from_secs(1);
+    let wait = websockets.config().limits.close_timeout * 2 + Duration::from_secs(1);
     let tasks = websockets.take_tasks();
     drop(store);
-    for task in tasks {
-        let _ = tokio::time::timeout(wait, task).await;
+    let deadline = tokio::time::Instant::now() + wait;
+    for mut task in tasks {
+        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+            tracing::warn!("a connection outlived its instance by {wait:?}: closing it");
+            task.abort();
+            let _ = task.await;
+        }
     }
 }
 

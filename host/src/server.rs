@@ -11,12 +11,11 @@
 use crate::bindings::types::{AcceptOptions, UpgradeRequest, UpgradeResponse};
 use crate::bindings::ServerPre;
 use crate::config::Config;
-use crate::connection::{self, Role};
+use crate::connection::Role;
 use crate::error::{Error, Result};
 use crate::runner::{load_component, one_line};
 use crate::sandbox::{self, InstanceState};
 use crate::stats::{Latencies, ServeStats};
-use crate::types::WebSocket;
 use crate::view::WebSocketView;
 use bytes::BytesMut;
 use std::future::Future;
@@ -28,7 +27,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
@@ -56,6 +55,11 @@ pub struct ServeConfig {
     /// How long a client may take to send its upgrade request; a slower one
     /// is dropped, so a slowloris client cannot hold a slot. Default: 10 s.
     pub handshake_timeout: Duration,
+    /// How many connections may be in their handshake at once (accepted,
+    /// but not yet answered with 101 or a refusal); past it, new TCP
+    /// connections are closed at once, so slow or idle clients cannot
+    /// take every file descriptor. Default: 256.
+    pub max_handshakes: usize,
     /// How long graceful shutdown waits for handlers to finish after 1001
     /// went out on every connection. Default: 15 s.
     pub shutdown_timeout: Duration,
@@ -75,6 +79,7 @@ impl Default for ServeConfig {
             websocket: Config::default(),
             max_connections: 1024,
             handshake_timeout: Duration::from_secs(10),
+            max_handshakes: 256,
             shutdown_timeout: Duration::from_secs(15),
             guest_output: Arc::new(|remote, line| eprintln!("[{remote}] {line}")),
             pooling: false,
@@ -88,6 +93,7 @@ impl std::fmt::Debug for ServeConfig {
             .field("websocket", &self.websocket)
             .field("max_connections", &self.max_connections)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("max_handshakes", &self.max_handshakes)
             .field("shutdown_timeout", &self.shutdown_timeout)
             .field("pooling", &self.pooling)
             .finish_non_exhaustive()
@@ -161,6 +167,7 @@ struct Inner {
     handler: Handler,
     config: ServeConfig,
     slots: Arc<Semaphore>,
+    handshakes: Arc<Semaphore>,
     accept_to_handle: Latencies,
     request_to_handle: Latencies,
     instantiate: Latencies,
@@ -184,11 +191,13 @@ impl Server {
             budget.check(&config, per_instance)?;
         }
         let slots = Arc::new(Semaphore::new(config.max_connections));
+        let handshakes = Arc::new(Semaphore::new(config.max_handshakes.max(1)));
         Ok(Server {
             inner: Arc::new(Inner {
                 handler,
                 config,
                 slots,
+                handshakes,
                 accept_to_handle: Latencies::default(),
                 request_to_handle: Latencies::default(),
                 instantiate: Latencies::default(),
@@ -224,7 +233,12 @@ impl Server {
                 accepted = listener.accept() => match accepted {
                     Ok((tcp, remote)) => {
                         let accepted = Instant::now();
-                        connections.spawn(self.inner.clone().connection(tcp, remote, accepted, stopped.clone()));
+                        let Ok(handshake) = self.inner.handshakes.clone().try_acquire_owned() else {
+                            tracing::warn!(%remote, "{} connections are in their handshake (the maximum): closed", self.inner.config.max_handshakes);
+                            continue;
+                        };
+                        let connection = self.inner.clone().connection(tcp, remote, accepted, handshake, stopped.clone());
+                        connections.spawn(crate::task::supervised("server connection", connection));
                     }
                     Err(e) => {
                         // Usually out of file descriptors: back off a little.
@@ -394,6 +408,7 @@ impl Inner {
         mut tcp: TcpStream,
         remote: SocketAddr,
         accepted: Instant,
+        handshake: OwnedSemaphorePermit,
         mut stopped: watch::Receiver<bool>,
     ) {
         let _ = tcp.set_nodelay(true);
@@ -463,25 +478,28 @@ impl Inner {
                 return respond(&mut tcp, Refusal::new(500, "The handler failed.\n")).await;
             }
         };
-        if let Err(e) = tcp.write_all(answer.as_bytes()).await {
-            tracing::debug!(%remote, "writing the 101 answer: {e}");
+        let wrote = tokio::time::timeout(
+            self.config.handshake_timeout,
+            tcp.write_all(answer.as_bytes()),
+        )
+        .await;
+        if !matches!(wrote, Ok(Ok(()))) {
+            tracing::debug!(%remote, "the 101 answer could not be written in time");
             return;
         }
-        let budget = store.data_mut().websockets_mut().inbound_budget.clone();
-        let conn = connection::spawn(
-            tcp,
-            leftover,
-            Role::Server,
-            &self.handler.websocket.limits,
-            budget,
-        );
-        let (ws, task, host) = WebSocket::new(conn, options.protocol);
-        let resource = {
+        drop(handshake);
+        let (resource, link) = {
             let view = store.data_mut().websocket();
-            view.ctx.track(task, host.clone());
-            view.ctx.open += 1;
+            let slot = match view.ctx.take_slot() {
+                Ok(slot) => slot,
+                Err(_) => return tracing::error!(%remote, "no websocket slot for the connection"),
+            };
+            let ws = view
+                .ctx
+                .start(tcp, leftover, Role::Server, options.protocol, slot);
+            let link = ws.link();
             match view.table.push(ws) {
-                Ok(resource) => resource,
+                Ok(resource) => (resource, link),
                 Err(e) => return tracing::error!(%remote, "resource table: {e}"),
             }
         };
@@ -497,7 +515,7 @@ impl Inner {
                     changed = stopped.changed(), if !going_away => {
                         going_away = true;
                         if changed.is_ok() {
-                            host.close_now(crate::CloseCode::Away.into());
+                            link.close_now(crate::CloseCode::Away);
                         }
                     }
                 }
@@ -524,11 +542,15 @@ impl Inner {
 
 async fn read_head(tcp: &mut TcpStream) -> std::result::Result<(BytesMut, BytesMut), Refusal> {
     let mut buf = BytesMut::with_capacity(1024);
+    // Where the search for the blank line goes on: each byte is looked at
+    // about once, however the request arrives.
+    let mut searched = 0;
     loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = buf.split_to(end + 4);
+        if let Some(end) = buf[searched..].windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = buf.split_to(searched + end + 4);
             return Ok((head, buf));
         }
+        searched = buf.len().saturating_sub(3);
         if buf.len() >= MAX_REQUEST_HEAD {
             return Err(Refusal::new(431, "The request head is over 16 KiB.\n"));
         }

@@ -1,36 +1,39 @@
-//! The host-side state of a `websocket` resource and the rules of its
-//! lifecycle. The generated `Host*` traits in `types_impl` look the resource
-//! up and call the methods here.
+//! The host-side state of a `websocket` resource: the guest's end of a
+//! connection. The generated `Host*` traits in `types_impl` look the
+//! resource up and call the methods here; the rules of the closing
+//! handshake and of `query-close-status` are the connection's machine
+//! (`lifecycle`).
 
 use crate::bindings::types::{
     CloseStatus, ErrorCode, Fragment, Incoming, IncomingFragment, Message, MessageKind,
     QueryCloseStatusError,
 };
 use crate::close_code::{CloseCode, MAX_REASON_BYTES};
-use crate::connection::{
-    Command, Connection, Failure, HostHandle, Inbound, PeerClose, Piece, SharedSink, WriteError,
-};
+use crate::connection::{Inbound, Link, Piece, WriteError};
 use crate::error::{invalid_parameter, invalid_state, HostResult};
+use crate::lifecycle::{CloseFrame, End, Event, Failure, Machine};
 use crate::utf8::Utf8Stream;
-use std::time::Duration;
-use tokio::sync::{mpsc, oneshot};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tungstenite::protocol::frame::coding::{Control as ControlOp, Data as DataOp, OpCode};
 
 /// The lifecycle of a websocket, as its guest sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
-    /// Open in both directions.
+    /// Open in both directions (the peer's close may have arrived, but the
+    /// guest has not received it yet).
     Open,
-    /// Our close frame went out through `shutdown`; the peer's close has not
-    /// been returned yet. Receiving goes on.
+    /// Our close frame went out (`close`, `shutdown`, or the host's own);
+    /// the guest has not received the peer's close yet. Receiving goes on.
     CloseSent,
-    /// `receive` returned the peer's close; ours has not gone out yet.
+    /// The guest received the peer's close; ours has not gone out yet.
     /// Sending goes on until the guest answers with `close` or `shutdown`.
     CloseReceived,
-    /// Both close frames were exchanged.
+    /// Both close frames were exchanged and the guest has the peer's.
     Closed,
     /// The connection ended without a closing handshake: `abort`, a TCP
-    /// reset or end of stream, a protocol violation, a close timeout.
+    /// reset or end of stream, a protocol violation, a timeout.
     Aborted,
 }
 
@@ -38,8 +41,9 @@ pub enum State {
 #[derive(Debug)]
 struct Reading {
     kind: MessageKind,
-    /// What is left of a piece longer than the guest asked for.
-    rest: Option<Piece>,
+    /// What is left of a piece longer than the guest asked for, from
+    /// `offset` on.
+    rest: Option<(Piece, usize)>,
 }
 
 /// A message being sent with `send-fragment`.
@@ -52,19 +56,9 @@ struct Sending {
 /// One websocket connection, as stored in the guest's `ResourceTable`.
 #[derive(Debug)]
 pub struct WebSocket {
-    host: HostHandle,
-    sink: SharedSink,
-    commands: mpsc::Sender<Command>,
+    link: Arc<Link>,
     inbound: mpsc::UnboundedReceiver<Inbound>,
     protocol: Option<String>,
-    state: State,
-    /// Our close frame went out (through `close`, `shutdown`).
-    close_sent: bool,
-    /// `close` was called.
-    close_called: bool,
-    /// What `query-close-status` returns once it is known; never changes
-    /// after that.
-    close_status: Option<Result<PeerClose, QueryCloseStatusError>>,
     /// An item `subscribe`'s pollable took off the queue; `None` inside
     /// means the queue had ended.
     peeked: Option<Option<Inbound>>,
@@ -74,36 +68,28 @@ pub struct WebSocket {
 
 impl WebSocket {
     pub(crate) fn new(
-        connection: Connection,
+        link: Arc<Link>,
+        inbound: mpsc::UnboundedReceiver<Inbound>,
         protocol: Option<String>,
-    ) -> (Self, tokio::task::JoinHandle<()>, HostHandle) {
-        let Connection {
-            sink,
-            commands,
-            inbound,
-            task,
-            host,
-        } = connection;
-        let ws = WebSocket {
-            host: host.clone(),
-            sink,
-            commands,
+    ) -> Self {
+        WebSocket {
+            link,
             inbound,
             protocol,
-            state: State::Open,
-            close_sent: false,
-            close_called: false,
-            close_status: None,
             peeked: None,
             reading: None,
             sending: None,
-        };
-        (ws, task, host)
+        }
     }
 
-    /// Where the connection is in its lifecycle.
+    /// The connection's shared state, for the host's own closes.
+    pub(crate) fn link(&self) -> Arc<Link> {
+        self.link.clone()
+    }
+
+    /// Where the connection is in its lifecycle, as the guest sees it.
     pub fn state(&self) -> State {
-        self.state
+        self.link.with(Machine::guest_state)
     }
 
     pub(crate) fn protocol(&self) -> Option<String> {
@@ -111,18 +97,7 @@ impl WebSocket {
     }
 
     pub(crate) fn query_close_status(&self) -> Result<CloseStatus, QueryCloseStatusError> {
-        match &self.close_status {
-            Some(Ok(status)) => Ok(CloseStatus {
-                code: status.code,
-                reason: status.reason.clone(),
-            }),
-            Some(Err(e)) => Err(*e),
-            None => Err(QueryCloseStatusError::NotReceived),
-        }
-    }
-
-    fn latch(&mut self, status: Result<PeerClose, QueryCloseStatusError>) {
-        self.close_status.get_or_insert(status);
+        self.link.with(Machine::query_close_status)
     }
 
     async fn next(&mut self) -> Option<Inbound> {
@@ -132,44 +107,20 @@ impl WebSocket {
         }
     }
 
-    /// Records that the peer's close was returned to the guest.
-    fn peer_closed(&mut self, status: PeerClose) -> CloseStatus {
-        let out = CloseStatus {
-            code: status.code,
-            reason: status.reason.clone(),
-        };
-        self.latch(Ok(status));
+    /// The guest takes the end of the conversation: the peer's close, or
+    /// why it failed (`None`: the queue ended without saying).
+    fn take_end(&mut self, end: Option<End>) -> HostResult<CloseStatus> {
+        let end = end.unwrap_or(End::Failed(Failure::Ended));
         self.reading = None;
-        self.state = match self.state {
-            State::CloseSent => State::Closed,
-            _ => State::CloseReceived,
-        };
-        out
-    }
-
-    /// Records that the connection ended without a close frame, and says
-    /// why to the guest.
-    fn ended(&mut self, failure: Option<Failure>) -> ErrorCode {
-        self.latch(Err(QueryCloseStatusError::Aborted));
-        self.state = State::Aborted;
-        self.reading = None;
-        match failure {
-            Some(Failure::Protocol(what)) => ErrorCode::ProtocolError(what),
-            Some(Failure::TooBig) => ErrorCode::MessageTooBig,
-            Some(Failure::Io(what)) => ErrorCode::Other(what),
-            Some(Failure::Ended) | None => ErrorCode::Closed,
-        }
-    }
-
-    fn check_receive(&self) -> HostResult<()> {
-        match self.state {
-            State::Open | State::CloseSent => Ok(()),
-            _ => Err(ErrorCode::Closed.into()),
+        self.link.apply(Event::Received(end.clone()))?;
+        match end {
+            End::Close(status) => Ok(status),
+            End::Failed(why) => Err(why.error_code().into()),
         }
     }
 
     pub(crate) async fn receive(&mut self) -> HostResult<Incoming> {
-        self.check_receive()?;
+        self.link.with(Machine::may_receive)?;
         if self.reading.is_some() {
             return Err(invalid_state(
                 "a message is being read with receive-fragment; finish it first",
@@ -185,7 +136,7 @@ impl WebSocket {
                         data.clear();
                     }
                     if data.is_empty() {
-                        data = Vec::from(std::mem::take(&mut piece.payload));
+                        data = std::mem::take(&mut piece.payload);
                     } else {
                         data.extend_from_slice(&piece.payload);
                     }
@@ -200,11 +151,8 @@ impl WebSocket {
                         }));
                     }
                 }
-                Some(Inbound::Close(status)) => {
-                    return Ok(Incoming::Close(self.peer_closed(status)))
-                }
-                Some(Inbound::Failed(failure)) => return Err(self.ended(Some(failure)).into()),
-                None => return Err(self.ended(None).into()),
+                Some(Inbound::End(end)) => return Ok(Incoming::Close(self.take_end(Some(end))?)),
+                None => return Ok(Incoming::Close(self.take_end(None)?)),
             }
         }
     }
@@ -216,90 +164,60 @@ impl WebSocket {
         if max_bytes == 0 {
             return Err(invalid_parameter("max-bytes must be at least 1"));
         }
-        self.check_receive()?;
+        self.link.with(Machine::may_receive)?;
         let max = max_bytes as usize;
-        let mut piece = match self.reading.as_mut().and_then(|r| r.rest.take()) {
+        let (piece, offset) = match self.reading.as_mut().and_then(|r| r.rest.take()) {
             Some(rest) => rest,
             None => match self.next().await {
-                Some(Inbound::Data(piece)) => piece,
-                Some(Inbound::Close(status)) => {
-                    return Ok(IncomingFragment::Close(self.peer_closed(status)))
+                Some(Inbound::Data(piece)) => (piece, 0),
+                Some(Inbound::End(end)) => {
+                    return Ok(IncomingFragment::Close(self.take_end(Some(end))?))
                 }
-                Some(Inbound::Failed(failure)) => return Err(self.ended(Some(failure)).into()),
-                None => return Err(self.ended(None).into()),
+                None => return Ok(IncomingFragment::Close(self.take_end(None)?)),
             },
         };
-        let kind = match (piece.start, &self.reading) {
-            (Some(kind), _) => kind,
-            (None, Some(reading)) => reading.kind,
-            (None, None) => MessageKind::Binary,
-        };
-        let (data, last) = if piece.payload.len() > max {
-            let data = piece.payload.split_to(max);
-            piece.start = None;
+        let kind = piece
+            .start
+            .or(self.reading.as_ref().map(|r| r.kind))
+            .unwrap_or(MessageKind::Binary);
+        let left = piece.payload.len() - offset;
+        let (data, last) = if left > max {
+            let data = piece.payload[offset..offset + max].to_vec();
             self.reading = Some(Reading {
                 kind,
-                rest: Some(piece),
+                rest: Some((piece, offset + max)),
             });
             (data, false)
         } else {
             let fin = piece.fin;
+            let data = if offset == 0 {
+                piece.payload
+            } else {
+                piece.payload[offset..].to_vec()
+            };
             self.reading = (!fin).then_some(Reading { kind, rest: None });
-            (std::mem::take(&mut piece.payload), fin)
+            (data, fin)
         };
         Ok(IncomingFragment::Fragment(Fragment {
             kind,
-            data: data.to_vec(),
+            data,
             final_: last,
         }))
     }
 
-    fn check_send(&self) -> HostResult<()> {
-        if self.close_sent {
-            return Err(invalid_state("close or shutdown was already called"));
-        }
-        match self.state {
-            State::Open | State::CloseReceived => Ok(()),
-            _ => Err(ErrorCode::Closed.into()),
-        }
-    }
-
-    /// Writes a data frame or a ping to the socket, and waits until it is
-    /// out.
+    /// Writes a data frame or a ping, and waits until it is out (at most
+    /// the send timeout).
     async fn write(&mut self, opcode: OpCode, mut payload: Vec<u8>, fin: bool) -> HostResult<()> {
         let written = self
-            .sink
-            .lock()
-            .await
-            .frame_unless_closed(opcode, &mut payload, fin)
-            .await;
-        match written {
-            Ok(()) => Ok(()),
-            Err(WriteError::Closed) => Err(ErrorCode::Closed.into()),
-            Err(WriteError::Io(e)) => {
-                Err(ErrorCode::Other(format!("writing to the socket: {e}")).into())
-            }
-        }
-    }
-
-    async fn command(
-        &mut self,
-        command: Command,
-        result: oneshot::Receiver<std::io::Result<()>>,
-    ) -> HostResult<()> {
-        if self.commands.send(command).await.is_err() {
-            return Err(ErrorCode::Closed.into());
-        }
-        match result.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ErrorCode::Other(format!("writing to the socket: {e}")).into()),
-            Err(_) => Err(ErrorCode::Closed.into()),
-        }
+            .link
+            .write_frame(opcode, &mut payload, fin, Machine::may_send)
+            .await?;
+        written.map_err(|e| write_error(e).into())
     }
 
     pub(crate) async fn send(&mut self, message: Message) -> HostResult<()> {
-        self.check_send()?;
         if self.sending.is_some() {
+            self.link.with(Machine::may_send)?;
             return Err(invalid_state(
                 "a fragmented message is unfinished; end it with a final fragment first",
             ));
@@ -312,7 +230,7 @@ impl WebSocket {
     }
 
     pub(crate) async fn send_fragment(&mut self, fragment: Fragment) -> HostResult<()> {
-        self.check_send()?;
+        self.link.with(Machine::may_send)?;
         let Fragment { kind, data, final_ } = fragment;
         let (opcode, mut utf8) = match &self.sending {
             Some(sending) if sending.kind != kind => {
@@ -342,75 +260,58 @@ impl WebSocket {
         if payload.len() > 125 {
             return Err(invalid_parameter("a ping payload is at most 125 bytes"));
         }
-        self.check_send()?;
         self.write(OpCode::Control(ControlOp::Ping), payload, true)
             .await
     }
 
-    /// Sends our close frame; the arguments were checked.
-    async fn send_close(&mut self, status: Option<(u16, String)>) -> HostResult<()> {
-        let (done, result) = oneshot::channel();
-        self.close_sent = true;
+    /// Carries out a guest close or shutdown: writes the close frame the
+    /// machine decided on by `deadline`, then hands the rest to the driver.
+    async fn send_close(&mut self, event: Event, deadline: Instant) -> HostResult<()> {
+        let mut actions = self.link.apply(event)?;
         self.sending = None;
-        let sent = self.command(Command::Close { status, done }, result).await;
-        if let Err(e) = sent {
-            self.abort();
-            return Err(e);
+        let frame = actions.send_close.take();
+        if let Some(frame) = frame {
+            if let Err(e) = self.link.write_close(&frame, deadline).await {
+                return Err(write_error(e).into());
+            }
         }
-        if self.state == State::CloseReceived {
-            self.state = State::Closed;
-        }
+        self.link.hand_over(actions);
         Ok(())
     }
 
     pub(crate) async fn shutdown(&mut self, code: Option<u16>, reason: String) -> HostResult<()> {
-        let status = close_frame(code, reason)?;
-        if self.close_sent {
-            return Err(invalid_state("close or shutdown was already called"));
-        }
-        if matches!(self.state, State::Aborted | State::Closed) {
-            return Err(ErrorCode::Closed.into());
-        }
-        self.send_close(status).await
+        let frame = close_frame(code, reason)?;
+        let deadline = Instant::now() + self.link.close_timeout();
+        self.send_close(Event::Shutdown(frame), deadline).await
     }
 
-    pub(crate) async fn close(
-        &mut self,
-        code: Option<u16>,
-        reason: String,
-        timeout: Duration,
-    ) -> HostResult<()> {
-        let status = close_frame(code, reason)?;
-        if self.close_called {
-            return Err(invalid_state("close was already called"));
-        }
-        if self.state == State::Aborted {
-            return Err(ErrorCode::Closed.into());
-        }
-        self.close_called = true;
-        if !self.close_sent {
-            self.send_close(status).await?;
-        }
-        if self.state == State::Closed {
+    pub(crate) async fn close(&mut self, code: Option<u16>, reason: String) -> HostResult<()> {
+        let frame = close_frame(code, reason)?;
+        let fallback = Instant::now() + self.link.close_timeout();
+        self.send_close(Event::Close(frame), fallback).await?;
+        if self.query_close_status().is_ok() {
+            // The guest had the peer's close: this was the answer.
             return Ok(());
         }
-        self.reading = None;
+        let deadline = self
+            .link
+            .with(Machine::deadline)
+            .map_or(fallback, Instant::from_std);
         let wait = async {
             loop {
                 match self.next().await {
                     Some(Inbound::Data(_)) => continue,
-                    Some(Inbound::Close(status)) => {
-                        self.peer_closed(status);
-                        return Ok(());
-                    }
-                    Some(Inbound::Failed(failure)) => return Err(self.ended(Some(failure))),
-                    None => return Err(self.ended(None)),
+                    Some(Inbound::End(end)) => return self.take_end(Some(end)).map(drop),
+                    None => return self.take_end(None).map(drop),
                 }
             }
         };
-        match tokio::time::timeout(timeout, wait).await {
-            Ok(result) => Ok(result?),
+        match tokio::time::timeout_at(deadline, wait).await {
+            Ok(result) => result,
             Err(_) => {
+                if let Some(end) = self.link.event(Event::Tick) {
+                    self.take_end(Some(end))?;
+                }
                 self.abort();
                 Err(ErrorCode::Timeout.into())
             }
@@ -418,9 +319,7 @@ impl WebSocket {
     }
 
     pub(crate) fn abort(&mut self) {
-        let _ = self.commands.try_send(Command::Abort);
-        self.latch(Err(QueryCloseStatusError::Aborted));
-        self.state = State::Aborted;
+        self.link.event(Event::Abort);
         self.reading = None;
         self.sending = None;
     }
@@ -428,13 +327,24 @@ impl WebSocket {
 
 impl Drop for WebSocket {
     fn drop(&mut self) {
-        // Before `commands` is dropped, which tells the writer.
-        self.host.release();
+        self.link.release();
+    }
+}
+
+/// What a guest call gets for a write that did not happen.
+fn write_error(e: WriteError) -> ErrorCode {
+    match e {
+        WriteError::Refused => ErrorCode::Closed,
+        WriteError::Failed(Failure::WriteTimeout) => ErrorCode::Timeout,
+        WriteError::Failed(Failure::Io(what)) => {
+            ErrorCode::Other(format!("writing to the socket: {what}"))
+        }
+        WriteError::Failed(why) => why.error_code(),
     }
 }
 
 /// Checks `close` / `shutdown` arguments before anything is sent.
-fn close_frame(code: Option<u16>, reason: String) -> HostResult<Option<(u16, String)>> {
+fn close_frame(code: Option<u16>, reason: String) -> HostResult<CloseFrame> {
     if reason.len() > MAX_REASON_BYTES {
         return Err(invalid_parameter(format!(
             "the close reason is {} bytes; at most {MAX_REASON_BYTES} are allowed",
@@ -443,11 +353,11 @@ fn close_frame(code: Option<u16>, reason: String) -> HostResult<Option<(u16, Str
     }
     match code {
         None if !reason.is_empty() => Err(invalid_parameter("a close reason needs a close code")),
-        None => Ok(None),
+        None => Ok(CloseFrame::Empty),
         Some(code) if !CloseCode::from(code).is_allowed() => Err(invalid_parameter(format!(
             "close code {code} may not be sent; use 1000-1003, 1007-1013 or 3000-4999"
         ))),
-        Some(code) => Ok(Some((code, reason))),
+        Some(code) => Ok(CloseFrame::Code(CloseCode::from(code), reason)),
     }
 }
 
@@ -456,7 +366,7 @@ impl wasmtime_wasi::p2::Pollable for WebSocket {
     async fn ready(&mut self) {
         let waiting = self.peeked.is_some()
             || self.reading.as_ref().is_some_and(|r| r.rest.is_some())
-            || !matches!(self.state, State::Open | State::CloseSent);
+            || self.link.with(|m| m.may_receive().is_err());
         if !waiting {
             self.peeked = Some(self.inbound.recv().await);
         }

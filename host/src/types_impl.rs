@@ -5,7 +5,7 @@ use crate::bindings::types::{
     IncomingFragment, Message, QueryCloseStatusError,
 };
 use crate::client;
-use crate::connection::{self, Role};
+use crate::connection::Role;
 use crate::error::{HostError, HostResult};
 use crate::types::WebSocket;
 use crate::view::WebSocketCtxView;
@@ -28,13 +28,7 @@ impl HostWebsocket for WebSocketCtxView<'_> {
         let target = client::parse_url(&url)?;
         target.check(&config.policy)?;
         client::check_options(&options)?;
-        if self.ctx.open >= config.limits.max_websockets {
-            return Err(ErrorCode::LimitExceeded(format!(
-                "this instance already has {} open websockets (the maximum)",
-                self.ctx.open
-            ))
-            .into());
-        }
+        let slot = self.ctx.take_slot()?;
         let upgraded = tokio::time::timeout(
             config.limits.connect_timeout,
             client::open(&target, &options, &config),
@@ -42,18 +36,13 @@ impl HostWebsocket for WebSocketCtxView<'_> {
         .await
         .map_err(|_| ErrorCode::Timeout)??;
         tracing::debug!(%url, protocol = ?upgraded.protocol, "connected");
-        let conn = connection::spawn(
+        self.push(
             upgraded.stream,
             upgraded.leftover,
             Role::Client,
-            &config.limits,
-            self.ctx.inbound_budget.clone(),
-        );
-        let (ws, task, host) = WebSocket::new(conn, upgraded.protocol);
-        self.ctx.track(task, host);
-        let resource = self.table.push(ws)?;
-        self.ctx.open += 1;
-        Ok(resource)
+            upgraded.protocol,
+            slot,
+        )
     }
 
     async fn protocol(&mut self, ws: Resource<WebSocket>) -> wasmtime::Result<Option<String>> {
@@ -101,8 +90,7 @@ impl HostWebsocket for WebSocketCtxView<'_> {
         code: Option<u16>,
         reason: String,
     ) -> HostResult<()> {
-        let timeout = self.ctx.config.limits.close_timeout;
-        self.table.get_mut(&ws)?.close(code, reason, timeout).await
+        self.table.get_mut(&ws)?.close(code, reason).await
     }
 
     async fn shutdown(
@@ -128,7 +116,6 @@ impl HostWebsocket for WebSocketCtxView<'_> {
 
     async fn drop(&mut self, ws: Resource<WebSocket>) -> wasmtime::Result<()> {
         self.table.delete(ws)?;
-        self.ctx.open = self.ctx.open.saturating_sub(1);
         Ok(())
     }
 }

@@ -1,21 +1,27 @@
 //! How an embedder's store data gives the host functions their state, and
 //! the one call that adds the interface to a `Linker`.
 
+use crate::bindings::types::ErrorCode;
 use crate::config::Config;
-use crate::connection::HostHandle;
+use crate::connection::{self, Link, Role};
+use crate::error::HostResult;
+use crate::types::WebSocket;
+use bytes::BytesMut;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
-use wasmtime::component::{HasData, Linker, ResourceTable};
+use wasmtime::component::{HasData, Linker, Resource, ResourceTable};
 
-/// Per-instance websocket state: the configuration, the open count and the
-/// connections' background tasks.
+/// Per-instance websocket state: the configuration, the websocket slots and
+/// the connections' background tasks.
 #[derive(Debug)]
 pub struct WebSocketCtx {
     pub(crate) config: Arc<Config>,
-    pub(crate) open: usize,
-    tasks: Vec<JoinHandle<()>>,
-    connections: Vec<HostHandle>,
+    /// One permit per websocket, held until its TCP connection is gone.
+    slots: Arc<Semaphore>,
+    tasks: Vec<JoinHandle<Option<()>>>,
+    connections: Vec<Arc<Link>>,
     /// The inbound bytes all of this instance's websockets may buffer.
     pub(crate) inbound_budget: Arc<Semaphore>,
 }
@@ -23,14 +29,15 @@ pub struct WebSocketCtx {
 impl WebSocketCtx {
     /// State for one instance under `config`.
     pub fn new(config: Arc<Config>) -> Self {
-        let budget = config
-            .limits
-            .instance_inbound_buffer
-            .clamp(1, Semaphore::MAX_PERMITS);
+        let limits = &config.limits;
         WebSocketCtx {
-            inbound_budget: Arc::new(Semaphore::new(budget)),
+            inbound_budget: Arc::new(Semaphore::new(crate::reader::buffer_permits(
+                limits.instance_inbound_buffer,
+            ))),
+            slots: Arc::new(Semaphore::new(
+                limits.max_websockets.min(Semaphore::MAX_PERMITS),
+            )),
             config,
-            open: 0,
             tasks: Vec::new(),
             connections: Vec::new(),
         }
@@ -41,11 +48,49 @@ impl WebSocketCtx {
         &self.config
     }
 
-    pub(crate) fn track(&mut self, task: JoinHandle<()>, host: HostHandle) {
+    /// A websocket slot, or `limit-exceeded` when the instance has the
+    /// maximum number of connections whose TCP is not gone yet.
+    pub(crate) fn take_slot(&self) -> HostResult<OwnedSemaphorePermit> {
+        self.slots.clone().try_acquire_owned().map_err(|_| {
+            ErrorCode::LimitExceeded(format!(
+                "this instance already has {} websockets whose connections are not closed yet \
+                 (the maximum; raise it with --max-websockets)",
+                self.config.limits.max_websockets
+            ))
+            .into()
+        })
+    }
+
+    /// Starts a connection over an upgraded stream, holding `slot` until
+    /// its socket is closed.
+    pub(crate) fn start<S>(
+        &mut self,
+        stream: S,
+        leftover: BytesMut,
+        role: Role,
+        protocol: Option<String>,
+        slot: OwnedSemaphorePermit,
+    ) -> WebSocket
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let connection::Connection {
+            link,
+            inbound,
+            task,
+        } = connection::spawn(
+            stream,
+            leftover,
+            role,
+            &self.config.limits,
+            self.inbound_budget.clone(),
+            slot,
+        );
         self.tasks.retain(|t| !t.is_finished());
         self.tasks.push(task);
-        self.connections.retain(|c| !c.is_closed());
-        self.connections.push(host);
+        self.connections.retain(|c| !c.is_done());
+        self.connections.push(link.clone());
+        WebSocket::new(link, inbound, protocol)
     }
 
     /// Sends a close frame with `code` on every open websocket of this
@@ -53,7 +98,7 @@ impl WebSocketCtx {
     /// still receives the peers' answers.
     pub fn close_all(&self, code: u16) {
         for connection in &self.connections {
-            connection.close_now(code);
+            connection.close_now(crate::CloseCode::from(code));
         }
     }
 
@@ -61,16 +106,36 @@ impl WebSocketCtx {
     /// without closing them (for instance 1011 after a trap).
     pub fn set_drop_code(&self, code: u16) {
         for connection in &self.connections {
-            connection.set_drop_code(code);
+            connection.set_drop_code(crate::CloseCode::from(code));
         }
     }
 
     /// Takes the background tasks of this instance's connections. Take them
     /// before dropping the `Store`, then await them: dropping the store
     /// starts the closing handshake of every websocket the guest left open,
-    /// and the tasks end when it is done (within the close timeout).
-    pub fn take_tasks(&mut self) -> Vec<JoinHandle<()>> {
+    /// and the tasks end when it is done (within about twice the close
+    /// timeout).
+    pub fn take_tasks(&mut self) -> Vec<JoinHandle<Option<()>>> {
         std::mem::take(&mut self.tasks)
+    }
+}
+
+impl WebSocketCtxView<'_> {
+    /// Starts a connection over an upgraded stream and puts its websocket
+    /// in the table, for a guest to use.
+    pub(crate) fn push<S>(
+        &mut self,
+        stream: S,
+        leftover: BytesMut,
+        role: Role,
+        protocol: Option<String>,
+        slot: OwnedSemaphorePermit,
+    ) -> HostResult<Resource<WebSocket>>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let ws = self.ctx.start(stream, leftover, role, protocol, slot);
+        Ok(self.table.push(ws)?)
     }
 }
 

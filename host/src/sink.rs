@@ -1,0 +1,135 @@
+//! The write half of a connection: one frame at a time, header and payload
+//! in one vectored write, masked in place when we are the client.
+
+use crate::connection::Role;
+use std::io::{self, Cursor, IoSlice};
+use std::pin::Pin;
+use tokio::io::{AsyncWrite, AsyncWriteExt};
+use tungstenite::protocol::frame::coding::OpCode;
+use tungstenite::protocol::frame::FrameHeader;
+
+/// The write half of a connection. Its owner (a mutex in the connection's
+/// link) keeps frames whole and in order.
+pub(crate) struct Sink {
+    /// `None` once the connection has let go of the socket.
+    io: Option<Pin<Box<dyn AsyncWrite + Send>>>,
+    role: Role,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink")
+            .field("open", &self.io.is_some())
+            .field("role", &self.role)
+            .finish()
+    }
+}
+
+impl Sink {
+    pub(crate) fn new(io: impl AsyncWrite + Send + 'static, role: Role) -> Self {
+        Sink {
+            io: Some(Box::pin(io)),
+            role,
+        }
+    }
+
+    /// Writes one frame and flushes; the payload is masked in place when we
+    /// are the client.
+    pub(crate) async fn frame(
+        &mut self,
+        opcode: OpCode,
+        payload: &mut [u8],
+        fin: bool,
+    ) -> io::Result<()> {
+        let Some(io) = self.io.as_mut() else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        let header = FrameHeader {
+            is_final: fin,
+            opcode,
+            mask: (self.role == Role::Client).then(rand::random::<[u8; 4]>),
+            ..FrameHeader::default()
+        };
+        let mut head = [0u8; 14];
+        let mut cursor = Cursor::new(&mut head[..]);
+        header
+            .format(payload.len() as u64, &mut cursor)
+            .map_err(io::Error::other)?;
+        let head_len = cursor.position() as usize;
+        if let Some(mask) = header.mask {
+            apply_mask(payload, mask, 0);
+        }
+        write_all_vectored(io, &head[..head_len], payload).await?;
+        io.flush().await
+    }
+
+    /// Takes the socket's write half; later frames fail with `NotConnected`.
+    pub(crate) fn take(&mut self) -> Option<Pin<Box<dyn AsyncWrite + Send>>> {
+        self.io.take()
+    }
+}
+
+/// Writes `head` then `body`, as few writes as the stream allows.
+async fn write_all_vectored(
+    io: &mut Pin<Box<dyn AsyncWrite + Send>>,
+    mut head: &[u8],
+    mut body: &[u8],
+) -> io::Result<()> {
+    while !head.is_empty() || !body.is_empty() {
+        let n = if head.is_empty() {
+            io.write(body).await?
+        } else {
+            io.write_vectored(&[IoSlice::new(head), IoSlice::new(body)])
+                .await?
+        };
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        let from_head = n.min(head.len());
+        head = &head[from_head..];
+        body = &body[n - from_head..];
+    }
+    Ok(())
+}
+
+/// XORs `buf` with `mask` as it applies `offset` bytes into a payload,
+/// eight bytes at a time.
+pub(crate) fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
+    let m = [
+        mask[offset & 3],
+        mask[(offset + 1) & 3],
+        mask[(offset + 2) & 3],
+        mask[(offset + 3) & 3],
+    ];
+    let word = u64::from_ne_bytes([m[0], m[1], m[2], m[3], m[0], m[1], m[2], m[3]]);
+    let mut chunks = buf.chunks_exact_mut(8);
+    for chunk in &mut chunks {
+        let mut bytes = [0u8; 8];
+        bytes.copy_from_slice(chunk);
+        chunk.copy_from_slice(&(u64::from_ne_bytes(bytes) ^ word).to_ne_bytes());
+    }
+    for (i, byte) in chunks.into_remainder().iter_mut().enumerate() {
+        *byte ^= m[i & 3];
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn masking_in_words_matches_masking_bytewise() {
+        let mask = [0x12, 0x34, 0x56, 0x78];
+        for len in 0..40 {
+            for offset in 0..8 {
+                let data: Vec<u8> = (0..len).map(|i| (i * 7 + 3) as u8).collect();
+                let mut fast = data.clone();
+                super::apply_mask(&mut fast, mask, offset);
+                let slow: Vec<u8> = data
+                    .iter()
+                    .enumerate()
+                    .map(|(i, b)| b ^ mask[(offset + i) & 3])
+                    .collect();
+                assert_eq!(fast, slow, "len {len} offset {offset}");
+            }
+        }
+    }
+}

@@ -1,0 +1,45 @@
+//! Spawning the host's background tasks so that a panic in one is never
+//! mistaken for a normal end: it is logged at error level and counted.
+
+use futures_util::FutureExt;
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::task::JoinHandle;
+
+static PANICS: AtomicU64 = AtomicU64::new(0);
+
+/// How many of the host's tasks (connections, their readers and drivers,
+/// server connections) have panicked in this process. A panic is a bug in
+/// wsbox, never the guest's or the peer's doing: tests assert that this
+/// stays zero.
+pub fn panics() -> u64 {
+    PANICS.load(Ordering::Relaxed)
+}
+
+/// Runs `future` to its end, catching a panic: `None` then, after it was
+/// logged (naming `what`) and counted.
+pub(crate) async fn supervised<F: Future>(what: &'static str, future: F) -> Option<F::Output> {
+    match AssertUnwindSafe(future).catch_unwind().await {
+        Ok(output) => Some(output),
+        Err(panic) => {
+            PANICS.fetch_add(1, Ordering::Relaxed);
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "(no message)".into());
+            tracing::error!("wsbox bug: the {what} task panicked: {message}");
+            None
+        }
+    }
+}
+
+/// Spawns `future` on the current runtime, [`supervised`].
+pub(crate) fn spawn<F>(what: &'static str, future: F) -> JoinHandle<Option<F::Output>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    tokio::spawn(supervised(what, future))
+}
