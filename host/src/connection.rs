@@ -73,6 +73,8 @@ pub(crate) struct Link {
     /// Wakes the driver: it owes a close frame or a finish, or a deadline
     /// moved.
     wake: Notify,
+    /// The guest's queue, for the ends the machine decides on.
+    to_guest: mpsc::UnboundedSender<Inbound>,
     send_timeout: Duration,
     close_timeout: Duration,
 }
@@ -115,15 +117,15 @@ impl Link {
     }
 
     /// Applies an event whose close frame and finish the driver carries
-    /// out; returns what to queue for the guest.
-    pub(crate) fn event(&self, event: Event) -> Option<End> {
+    /// out, and queues the end it gives for the guest.
+    pub(crate) fn event(&self, event: Event) {
         let actions = self.apply(event).unwrap_or_default();
-        self.hand_over(actions)
+        self.hand_over(actions);
     }
 
-    /// Gives the driver the close frame and finish of `actions`; returns
-    /// what to queue for the guest.
-    pub(crate) fn hand_over(&self, actions: Actions) -> Option<End> {
+    /// Gives the driver the close frame and finish of `actions`, and queues
+    /// their end for the guest, after what is queued already.
+    pub(crate) fn hand_over(&self, actions: Actions) {
         let Actions {
             send_close,
             deliver,
@@ -140,7 +142,10 @@ impl Link {
             drop(guarded);
             self.wake.notify_one();
         }
-        deliver
+        if let Some(end) = deliver {
+            // The guest side may be gone.
+            let _ = self.to_guest.send(Inbound::End(end));
+        }
     }
 
     /// Sends a close frame with `code` now, unless one was decided on
@@ -263,6 +268,7 @@ where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let (read_half, write_half) = tokio::io::split(stream);
+    let (to_guest, inbound) = mpsc::unbounded_channel();
     let link = Arc::new(Link {
         guarded: Mutex::new(Guarded {
             machine: Machine::new(role, limits.close_timeout),
@@ -272,24 +278,21 @@ where
         }),
         sink: tokio::sync::Mutex::new(Sink::new(write_half, role)),
         wake: Notify::new(),
+        to_guest: to_guest.clone(),
         send_timeout: limits.send_timeout,
         close_timeout: limits.close_timeout,
     });
-    let (to_guest, inbound) = mpsc::unbounded_channel();
     let reader = Reader::new(
         read_half,
         leftover,
         role,
         limits,
         instance_budget,
-        to_guest.clone(),
+        to_guest,
         link.clone(),
     );
     let reader = crate::task::spawn("websocket reader", reader.run());
-    let task = crate::task::spawn(
-        "websocket driver",
-        drive(link.clone(), reader, to_guest, slot),
-    );
+    let task = crate::task::spawn("websocket driver", drive(link.clone(), reader, slot));
     Connection {
         link,
         inbound,
@@ -298,12 +301,7 @@ where
 }
 
 /// Writes what the host owes, keeps the deadlines, and ends TCP.
-async fn drive(
-    link: Arc<Link>,
-    reader: JoinHandle<Option<()>>,
-    to_guest: mpsc::UnboundedSender<Inbound>,
-    _slot: OwnedSemaphorePermit,
-) {
+async fn drive(link: Arc<Link>, reader: JoinHandle<Option<()>>, _slot: OwnedSemaphorePermit) {
     let mut reader = Some(reader);
     let never = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let finish = loop {
@@ -329,16 +327,18 @@ async fn drive(
         tokio::select! {
             _ = link.wake.notified() => {}
             _ = sleep_until(deadline.unwrap_or(never)), if deadline.is_some() => {
-                if let Some(end) = link.event(Event::Tick) {
-                    let _ = to_guest.send(Inbound::End(end));
-                }
+                link.event(Event::Tick);
             }
-            _ = async { reader.as_mut().expect("checked").await }, if reader.is_some() => {
+            ended = async { reader.as_mut().expect("checked").await }, if reader.is_some() => {
                 reader = None;
+                if !matches!(ended, Ok(Some(()))) {
+                    // The reader panicked (a bug, counted): end the connection
+                    // rather than leave the guest waiting.
+                    link.event(Event::Ended(Failure::Io("internal error in the host".into())));
+                }
             }
         }
     };
-    drop(to_guest);
     end_tcp(&link, finish, reader).await;
     link.lock().done = true;
 }

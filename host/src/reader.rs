@@ -125,9 +125,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             Stop::Ended(failure) => Event::Ended(failure),
         };
         let ended = matches!(event, Event::Ended(_));
-        if let Some(end) = self.link.event(event) {
-            let _ = self.to_guest.send(Inbound::End(end));
-        }
+        self.link.event(event);
         if ended {
             return;
         }

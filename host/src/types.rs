@@ -212,7 +212,7 @@ impl WebSocket {
             .link
             .write_frame(opcode, &mut payload, fin, Machine::may_send)
             .await?;
-        written.map_err(|e| write_error(e).into())
+        written.map_err(|e| self.write_failed(e))
     }
 
     pub(crate) async fn send(&mut self, message: Message) -> HostResult<()> {
@@ -272,7 +272,7 @@ impl WebSocket {
         let frame = actions.send_close.take();
         if let Some(frame) = frame {
             if let Err(e) = self.link.write_close(&frame, deadline).await {
-                return Err(write_error(e).into());
+                return Err(self.write_failed(e));
             }
         }
         self.link.hand_over(actions);
@@ -309,9 +309,7 @@ impl WebSocket {
         match tokio::time::timeout_at(deadline, wait).await {
             Ok(result) => result,
             Err(_) => {
-                if let Some(end) = self.link.event(Event::Tick) {
-                    self.take_end(Some(end))?;
-                }
+                self.link.event(Event::Tick);
                 self.abort();
                 Err(ErrorCode::Timeout.into())
             }
@@ -328,6 +326,17 @@ impl WebSocket {
 impl Drop for WebSocket {
     fn drop(&mut self) {
         self.link.release();
+    }
+}
+
+impl WebSocket {
+    /// A write of the guest's own call failed: the connection is aborted,
+    /// and the guest knows it from this call's error.
+    fn write_failed(&mut self, e: WriteError) -> crate::HostError {
+        if let WriteError::Failed(why) = &e {
+            let _ = self.link.apply(Event::Received(End::Failed(why.clone())));
+        }
+        write_error(e).into()
     }
 }
 

@@ -17,6 +17,7 @@ use wsbox::{Config, Exit, Output, Policy, RunOutput, Runner};
 pub use wsbox_testbed::{guest, polyglot_guest, python, repo};
 
 pub mod browser;
+pub mod oracle;
 pub mod raw;
 
 /// How long any single wait in a test may take before the test fails.

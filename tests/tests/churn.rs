@@ -63,6 +63,7 @@ async fn assert_back_to(baseline: Usage) {
         now.rss_kib <= baseline.rss_kib + RSS_SLACK_KIB,
         "resident memory: {baseline:?} -> {now:?}"
     );
+    assert_eq!(wsbox::panics(), 0, "a host task panicked");
 }
 
 /// One connection's worth of behaviour, chosen by `i`.

@@ -136,6 +136,7 @@ async fn every_violation_gets_its_close_code_and_a_defined_error() {
         assert_eq!(answer, Some(Some(code)), "{name}");
     }
     assert_eq!(count, 17);
+    assert_eq!(wsbox::panics(), 0, "a host task panicked");
 }
 
 #[tokio::test]
@@ -164,6 +165,7 @@ async fn oversized_frames_and_messages_get_1009() {
         (recv.as_str(), answer),
         ("err(message-too-big)", Some(Some(1009)))
     );
+    assert_eq!(wsbox::panics(), 0, "a host task panicked");
 }
 
 #[tokio::test]
@@ -188,6 +190,7 @@ async fn a_reset_during_the_handshake_is_connect_failed() {
         out.result("connect")
     );
     assert_eq!(server.answer().await, None);
+    assert_eq!(wsbox::panics(), 0, "a host task panicked");
 }
 
 #[tokio::test]
@@ -216,6 +219,7 @@ async fn resets_mid_frame_and_mid_message_read_as_aborted() {
         assert_eq!(out.result("query"), "err(aborted)", "{name}");
         assert_eq!(out.results("recv")[1], "err(closed)", "{name}");
     }
+    assert_eq!(wsbox::panics(), 0, "a host task panicked");
 }
 
 #[tokio::test]
@@ -243,6 +247,7 @@ async fn a_reset_after_our_close_before_the_answer_reads_as_aborted() {
     assert_eq!(out.result("query"), "err(aborted)");
     assert!(out.result("send-text:x").starts_with("err(invalid-state"));
     server.answer().await;
+    assert_eq!(wsbox::panics(), 0, "a host task panicked");
 }
 
 /// After the host failed the connection (its close frame is out), a
@@ -298,4 +303,29 @@ async fn nothing_follows_the_hosts_close_frame() {
     );
     assert_eq!(out.result("query"), "err(aborted)");
     assert_eq!(server.answer().await, None);
+    assert_eq!(wsbox::panics(), 0, "a host task panicked");
+}
+
+#[tokio::test]
+async fn sizes_that_would_overflow_are_message_too_big() {
+    // With no size limits, a continuation frame whose length would
+    // overflow the message's size is still only too big.
+    let mut bytes = frame(0x02, b"0123456789", None);
+    bytes.extend_from_slice(&[0x80, 127]);
+    bytes.extend_from_slice(&(u64::MAX - 5).to_be_bytes());
+    let server = RawServer::sending(bytes).await;
+    let config = Config {
+        limits: Limits {
+            max_message_size: usize::MAX,
+            max_frame_size: usize::MAX,
+            ..Limits::default()
+        },
+        ..allow(server.port)
+    };
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let out = probe_with(config, &url, &["recv", "query"]).await;
+    assert_eq!(out.result("recv"), "err(message-too-big)");
+    assert_eq!(out.result("query"), "err(aborted)");
+    assert_eq!(server.answer().await, Some(Some(1009)));
+    assert_eq!(wsbox::panics(), 0, "a host task panicked");
 }

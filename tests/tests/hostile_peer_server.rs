@@ -117,6 +117,7 @@ async fn every_violation_gets_its_close_code_and_the_handler_sees_aborted() {
         assert!(line.ends_with("err(aborted)"), "{name}: {line}");
     }
     still_serving(&served).await;
+    assert_eq!(wsbox::panics(), 0, "a host task panicked");
 }
 
 #[tokio::test]
@@ -156,6 +157,7 @@ async fn resets_at_every_stage_cost_only_their_connection() {
         .await
         .ends_with("err(aborted)"));
     still_serving(&served).await;
+    assert_eq!(wsbox::panics(), 0, "a host task panicked");
 }
 
 #[tokio::test]
@@ -210,4 +212,5 @@ async fn a_connection_flood_beyond_the_maximum_gets_503_and_the_server_stays_up(
         }
     }
     still_serving(&served).await;
+    assert_eq!(wsbox::panics(), 0, "a host task panicked");
 }

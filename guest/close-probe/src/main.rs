@@ -117,6 +117,18 @@ fn main() {
                 }
                 continue;
             }
+            Step::ConnectDrop(n) => {
+                let result = (0..n).try_for_each(|i| {
+                    Websocket::connect(url, &options)
+                        .map(drop)
+                        .map_err(|e| (i, e))
+                });
+                match result {
+                    Ok(()) => say(text, format!("ok({n} connected and dropped)")),
+                    Err((i, e)) => say(text, format!("err(after {i}: {})", e.describe())),
+                }
+                continue;
+            }
             Step::RawTcp(addr) => {
                 match std::net::TcpStream::connect(addr.as_str()) {
                     Ok(_) => say(text, "ok"),
@@ -180,6 +192,7 @@ enum Step {
     Spin,
     Alloc,
     ConnectMany(usize),
+    ConnectDrop(usize),
     SubscribeMany(usize),
     StaleHandle,
 }
@@ -234,6 +247,7 @@ fn parse(step: &str) -> Option<Step> {
         ("spin", None) => Step::Spin,
         ("alloc", None) => Step::Alloc,
         ("connect-many", Some(n)) => Step::ConnectMany(n.parse().ok()?),
+        ("connect-drop", Some(n)) => Step::ConnectDrop(n.parse().ok()?),
         ("subscribe-many", Some(n)) => Step::SubscribeMany(n.parse().ok()?),
         ("stale-handle", None) => Step::StaleHandle,
         _ => return None,
@@ -323,6 +337,7 @@ fn run(ws: &Websocket, step: Step) -> String {
         | Step::Spin
         | Step::Alloc
         | Step::ConnectMany(_)
+        | Step::ConnectDrop(_)
         | Step::SubscribeMany(_)
         | Step::StaleHandle => {
             unreachable!("handled by main")
