@@ -22,6 +22,7 @@ pub mod close_code;
 mod config;
 mod connection;
 mod error;
+mod guest_log;
 mod lifecycle;
 pub mod policy;
 mod reader;

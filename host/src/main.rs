@@ -51,6 +51,14 @@ struct ServeArgs {
     /// instances on Linux's default vm.max_map_count).
     #[arg(long)]
     pooling: bool,
+    /// Bytes of output lines one handler instance may log, stdout and
+    /// stderr together; past it, one notice, and the rest is dropped.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
+    guest_log_bytes: usize,
+    /// Output lines one handler instance may log, stdout and stderr
+    /// together; past it, one notice, and the rest is dropped.
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    guest_log_lines: usize,
     /// At shutdown, print on stderr the accept-to-handler,
     /// request-to-handler and instantiation latencies (count, p50, p99, max
     /// in microseconds).
@@ -217,6 +225,8 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         handshake_timeout: args.handshake_timeout,
         max_handshakes: args.max_handshakes,
         shutdown_timeout: args.shutdown_timeout,
+        guest_log_bytes: args.guest_log_bytes,
+        guest_log_lines: args.guest_log_lines,
         pooling: args.pooling,
         ..ServeConfig::default()
     };

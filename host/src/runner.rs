@@ -3,6 +3,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::guest_log;
 use crate::sandbox::{self, InstanceState};
 use std::path::Path;
 use std::sync::Arc;
@@ -30,7 +31,9 @@ pub enum Exit {
     /// The guest returned or exited with this code (WASI 0.2 has only 0 and 1
     /// unless the guest calls `exit` with a code of its own).
     Code(i32),
-    /// The guest trapped; the message says where.
+    /// The guest trapped; the message says where. It names the guest's own
+    /// functions, so its control characters are escaped (`\x1b`, `\n`, ...)
+    /// and it prints as one line.
     Trap(String),
 }
 
@@ -146,7 +149,7 @@ impl Runner {
             Ok(Err(())) => Exit::Code(1),
             Err(e) => match e.downcast_ref::<I32Exit>() {
                 Some(I32Exit(code)) => Exit::Code(*code),
-                None => Exit::Trap(sandbox::describe_trap(&e, &limits)),
+                None => Exit::Trap(guest_log::escape(sandbox::describe_trap(&e, &limits))),
             },
         };
         let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();

@@ -13,6 +13,7 @@ use crate::bindings::ServerPre;
 use crate::config::Config;
 use crate::connection::Role;
 use crate::error::{Error, Result};
+use crate::guest_log;
 use crate::runner::{load_component, one_line};
 use crate::sandbox::{self, InstanceState};
 use crate::stats::{Latencies, ServeStats};
@@ -21,17 +22,15 @@ use bytes::BytesMut;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store};
-use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
 /// The longest HTTP request head the server reads.
@@ -63,9 +62,17 @@ pub struct ServeConfig {
     /// How long graceful shutdown waits for handlers to finish after 1001
     /// went out on every connection. Default: 15 s.
     pub shutdown_timeout: Duration,
-    /// Where the guests' stdout and stderr lines go. Default: this process's
-    /// stderr, as `[ADDRESS] LINE`.
+    /// Where the guests' stdout and stderr lines go, with control
+    /// characters escaped. Default: this process's stderr, as
+    /// `[ADDRESS] LINE`.
     pub guest_output: GuestOutput,
+    /// How many bytes of lines one instance may log, stdout and stderr
+    /// together (counted after escaping); past it, one notice and the rest
+    /// is dropped. Default: 1 MiB.
+    pub guest_log_bytes: usize,
+    /// How many lines one instance may log, stdout and stderr together;
+    /// past it, one notice and the rest is dropped. Default: 10,000.
+    pub guest_log_lines: usize,
     /// Allocate instances from wasmtime's pooling allocator, sized for
     /// `max_connections`, instead of with `mmap` per instance: faster
     /// instantiation, and more live instances than the default allocator's
@@ -82,6 +89,8 @@ impl Default for ServeConfig {
             max_handshakes: 256,
             shutdown_timeout: Duration::from_secs(15),
             guest_output: Arc::new(|remote, line| eprintln!("[{remote}] {line}")),
+            guest_log_bytes: 1 << 20,
+            guest_log_lines: 10_000,
             pooling: false,
         }
     }
@@ -95,6 +104,8 @@ impl std::fmt::Debug for ServeConfig {
             .field("handshake_timeout", &self.handshake_timeout)
             .field("max_handshakes", &self.max_handshakes)
             .field("shutdown_timeout", &self.shutdown_timeout)
+            .field("guest_log_bytes", &self.guest_log_bytes)
+            .field("guest_log_lines", &self.guest_log_lines)
             .field("pooling", &self.pooling)
             .finish_non_exhaustive()
     }
@@ -440,7 +451,7 @@ impl Inner {
                 handler
             }
             Err(e) => {
-                tracing::error!(%remote, "cannot instantiate the handler: {}", self.describe(&e));
+                tracing::error!(%remote, "cannot instantiate the handler: {}", guest_log::escape(self.describe(&e)));
                 return respond(&mut tcp, Refusal::new(500, "The handler failed.\n")).await;
             }
         };
@@ -467,7 +478,7 @@ impl Inner {
                 .await;
             }
             Err(e) => {
-                tracing::error!(%remote, "the handler trapped in upgrade: {}", self.describe(&e));
+                tracing::error!(%remote, "the handler trapped in upgrade: {}", guest_log::escape(self.describe(&e)));
                 return respond(&mut tcp, Refusal::new(500, "The handler failed.\n")).await;
             }
         };
@@ -522,16 +533,14 @@ impl Inner {
             }
         };
         if let Err(e) = &result {
-            tracing::error!(%remote, "the handler trapped in handle: {}", self.describe(e));
+            tracing::error!(%remote, "the handler trapped in handle: {}", guest_log::escape(self.describe(e)));
         }
         sandbox::finish(store, result.is_err()).await;
     }
 
     fn store(&self, remote: SocketAddr) -> Store<InstanceState> {
-        let remote = remote.to_string();
         let mut wasi = WasiCtxBuilder::new();
-        wasi.stdout(GuestLog::new(&remote, &self.config.guest_output))
-            .stderr(GuestLog::new(&remote, &self.config.guest_output));
+        guest_log::attach(&mut wasi, remote, &self.config);
         self.handler.store(wasi.build())
     }
 
@@ -709,99 +718,4 @@ async fn respond(tcp: &mut TcpStream, refusal: Refusal) {
         tcp.shutdown().await
     };
     let _ = tokio::time::timeout(Duration::from_secs(5), write).await;
-}
-
-/// A guest's stdout or stderr: complete lines go to the [`GuestOutput`],
-/// tagged with the client's address.
-struct GuestLog {
-    lines: Arc<Lines>,
-}
-
-struct Lines {
-    remote: String,
-    sink: GuestOutput,
-    pending: Mutex<Vec<u8>>,
-}
-
-/// A line longer than this is passed on in pieces.
-const MAX_LINE: usize = 16 * 1024;
-
-impl GuestLog {
-    fn new(remote: &str, sink: &GuestOutput) -> Self {
-        GuestLog {
-            lines: Arc::new(Lines {
-                remote: remote.to_string(),
-                sink: sink.clone(),
-                pending: Mutex::new(Vec::new()),
-            }),
-        }
-    }
-}
-
-impl Lines {
-    fn write(&self, data: &[u8]) {
-        let Ok(mut pending) = self.pending.lock() else {
-            return;
-        };
-        pending.extend_from_slice(data);
-        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            self.emit(&line[..end]);
-        }
-        if pending.len() > MAX_LINE {
-            let line = std::mem::take(&mut *pending);
-            self.emit(&line);
-        }
-    }
-
-    fn emit(&self, line: &[u8]) {
-        let line = String::from_utf8_lossy(line);
-        (self.sink)(&self.remote, line.trim_end_matches('\r'));
-    }
-}
-
-impl Drop for Lines {
-    fn drop(&mut self) {
-        let rest = self
-            .pending
-            .get_mut()
-            .map(std::mem::take)
-            .unwrap_or_default();
-        if !rest.is_empty() {
-            self.emit(&rest);
-        }
-    }
-}
-
-impl IsTerminal for GuestLog {
-    fn is_terminal(&self) -> bool {
-        false
-    }
-}
-
-impl StdoutStream for GuestLog {
-    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
-        Box::new(LineWriter(self.lines.clone()))
-    }
-}
-
-struct LineWriter(Arc<Lines>);
-
-impl AsyncWrite for LineWriter {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        _: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<std::io::Result<usize>> {
-        self.0.write(buf);
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        Poll::Ready(Ok(()))
-    }
 }

@@ -534,6 +534,31 @@ impl Served {
         }
     }
 
+    /// Every guest output line up to and including the next one that
+    /// contains `needle`.
+    pub async fn log_lines_until(&mut self, needle: &str) -> Vec<String> {
+        let mut lines = Vec::new();
+        loop {
+            let line = tokio::time::timeout(WAIT, self.logs.recv())
+                .await
+                .unwrap_or_else(|_| panic!("no guest output containing {needle:?} in time"))
+                .expect("server running");
+            let found = line.contains(needle);
+            lines.push(line);
+            if found {
+                return lines;
+            }
+        }
+    }
+
+    /// The guest output lines that arrived and were not read yet, without
+    /// waiting. Guest output is written and flushed (WASI's
+    /// `blocking-write-and-flush`) before the guest's next call, so after
+    /// a reply from the guest, every line it printed before is here.
+    pub fn logged(&mut self) -> Vec<String> {
+        std::iter::from_fn(|| self.logs.try_recv().ok()).collect()
+    }
+
     /// Triggers graceful shutdown and waits for `serve` to return.
     pub async fn shutdown(mut self) {
         if let Some(stop) = self.stop.take() {

@@ -14,8 +14,15 @@
 //! - `/alloc`: allocates memory forever (the memory limit).
 //! - `/return-open`: returns with the websocket open; the host closes it
 //!   with 1000.
+//! - `/flood`: prints 20,000 lines of 200 bytes, alternating
+//!   stdout and stderr (far past the host's default log budget), then
+//!   echoes.
+//! - `/forge`: prints lines made to pass for another client's or for
+//!   wsbox's, with carriage returns, ANSI escapes, DEL, NUL, a C1 control,
+//!   a right-to-left override and invalid UTF-8, then echoes.
 //! - anything else: goes on like `echo`.
 
+use std::io::Write;
 use std::sync::OnceLock;
 
 use wsbox_guest::{Handler, Incoming, UpgradeRequest, UpgradeResponse, WebSocket};
@@ -26,6 +33,15 @@ static PATH: OnceLock<String> = OnceLock::new();
 
 /// The size of each allocation of `/alloc`.
 const CHUNK: usize = 16 << 20;
+
+/// How many lines `/flood` prints.
+const FLOOD_LINES: usize = 20_000;
+
+/// What `/forge` prints, as raw bytes: every line tries to pass for
+/// something it is not.
+const FORGED: &[u8] =
+    b"\r\x1b[2K[1.2.3.4:5] wsbox: forged\x7f\x00 \\ \t\xc2\x9b\xe2\x80\xae \xff end\r\n\
+    \x1b]0;title\x07\x1b[1A\x1b[31mred\x08\r\n";
 
 struct Faulty;
 
@@ -74,6 +90,22 @@ impl Handler for Faulty {
             }
             // Dropping `conn` without closing: the host sends 1000.
             "/return-open" => {}
+            "/flood" => {
+                for i in 0..FLOOD_LINES {
+                    let line = format!("flood {i:05} {}", "x".repeat(188));
+                    if i % 2 == 0 {
+                        println!("{line}");
+                    } else {
+                        eprintln!("{line}");
+                    }
+                }
+                let _ = conn.echo(|message| message);
+            }
+            "/forge" => {
+                let _ = std::io::stdout().write_all(FORGED);
+                let _ = std::io::stdout().flush();
+                let _ = conn.echo(|message| message);
+            }
             _ => {
                 let _ = conn.echo(|message| message);
             }

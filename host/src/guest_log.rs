@@ -1,0 +1,392 @@
+//! Hands each handler instance's output to the host's log: escaped, so it cannot forge lines, and
+//! within a budget, so it cannot flood the log.
+//!
+//! Each instance's output is split into lines, every line is escaped (see
+//! [`escape`]) and handed to [`ServeConfig::guest_output`] with the client's
+//! address. Stdout and stderr share one budget per instance
+//! ([`ServeConfig::guest_log_bytes`], [`ServeConfig::guest_log_lines`]); past
+//! it, one notice says that output is dropped from now on and which flag
+//! raises the budget, and the rest is dropped.
+
+use crate::server::{GuestOutput, ServeConfig};
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::AsyncWrite;
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::WasiCtxBuilder;
+
+/// A line longer than this is passed on in pieces.
+const MAX_LINE: usize = 16 * 1024;
+
+/// Sends the stdout and stderr of the instance serving `remote` to
+/// `config.guest_output`, within one budget for both.
+pub(crate) fn attach(wasi: &mut WasiCtxBuilder, remote: SocketAddr, config: &ServeConfig) {
+    let log = Arc::new(Log::new(
+        remote.to_string(),
+        config.guest_output.clone(),
+        config.guest_log_bytes,
+        config.guest_log_lines,
+    ));
+    wasi.stdout(GuestLog::new(&log)).stderr(GuestLog::new(&log));
+}
+
+/// Shows `text` with every control character escaped, so that it prints as
+/// one line that cannot move the cursor, erase or recolour what is on the
+/// screen, or pass itself off as another line:
+///
+/// - `\` becomes `\\`, so the escaping is unambiguous;
+/// - tab, carriage return and line feed become `\t`, `\r` and `\n`;
+/// - the other C0 codes (ESC included) and DEL become `\xNN` (ESC: `\x1b`);
+/// - bytes that are not valid UTF-8 become `\xNN` too (`\xff`); a `\x`
+///   above `\x7f` is therefore always an invalid byte, never a character;
+/// - the C1 controls (U+0080 to U+009F), the bidirectional overrides and
+///   isolates (U+202A to U+202E, U+2066 to U+2069) and the line and
+///   paragraph separators (U+2028, U+2029) become `\u{NNNN}`.
+///
+/// Everything else, other non-ASCII text included, is shown as it is.
+pub(crate) fn escape(text: impl AsRef<[u8]>) -> String {
+    let bytes = text.as_ref();
+    let mut out = String::with_capacity(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        for c in chunk.valid().chars() {
+            match c {
+                '\\' => out.push_str("\\\\"),
+                '\t' => out.push_str("\\t"),
+                '\r' => out.push_str("\\r"),
+                '\n' => out.push_str("\\n"),
+                '\0'..='\x1f' | '\x7f' => {
+                    let _ = write!(out, "\\x{:02x}", u32::from(c));
+                }
+                '\u{80}'..='\u{9f}'
+                | '\u{2028}'
+                | '\u{2029}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}' => {
+                    let _ = write!(out, "\\u{{{:x}}}", u32::from(c));
+                }
+                c => out.push(c),
+            }
+        }
+        for byte in chunk.invalid() {
+            let _ = write!(out, "\\x{byte:02x}");
+        }
+    }
+    out
+}
+
+/// One instance's output: where it goes and what is left of its budget.
+struct Log {
+    remote: String,
+    sink: GuestOutput,
+    /// The budget as configured, for the notice.
+    max_bytes: usize,
+    max_lines: usize,
+    budget: Mutex<Budget>,
+    /// Set once the budget is spent and the notice is out; from then on
+    /// output is dropped as it is written, without being buffered.
+    over: AtomicBool,
+}
+
+/// What an instance may still log.
+struct Budget {
+    bytes: usize,
+    lines: usize,
+}
+
+impl Log {
+    fn new(remote: String, sink: GuestOutput, max_bytes: usize, max_lines: usize) -> Log {
+        Log {
+            remote,
+            sink,
+            max_bytes,
+            max_lines,
+            budget: Mutex::new(Budget {
+                bytes: max_bytes,
+                lines: max_lines,
+            }),
+            over: AtomicBool::new(false),
+        }
+    }
+
+    fn over(&self) -> bool {
+        self.over.load(Ordering::Relaxed)
+    }
+
+    /// Passes one line on, escaped, if the budget has room for it;
+    /// otherwise sends the notice, the first time.
+    fn emit(&self, line: &[u8]) {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let text = escape(line);
+        let spent = {
+            let Ok(mut budget) = self.budget.lock() else {
+                return;
+            };
+            if self.over() {
+                return;
+            }
+            let spent = if budget.lines == 0 {
+                Some((self.max_lines, "lines", "--guest-log-lines"))
+            } else if text.len() > budget.bytes {
+                Some((self.max_bytes, "bytes", "--guest-log-bytes"))
+            } else {
+                budget.lines -= 1;
+                budget.bytes -= text.len();
+                None
+            };
+            if spent.is_some() {
+                self.over.store(true, Ordering::Relaxed);
+            }
+            spent
+        };
+        let text = match spent {
+            None => text,
+            Some((max, unit, flag)) => format!(
+                "wsbox: this instance's output is past its budget of {max} {unit} \
+                 and is dropped from now on; raise it with {flag}"
+            ),
+        };
+        (self.sink)(&self.remote, &text);
+    }
+}
+
+/// A guest's stdout or stderr: its own partial line, the instance's [`Log`].
+struct GuestLog {
+    stream: Arc<Stream>,
+}
+
+struct Stream {
+    log: Arc<Log>,
+    pending: Mutex<Vec<u8>>,
+}
+
+impl GuestLog {
+    fn new(log: &Arc<Log>) -> Self {
+        GuestLog {
+            stream: Arc::new(Stream {
+                log: log.clone(),
+                pending: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+}
+
+impl Stream {
+    fn write(&self, data: &[u8]) {
+        if self.log.over() {
+            return;
+        }
+        let Ok(mut pending) = self.pending.lock() else {
+            return;
+        };
+        pending.extend_from_slice(data);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            self.log.emit(&line[..end]);
+        }
+        if pending.len() > MAX_LINE {
+            let line = std::mem::take(&mut *pending);
+            self.log.emit(&line);
+        }
+        if self.log.over() {
+            *pending = Vec::new();
+        }
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        let rest = self
+            .pending
+            .get_mut()
+            .map(std::mem::take)
+            .unwrap_or_default();
+        if !rest.is_empty() {
+            self.log.emit(&rest);
+        }
+    }
+}
+
+impl IsTerminal for GuestLog {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl StdoutStream for GuestLog {
+    fn async_stream(&self) -> Box<dyn AsyncWrite + Send + Sync> {
+        Box::new(LineWriter(self.stream.clone()))
+    }
+}
+
+struct LineWriter(Arc<Stream>);
+
+impl AsyncWrite for LineWriter {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        self.0.write(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_escaped_and_text_is_not() {
+        assert_eq!(
+            escape("plain text, été, 日本 🦀"),
+            "plain text, été, 日本 🦀"
+        );
+        assert_eq!(escape(""), "");
+        assert_eq!(escape("a\\b"), "a\\\\b");
+        assert_eq!(escape("\t\r\n"), "\\t\\r\\n");
+        assert_eq!(escape("\x1b[2K"), "\\x1b[2K");
+        assert_eq!(
+            escape("\0\x01\x07\x08\x0b\x0c\x1f\x7f"),
+            "\\x00\\x01\\x07\\x08\\x0b\\x0c\\x1f\\x7f"
+        );
+        assert_eq!(escape("\u{85}\u{9b}"), "\\u{85}\\u{9b}");
+        assert_eq!(
+            escape("\u{202a}\u{202e}\u{2066}\u{2069}\u{2028}\u{2029}"),
+            "\\u{202a}\\u{202e}\\u{2066}\\u{2069}\\u{2028}\\u{2029}"
+        );
+        // U+202F and U+206A are neither overrides nor isolates.
+        assert_eq!(escape("\u{202f}\u{206a}"), "\u{202f}\u{206a}");
+    }
+
+    #[test]
+    fn every_ascii_control_and_no_printable_is_escaped() {
+        for byte in 0u8..=0x7f {
+            let shown = escape([byte]);
+            let control = byte < 0x20 || byte == 0x7f;
+            assert_eq!(
+                shown.len() > 1,
+                control || byte == b'\\',
+                "{byte:#x}: {shown}"
+            );
+            assert!(!shown.chars().any(|c| c.is_control()), "{byte:#x}: {shown}");
+        }
+    }
+
+    #[test]
+    fn invalid_utf8_is_escaped_byte_by_byte() {
+        assert_eq!(escape(b"ok\xffok"), "ok\\xffok");
+        // A truncated sequence, then an overlong one.
+        assert_eq!(escape(b"\xe6\x97"), "\\xe6\\x97");
+        assert_eq!(escape(b"\xc0\xaf"), "\\xc0\\xaf");
+        // The same text written out by hand is told apart by its backslash.
+        assert_eq!(escape("\\xff"), "\\\\xff");
+    }
+
+    /// What the sink received: (address, line) pairs.
+    type Seen = Arc<Mutex<Vec<(String, String)>>>;
+
+    /// A [`Log`] whose lines are collected.
+    fn log(max_bytes: usize, max_lines: usize) -> (Arc<Log>, Seen) {
+        let lines = Arc::new(Mutex::new(Vec::new()));
+        let seen = lines.clone();
+        let sink: GuestOutput = Arc::new(move |remote: &str, line: &str| {
+            seen.lock()
+                .unwrap()
+                .push((remote.to_string(), line.to_string()));
+        });
+        let log = Arc::new(Log::new("1.2.3.4:5".into(), sink, max_bytes, max_lines));
+        (log, lines)
+    }
+
+    fn texts(lines: &Mutex<Vec<(String, String)>>) -> Vec<String> {
+        lines
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, line)| line.clone())
+            .collect()
+    }
+
+    #[test]
+    fn lines_are_split_tagged_and_escaped() {
+        let (log, lines) = log(1 << 20, 100);
+        let out = GuestLog::new(&log);
+        out.stream.write(b"one\r\ntw");
+        out.stream.write(b"o\x1b[31m\rthree\n\xff");
+        drop(out);
+        assert_eq!(
+            *lines.lock().unwrap(),
+            [
+                ("1.2.3.4:5".to_string(), "one".to_string()),
+                ("1.2.3.4:5".to_string(), "two\\x1b[31m\\rthree".to_string()),
+                ("1.2.3.4:5".to_string(), "\\xff".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_long_line_is_passed_on_in_pieces() {
+        let (log, lines) = log(1 << 20, 100);
+        let out = GuestLog::new(&log);
+        out.stream.write(&vec![b'x'; MAX_LINE]);
+        assert!(texts(&lines).is_empty());
+        out.stream.write(b"x");
+        out.stream.write(b"y\n");
+        assert_eq!(texts(&lines), ["x".repeat(MAX_LINE + 1), "y".to_string()]);
+    }
+
+    #[test]
+    fn past_the_line_budget_one_notice_and_nothing_more() {
+        let (log, lines) = log(1 << 20, 3);
+        let (out, err) = (GuestLog::new(&log), GuestLog::new(&log));
+        for i in 0..10 {
+            // Stdout and stderr share the budget.
+            let stream = if i % 2 == 0 { &out } else { &err };
+            stream.stream.write(format!("line {i}\n").as_bytes());
+        }
+        err.stream.write(b"unfinished");
+        assert!(err.stream.pending.lock().unwrap().is_empty());
+        drop((out, err));
+        assert_eq!(
+            texts(&lines),
+            [
+                "line 0",
+                "line 1",
+                "line 2",
+                "wsbox: this instance's output is past its budget of 3 lines and is dropped from now on; raise it with --guest-log-lines",
+            ]
+        );
+    }
+
+    #[test]
+    fn past_the_byte_budget_one_notice_and_nothing_more() {
+        // Escaped, `\x00` counts 4 bytes: two lines of 5 fill 10 exactly.
+        let (log, lines) = log(10, 100);
+        let out = GuestLog::new(&log);
+        out.stream.write(b"a\0\n");
+        out.stream.write(b"bbbbb\n");
+        out.stream.write(b"c\n");
+        out.stream.write(b"d\n");
+        drop(out);
+        assert_eq!(
+            texts(&lines),
+            [
+                "a\\x00",
+                "bbbbb",
+                "wsbox: this instance's output is past its budget of 10 bytes and is dropped from now on; raise it with --guest-log-bytes",
+            ]
+        );
+    }
+}
