@@ -248,15 +248,23 @@ async fn connect_tcp(target: &Target, config: &Config) -> Result<TcpStream, Erro
         .into_iter()
         .partition(|a| config.policy.permits_address(target.secure, a.ip(), port));
     if allowed.is_empty() {
-        return Err(match refused.first() {
-            Some(addr) => ErrorCode::Denied(format!(
-                "{host} resolves to {}, an internal address; allow it by naming the IP in a pattern, e.g. --allow {}://{}",
-                addr.ip(),
-                if target.secure { "wss" } else { "ws" },
-                addr
-            )),
-            None => ErrorCode::ConnectFailed(format!("{host} has no addresses")),
-        });
+        if refused.is_empty() {
+            return Err(ErrorCode::ConnectFailed(format!("{host} has no addresses")));
+        }
+        // The addresses go to the operator's log only: telling the guest
+        // would let it map the internal network through DNS.
+        let scheme = if target.secure { "wss" } else { "ws" };
+        let addresses: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        tracing::info!(
+            "denied {scheme}://{host}:{port}: it resolves only to internal addresses ({}); \
+             to allow one, add e.g. --allow {scheme}://{}",
+            addresses.join(", "),
+            refused[0],
+        );
+        return Err(ErrorCode::Denied(format!(
+            "{host} resolves only to internal addresses, which the host's outbound policy refuses; \
+             the operator can allow one by naming its IP in an --allow pattern, e.g. --allow {scheme}://IP:{port}"
+        )));
     }
     let mut last = None;
     for addr in allowed {
