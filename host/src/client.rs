@@ -83,7 +83,32 @@ impl Target {
     }
 }
 
-const RESERVED_HEADERS: [&str; 4] = ["host", "upgrade", "connection", "content-length"];
+/// Header names a guest or handler may not set (compared in lowercase):
+/// the ones the handshake itself writes, and the ones RFC 9110 gives to the
+/// connection and the message framing (hop-by-hop, length, transfer
+/// coding, trailers, `Expect`). Besides these, every `sec-websocket-*` and
+/// `proxy-*` name is refused.
+const RESERVED_HEADERS: [&str; 9] = [
+    "host",
+    "upgrade",
+    "connection",
+    "content-length",
+    "transfer-encoding",
+    "te",
+    "trailer",
+    "expect",
+    "keep-alive",
+];
+
+/// Name prefixes a guest or handler may not set: the WebSocket handshake's
+/// own headers and the proxy ones.
+const RESERVED_PREFIXES: [&str; 2] = ["sec-websocket-", "proxy-"];
+
+/// The most extra header bytes a guest's request, or a handler's 101
+/// answer, may carry: the sum of `name: value\r\n` over its headers. It
+/// keeps the whole handshake head well under the 16 KiB that servers
+/// (and this host, reading a response) commonly accept.
+pub(crate) const MAX_HEADER_BYTES: usize = 8 * 1024;
 
 fn is_token(s: &str) -> bool {
     !s.is_empty()
@@ -108,8 +133,11 @@ pub(crate) fn check_options(options: &ConnectOptions) -> Result<(), ErrorCode> {
     check_headers(&options.headers)
 }
 
-/// Checks extra handshake headers (of a request or of a 101 answer).
+/// Checks extra handshake headers (of a request or of a 101 answer)
+/// against RFC 9110: token names, none of the reserved ones, no control
+/// character but HTAB in a value, and at most [`MAX_HEADER_BYTES`] in all.
 pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<(), ErrorCode> {
+    let mut total: usize = 0;
     for (name, value) in headers {
         let lower = name.to_ascii_lowercase();
         if !is_token(name) {
@@ -117,16 +145,31 @@ pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<(), ErrorCod
                 "header name {name:?} is not an HTTP token"
             )));
         }
-        if RESERVED_HEADERS.contains(&lower.as_str()) || lower.starts_with("sec-websocket-") {
+        if RESERVED_HEADERS.contains(&lower.as_str())
+            || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
+        {
             return Err(ErrorCode::InvalidParameter(format!(
-                "header {name} is set by the handshake itself"
+                "header {name} is reserved for the handshake and the connection itself \
+                 (Host, Upgrade, Connection, Content-Length, Transfer-Encoding, TE, Trailer, \
+                 Expect, Keep-Alive, Sec-WebSocket-*, Proxy-*): remove it"
             )));
         }
-        if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        if let Some(byte) = value
+            .bytes()
+            .find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
+        {
             return Err(ErrorCode::InvalidParameter(format!(
-                "the value of header {name} contains CR, LF or NUL"
+                "the value of header {name} contains the control character 0x{byte:02x}; \
+                 a header value may contain no control character but HTAB (RFC 9110 section 5.5)"
             )));
         }
+        total = total.saturating_add(name.len() + value.len() + 4);
+    }
+    if total > MAX_HEADER_BYTES {
+        return Err(ErrorCode::InvalidParameter(format!(
+            "the extra headers take {total} bytes (counting `name: value\\r\\n`), \
+             over the host's limit of {MAX_HEADER_BYTES} bytes (8 KiB): send fewer or shorter headers"
+        )));
     }
     Ok(())
 }
@@ -248,15 +291,23 @@ async fn connect_tcp(target: &Target, config: &Config) -> Result<TcpStream, Erro
         .into_iter()
         .partition(|a| config.policy.permits_address(target.secure, a.ip(), port));
     if allowed.is_empty() {
-        return Err(match refused.first() {
-            Some(addr) => ErrorCode::Denied(format!(
-                "{host} resolves to {}, an internal address; allow it by naming the IP in a pattern, e.g. --allow {}://{}",
-                addr.ip(),
-                if target.secure { "wss" } else { "ws" },
-                addr
-            )),
-            None => ErrorCode::ConnectFailed(format!("{host} has no addresses")),
-        });
+        if refused.is_empty() {
+            return Err(ErrorCode::ConnectFailed(format!("{host} has no addresses")));
+        }
+        // The addresses go to the operator's log only: telling the guest
+        // would let it map the internal network through DNS.
+        let scheme = if target.secure { "wss" } else { "ws" };
+        let addresses: Vec<String> = refused.iter().map(ToString::to_string).collect();
+        tracing::info!(
+            "denied {scheme}://{host}:{port}: it resolves only to internal addresses ({}); \
+             to allow one, add e.g. --allow {scheme}://{}",
+            addresses.join(", "),
+            refused[0],
+        );
+        return Err(ErrorCode::Denied(format!(
+            "{host} resolves only to internal addresses, which the host's outbound policy refuses; \
+             the operator can allow one by naming its IP in an --allow pattern, e.g. --allow {scheme}://IP:{port}"
+        )));
     }
     let mut last = None;
     for addr in allowed {
@@ -394,13 +445,30 @@ mod fuzz {
             }
         }
 
-        /// Header and subprotocol checks never let CR or LF through.
+        /// Header and subprotocol checks never let a control character
+        /// other than HTAB through, and never a line break.
         #[test]
-        fn options_never_let_line_breaks_through(name in "\\PC{0,10}", value in "\\PC{0,10}(\r|\n)?\\PC{0,5}") {
-            let options = ConnectOptions { protocols: vec![value.clone()], headers: vec![(name, value.clone())] };
-            if check_options(&options).is_ok() {
-                prop_assert!(!value.contains(['\r', '\n']));
+        fn options_never_let_control_characters_through(
+            name in "(\\PC{0,10}|[A-Za-z-]{1,10})",
+            value in "\\PC{0,10}[\\x00-\\x1f\\x7f]?\\PC{0,5}",
+        ) {
+            let header = ConnectOptions { protocols: vec![], headers: vec![(name, value.clone())] };
+            let protocol = ConnectOptions { protocols: vec![value.clone()], headers: vec![] };
+            for options in [header, protocol] {
+                if check_options(&options).is_ok() {
+                    prop_assert!(!value.contains(['\r', '\n']));
+                    prop_assert!(!value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f), "{:?}", value);
+                }
             }
+        }
+
+        /// A header that is none of the reserved ones, with printable text
+        /// and HTABs, within the size limit, is accepted.
+        #[test]
+        fn plain_headers_are_accepted(name in "x-[a-z0-9-]{1,12}", value in "[\\PC\t]{0,40}") {
+            let options = ConnectOptions { protocols: vec![], headers: vec![(name, value)] };
+            let checked = check_options(&options);
+            prop_assert!(checked.is_ok(), "{:?}", checked);
         }
     }
 }

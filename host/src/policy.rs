@@ -15,10 +15,10 @@
 //! After DNS, every address is checked again: an internal address (see
 //! [`is_internal`]) is refused unless a pattern names that IP literally, or,
 //! for a loopback address, a pattern names `localhost`. So a name that
-//! resolves to 127.0.0.1 or 169.254.169.254 is denied.
+//! resolves to 127.0.0.1, 169.254.169.254 or `64:ff9b::7f00:1` is denied.
 
 use std::fmt;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 /// A URL scheme a pattern accepts.
@@ -265,33 +265,94 @@ impl Policy {
     }
 }
 
-/// Whether `ip` is internal: loopback, private (RFC 1918, shared address
-/// space, IPv6 unique local), link-local, unspecified, "this network",
-/// broadcast or multicast, or the IPv4-mapped IPv6 form of one of these.
+/// What a special-purpose IPv6 range means for [`is_internal`].
+#[derive(Debug, Clone, Copy)]
+enum V6Range {
+    /// Every address in it is internal.
+    Internal,
+    /// It embeds an IPv4 address in the 32 bits that end this many bits
+    /// from the right; the address is internal iff that IPv4 one is.
+    EmbedsIpv4 { shift: u32 },
+}
+use V6Range::{EmbedsIpv4, Internal};
+
+/// IPv4 ranges that are not globally reachable, after the IANA IPv4
+/// Special-Purpose Address Registry (the entries whose "Globally Reachable"
+/// is False, and the deprecated 6to4 relay anycast block), plus multicast
+/// from the IANA IPv4 Multicast Address Space Registry. `192.0.0.0/24` is
+/// refused whole, including its few globally reachable anycast addresses.
+/// Each row: network, prefix length, what it is.
+#[rustfmt::skip]
+const INTERNAL_IPV4: &[(Ipv4Addr, u8, &str)] = &[
+    (Ipv4Addr::new(0, 0, 0, 0),      8,  "\"this network\""),
+    (Ipv4Addr::new(10, 0, 0, 0),     8,  "private (RFC 1918)"),
+    (Ipv4Addr::new(100, 64, 0, 0),   10, "shared address space (RFC 6598)"),
+    (Ipv4Addr::new(127, 0, 0, 0),    8,  "loopback"),
+    (Ipv4Addr::new(169, 254, 0, 0),  16, "link-local"),
+    (Ipv4Addr::new(172, 16, 0, 0),   12, "private (RFC 1918)"),
+    (Ipv4Addr::new(192, 0, 0, 0),    24, "IETF protocol assignments"),
+    (Ipv4Addr::new(192, 0, 2, 0),    24, "documentation (TEST-NET-1)"),
+    (Ipv4Addr::new(192, 88, 99, 0),  24, "6to4 relay anycast (deprecated)"),
+    (Ipv4Addr::new(192, 168, 0, 0),  16, "private (RFC 1918)"),
+    (Ipv4Addr::new(198, 18, 0, 0),   15, "benchmarking"),
+    (Ipv4Addr::new(198, 51, 100, 0), 24, "documentation (TEST-NET-2)"),
+    (Ipv4Addr::new(203, 0, 113, 0),  24, "documentation (TEST-NET-3)"),
+    (Ipv4Addr::new(224, 0, 0, 0),    4,  "multicast"),
+    (Ipv4Addr::new(240, 0, 0, 0),    4,  "reserved, and 255.255.255.255 (limited broadcast)"),
+];
+
+/// IPv6 ranges that are not globally reachable or that carry an IPv4
+/// address, after the IANA IPv6 Special-Purpose Address Registry (the
+/// entries whose "Globally Reachable" is False; `2001::/23` is refused
+/// whole, including its few globally reachable assignments), plus the
+/// deprecated IPv4-compatible and site-local ranges and multicast. The
+/// ranges do not overlap. Each row: network, prefix length, meaning, what
+/// it is.
+#[rustfmt::skip]
+const SPECIAL_IPV6: &[(Ipv6Addr, u8, V6Range, &str)] = &[
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0),     96, EmbedsIpv4 { shift: 0 },  "IPv4-mapped"),
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0),          96, EmbedsIpv4 { shift: 0 },  "IPv4-compatible (deprecated); `::` and `::1` embed 0.0.0.0 and 0.0.0.1"),
+    (Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0),  96, EmbedsIpv4 { shift: 0 },  "NAT64 well-known prefix"),
+    (Ipv6Addr::new(0x64, 0xff9b, 1, 0, 0, 0, 0, 0),  48, Internal,                 "NAT64 local-use prefix"),
+    (Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0),      64, Internal,                 "discard-only"),
+    (Ipv6Addr::new(0x100, 0, 0, 1, 0, 0, 0, 0),      64, Internal,                 "dummy prefix"),
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0),     23, Internal,                 "IETF protocol assignments, with Teredo (2001::/32) and benchmarking"),
+    (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32, Internal,                 "documentation"),
+    (Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0),     16, EmbedsIpv4 { shift: 80 }, "6to4 (the IPv4 address is bits 16..48)"),
+    (Ipv6Addr::new(0x3fff, 0, 0, 0, 0, 0, 0, 0),     20, Internal,                 "documentation"),
+    (Ipv6Addr::new(0x5f00, 0, 0, 0, 0, 0, 0, 0),     16, Internal,                 "segment routing (SRv6) SIDs"),
+    (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0),     7,  Internal,                 "unique local"),
+    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0),     10, Internal,                 "link-local"),
+    (Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0),     10, Internal,                 "site-local (deprecated)"),
+    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0),     8,  Internal,                 "multicast"),
+];
+
+/// Whether `ip` is internal: in one of the ranges of the tables
+/// `INTERNAL_IPV4` and `SPECIAL_IPV6` in this module (loopback, private,
+/// shared, link-local, unspecified, documentation, benchmarking, reserved,
+/// broadcast, multicast and the other special-purpose ranges), or an IPv6
+/// address that embeds an internal IPv4 address (IPv4-mapped,
+/// IPv4-compatible, NAT64 `64:ff9b::/96`, 6to4 `2002::/16`).
 pub fn is_internal(ip: IpAddr) -> bool {
     match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_unspecified()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || a == 0
-                || (a == 100 && (b & 0xc0) == 64)
-        }
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => is_internal(IpAddr::V4(v4)),
-            None => {
-                let first = v6.segments()[0];
-                v6.is_loopback()
-                    || v6.is_unspecified()
-                    || v6.is_multicast()
-                    || (first & 0xfe00) == 0xfc00
-                    || (first & 0xffc0) == 0xfe80
+        IpAddr::V4(v4) => INTERNAL_IPV4.iter().any(|&(network, prefix, _)| {
+            let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+            u32::from(v4) & mask == u32::from(network)
+        }),
+        IpAddr::V6(v6) => {
+            let bits = u128::from(v6);
+            let range = SPECIAL_IPV6.iter().find(|&&(network, prefix, ..)| {
+                let mask = u128::MAX.checked_shl(128 - u32::from(prefix)).unwrap_or(0);
+                bits & mask == u128::from(network)
+            });
+            match range {
+                None => false,
+                Some((.., Internal, _)) => true,
+                Some(&(.., EmbedsIpv4 { shift }, _)) => {
+                    is_internal(IpAddr::V4(Ipv4Addr::from((bits >> shift) as u32)))
+                }
             }
-        },
+        }
     }
 }
 
@@ -299,14 +360,16 @@ impl Policy {
     /// Whether `connect` may use an address that a destination resolved to
     /// (the destination itself was already permitted). Public addresses
     /// may; an internal one only if a pattern names it literally, or, for
-    /// loopback, names `localhost`.
-    pub fn permits_address(&self, secure: bool, ip: IpAddr, port: u16) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+    /// loopback, names `localhost`. An IPv4-mapped address is matched in
+    /// either form.
+    pub fn permits_address(&self, secure: bool, resolved: IpAddr, port: u16) -> bool {
+        let ip = match resolved {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(resolved),
             v4 => v4,
         };
         !is_internal(ip)
             || self.permits(secure, Destination::Ip(ip), port)
+            || self.permits(secure, Destination::Ip(resolved), port)
             || (ip.is_loopback() && self.permits(secure, Destination::Name("localhost"), port))
     }
 }
@@ -335,6 +398,8 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:169.254.169.254",
             "::ffff:10.0.0.1",
+            "::ffff:198.18.0.1",
+            "::ffff:0.0.0.0",
         ] {
             assert!(is_internal(internal.parse().unwrap()), "{internal}");
         }
@@ -344,8 +409,120 @@ mod tests {
             "172.32.0.1",
             "2606:4700::1111",
             "::ffff:8.8.8.8",
+            "::fffe:ffff:ffff",
+            "0:0:0:0:1::",
         ] {
             assert!(!is_internal(public.parse().unwrap()), "{public}");
+        }
+    }
+
+    /// Each IPv4 range: its first and last address are internal, the
+    /// addresses just outside it are not (unless another range holds them).
+    #[test]
+    fn every_ipv4_range_is_internal_up_to_its_boundaries() {
+        #[rustfmt::skip]
+        let ranges: [(&str, &str, &[&str]); 15] = [
+            ("0.0.0.0",      "0.255.255.255",   &["1.0.0.0"]),
+            ("10.0.0.0",     "10.255.255.255",  &["9.255.255.255", "11.0.0.0"]),
+            ("100.64.0.0",   "100.127.255.255", &["100.63.255.255", "100.128.0.0"]),
+            ("127.0.0.0",    "127.255.255.255", &["126.255.255.255", "128.0.0.0"]),
+            ("169.254.0.0",  "169.254.255.255", &["169.253.255.255", "169.255.0.0"]),
+            ("172.16.0.0",   "172.31.255.255",  &["172.15.255.255", "172.32.0.0"]),
+            ("192.0.0.0",    "192.0.0.255",     &["191.255.255.255", "192.0.1.0"]),
+            ("192.0.2.0",    "192.0.2.255",     &["192.0.1.255", "192.0.3.0"]),
+            ("192.88.99.0",  "192.88.99.255",   &["192.88.98.255", "192.88.100.0"]),
+            ("192.168.0.0",  "192.168.255.255", &["192.167.255.255", "192.169.0.0"]),
+            ("198.18.0.0",   "198.19.255.255",  &["198.17.255.255", "198.20.0.0"]),
+            ("198.51.100.0", "198.51.100.255",  &["198.51.99.255", "198.51.101.0"]),
+            ("203.0.113.0",  "203.0.113.255",   &["203.0.112.255", "203.0.114.0"]),
+            ("224.0.0.0",    "239.255.255.255", &["223.255.255.255"]),
+            ("240.0.0.0",    "255.255.255.255", &[]),
+        ];
+        assert_eq!(ranges.len(), INTERNAL_IPV4.len());
+        check_ranges(&ranges);
+    }
+
+    /// Each IPv6 range likewise; ranges that embed an IPv4 address are
+    /// internal exactly when that address is.
+    #[test]
+    fn every_ipv6_range_is_internal_up_to_its_boundaries() {
+        #[rustfmt::skip]
+        let always: [(&str, &str, &[&str]); 11] = [
+            ("64:ff9b:1::", "64:ff9b:1:ffff:ffff:ffff:ffff:ffff",      &["64:ff9b:0:ffff:ffff:ffff:ffff:ffff", "64:ff9b:2::"]),
+            ("100::",       "100::ffff:ffff:ffff:ffff",                &["ff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]),
+            ("100:0:0:1::", "100:0:0:1:ffff:ffff:ffff:ffff",           &["100:0:0:2::"]),
+            ("2001::",      "2001:1ff:ffff:ffff:ffff:ffff:ffff:ffff",  &["2000:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2001:200::"]),
+            ("2001:db8::",  "2001:db8:ffff:ffff:ffff:ffff:ffff:ffff",  &["2001:db7:ffff:ffff:ffff:ffff:ffff:ffff", "2001:db9::"]),
+            ("3fff::",      "3fff:fff:ffff:ffff:ffff:ffff:ffff:ffff",  &["3ffe:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "3fff:1000::"]),
+            ("5f00::",      "5f00:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &["5eff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "5f01::"]),
+            ("fc00::",      "fdff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &["fbff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "fe00::"]),
+            ("fe80::",      "febf:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &["fe7f:ffff:ffff:ffff:ffff:ffff:ffff:ffff"]),
+            // Its neighbours are link-local and multicast.
+            ("fec0::",      "feff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &[]),
+            ("ff00::",      "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff", &[]),
+        ];
+        check_ranges(&always);
+        for internal in [
+            // Teredo, inside 2001::/23.
+            "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+            // Benchmarking, inside 2001::/23.
+            "2001:2::1",
+            // Local-use NAT64 is internal whatever it embeds.
+            "64:ff9b:1::808:808",
+        ] {
+            assert!(is_internal(internal.parse().unwrap()), "{internal}");
+        }
+
+        // (internal, public, just outside) for the ranges that embed IPv4.
+        #[rustfmt::skip]
+        let embedding: [(&[&str], &[&str], &[&str]); 4] = [
+            // IPv4-mapped
+            (
+                &["::ffff:127.0.0.1", "::ffff:0.0.0.0", "::ffff:255.255.255.255"],
+                &["::ffff:8.8.8.8", "::ffff:1.0.0.0"],
+                &["::fffe:ffff:ffff", "0:0:0:0:1::"],
+            ),
+            // IPv4-compatible
+            (
+                &["::", "::1", "::127.0.0.1", "::10.0.0.1", "::198.18.0.1", "::ffff:ffff"],
+                &["::8.8.8.8", "::1.0.0.0"],
+                &["::1:0:0"],
+            ),
+            // NAT64, well-known prefix
+            (
+                &["64:ff9b::7f00:1", "64:ff9b::a9fe:a9fe", "64:ff9b::198.18.0.1", "64:ff9b::", "64:ff9b::ffff:ffff"],
+                &["64:ff9b::808:808", "64:ff9b::1.0.0.0"],
+                &["64:ff9a:ffff:ffff:ffff:ffff:ffff:ffff", "64:ff9b::1:7f00:1"],
+            ),
+            // 6to4: the IPv4 address is in bits 16..48.
+            (
+                &["2002:7f00:1::1", "2002:a00:1::", "2002:c0a8:101::1", "2002:c612:1::", "2002::", "2002:ffff:ffff:ffff:ffff:ffff:ffff:ffff"],
+                &["2002:808:808::1", "2002:808:808:7f00:1::7f00:1"],
+                &["2001:ffff:ffff:ffff:ffff:ffff:ffff:ffff", "2003::"],
+            ),
+        ];
+        for (internal, public, outside) in embedding {
+            for ip in internal {
+                assert!(is_internal(ip.parse().unwrap()), "{ip}");
+            }
+            for ip in public.iter().chain(outside) {
+                assert!(!is_internal(ip.parse().unwrap()), "{ip}");
+            }
+        }
+        assert_eq!(always.len() + embedding.len(), SPECIAL_IPV6.len());
+    }
+
+    /// Asserts `(first, last, just outside)` for each range.
+    fn check_ranges(ranges: &[(&str, &str, &[&str])]) {
+        for &(first, last, outside) in ranges {
+            assert!(is_internal(first.parse().unwrap()), "{first}");
+            assert!(is_internal(last.parse().unwrap()), "{last}");
+            for ip in outside {
+                assert!(
+                    !is_internal(ip.parse().unwrap()),
+                    "{ip}, next to {first}..{last}"
+                );
+            }
         }
     }
 
@@ -360,10 +537,27 @@ mod tests {
         assert!(literal.permits_address(false, ip("10.0.0.5"), 9000));
         assert!(literal.permits_address(false, ip("::ffff:10.0.0.5"), 9000));
         assert!(!literal.permits_address(false, ip("10.0.0.5"), 9001));
+        let mapped = Policy::from_patterns(&["ws://[::ffff:10.0.0.5]:9000"]).unwrap();
+        assert!(mapped.permits_address(false, ip("::ffff:10.0.0.5"), 9000));
+        assert!(!mapped.permits_address(false, ip("::ffff:10.0.0.6"), 9000));
+        let nat64 = Policy::from_patterns(&["ws://*:*", "ws://[64:ff9b::a00:5]:9000"]).unwrap();
+        assert!(nat64.permits_address(false, ip("64:ff9b::a00:5"), 9000));
+        assert!(!nat64.permits_address(false, ip("64:ff9b::7f00:1"), 9000));
+        assert!(!nat64.permits_address(false, ip("2002:a00:5::1"), 9000));
+        assert!(!nat64.permits_address(false, ip("198.18.0.1"), 9000));
+        assert!(nat64.permits_address(false, ip("64:ff9b::808:808"), 9000));
         let local = Policy::from_patterns(&["ws://localhost:*"]).unwrap();
         assert!(local.permits_address(false, ip("127.0.0.1"), 1234));
         assert!(local.permits_address(false, ip("::1"), 1234));
         assert!(!local.permits_address(false, ip("192.168.0.1"), 1234));
+        // Only a real loopback address goes through `localhost`: not one
+        // embedded in NAT64, 6to4 or the IPv4-compatible form.
+        for embedded in ["64:ff9b::7f00:1", "2002:7f00:1::1", "::127.0.0.1"] {
+            assert!(
+                !local.permits_address(false, ip(embedded), 1234),
+                "{embedded}"
+            );
+        }
     }
 
     fn p(s: &str) -> AllowPattern {
@@ -444,6 +638,23 @@ mod fuzz {
             let ip = IpAddr::from([10, a, b, 1]);
             prop_assert!(!policy.permits(false, Destination::Ip(ip), port));
             prop_assert!(!policy.permits_address(true, ip, port));
+        }
+
+        /// An IPv4 address is internal exactly when its IPv4-mapped,
+        /// IPv4-compatible, NAT64 and 6to4 forms are.
+        #[test]
+        fn embedded_ipv4_is_judged_like_ipv4(v4 in any::<u32>(), interface in any::<u64>()) {
+            let internal = is_internal(IpAddr::from(Ipv4Addr::from(v4)));
+            let v4 = u128::from(v4);
+            for embedding in [
+                0xffff << 32 | v4,
+                v4,
+                0x64_ff9b << 96 | v4,
+                0x2002 << 112 | v4 << 80 | u128::from(interface),
+            ] {
+                let v6 = Ipv6Addr::from(embedding);
+                prop_assert_eq!(is_internal(IpAddr::from(v6)), internal, "{}", v6);
+            }
         }
     }
 }

@@ -669,3 +669,35 @@ pub fn event<'a>(events: &'a [Value], kind: &str) -> &'a Value {
         .find(|e| e["event"] == kind)
         .unwrap_or_else(|| panic!("no {kind:?} event in {events:#?}"))
 }
+
+/// Runs `f` and returns its output with what was logged meanwhile (every
+/// `tracing` event at INFO or above, as plain text). It captures the test's
+/// own thread, which under `#[tokio::test]` (a current-thread runtime) is
+/// where the host runs guests and serves connections.
+pub async fn with_logs<F: std::future::Future>(f: F) -> (F::Output, String) {
+    use tracing_subscriber::util::SubscriberInitExt;
+    struct Sink(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Sink {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let text = Arc::new(Mutex::new(Vec::new()));
+    let sink = text.clone();
+    let output = {
+        let _guard = tracing_subscriber::fmt()
+            .with_max_level(tracing_subscriber::filter::LevelFilter::INFO)
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish()
+            .set_default();
+        f.await
+    };
+    let text = String::from_utf8_lossy(&text.lock().unwrap()).into_owned();
+    eprintln!("--- logged:\n{text}---");
+    (output, text)
+}

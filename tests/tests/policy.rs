@@ -1,7 +1,8 @@
-//! The outbound policy: destinations no pattern admits never reach the network; names that resolve to internal addresses are denied unless a pattern names the IP; and guests get no wasi:sockets network of their own.
+//! The outbound policy: destinations no pattern admits never reach the network; names that resolve to internal addresses (every special-purpose range, and IPv6 forms that embed an internal IPv4 address) are denied without telling the guest the address, unless a pattern names the IP; and guests get no wasi:sockets network of their own.
 
+use std::net::IpAddr;
 use wsbox::{Config, Policy};
-use wsbox_tests::{probe_with, CountingListener};
+use wsbox_tests::{probe_with, with_logs, CountingListener};
 
 fn with_patterns(patterns: &[String]) -> Config {
     Config {
@@ -63,7 +64,7 @@ async fn a_matching_pattern_lets_the_connection_through() {
 }
 
 /// A resolver hook: fixed answers for `*.test` names.
-struct MapResolver(Vec<(&'static str, Vec<std::net::IpAddr>)>);
+struct MapResolver(Vec<(&'static str, Vec<IpAddr>)>);
 
 impl wsbox::Resolver for MapResolver {
     fn resolve<'a>(&'a self, host: &'a str, port: u16) -> wsbox::Resolving<'a> {
@@ -84,18 +85,27 @@ impl wsbox::Resolver for MapResolver {
     }
 }
 
+/// The `*.test` names the resolver knows, and their addresses in order.
+const NAMES: &[(&str, &[&str])] = &[
+    ("evil.test", &["127.0.0.1"]),
+    ("metadata.test", &["169.254.169.254"]),
+    ("mapped.test", &["::ffff:127.0.0.1"]),
+    ("private.test", &["10.1.2.3", "192.168.7.7", "fd00::1"]),
+    ("app.test", &["10.9.9.9", "127.0.0.1"]),
+    ("nat64.test", &["64:ff9b::7f00:1"]),
+    ("sixtofour.test", &["2002:7f00:1::1"]),
+    ("benchmarking.test", &["198.18.0.1"]),
+    ("compatible.test", &["::127.0.0.1"]),
+    ("teredo.test", &["2001:0:4136:e378:8000:63bf:3fff:fdd2"]),
+];
+
 fn resolving(patterns: &[String]) -> Config {
-    let ip = |s: &str| s.parse().unwrap();
-    let resolver = MapResolver(vec![
-        ("evil.test", vec![ip("127.0.0.1")]),
-        ("metadata.test", vec![ip("169.254.169.254")]),
-        ("mapped.test", vec![ip("::ffff:127.0.0.1")]),
-        (
-            "private.test",
-            vec![ip("10.1.2.3"), ip("192.168.7.7"), ip("fd00::1")],
-        ),
-        ("app.test", vec![ip("10.9.9.9"), ip("127.0.0.1")]),
-    ]);
+    let resolver = MapResolver(
+        NAMES
+            .iter()
+            .map(|(name, ips)| (*name, ips.iter().map(|ip| ip.parse().unwrap()).collect()))
+            .collect(),
+    );
     Config {
         resolver: std::sync::Arc::new(resolver),
         ..with_patterns(patterns)
@@ -106,19 +116,50 @@ fn resolving(patterns: &[String]) -> Config {
 async fn names_that_resolve_to_internal_addresses_are_denied() {
     let listener = CountingListener::start().await;
     let port = listener.port;
-    let config = resolving(&[format!("ws://*.test:{port}")]);
-    for (name, ip) in [
-        ("evil", "127.0.0.1"),
-        ("metadata", "169.254.169.254"),
-        ("mapped", "::ffff:127.0.0.1"),
-        ("private", "10.1.2.3"),
+    let mut config = resolving(&[format!("ws://*.test:{port}")]);
+    // Should one get through, fail fast rather than wait for a route.
+    config.limits.connect_timeout = std::time::Duration::from_secs(2);
+    for name in [
+        "evil.test",
+        "metadata.test",
+        "mapped.test",
+        "private.test",
+        "nat64.test",
+        "sixtofour.test",
+        "benchmarking.test",
+        "compatible.test",
+        "teredo.test",
     ] {
-        let out = probe_with(config.clone(), &format!("ws://{name}.test:{port}/"), &[]).await;
+        let url = format!("ws://{name}:{port}/");
+        let (out, logs) = with_logs(probe_with(config.clone(), &url, &[])).await;
         let result = out.result("connect");
         assert!(
-            result.starts_with("err(denied: ") && result.contains(ip),
+            result.starts_with(&format!(
+                "err(denied: {name} resolves only to internal addresses"
+            )) && result.contains(&format!("--allow ws://IP:{port}")),
             "{name}: {result}"
         );
+        // The guest learns nothing of where the name points; the operator's
+        // log says it.
+        let ips = NAMES.iter().find(|(n, _)| *n == name).unwrap().1;
+        for ip in ips {
+            let canonical = ip.parse::<IpAddr>().unwrap().to_string();
+            for shown in [
+                ip,
+                canonical.as_str(),
+                "127.0",
+                "7f00",
+                "169.254",
+                "10.1",
+                "198.18",
+            ] {
+                assert!(!result.contains(shown), "{name}: {shown} in {result}");
+            }
+            assert!(
+                logs.contains(&canonical),
+                "{name}: {canonical} not logged: {logs}"
+            );
+        }
     }
     assert_eq!(listener.accepted(), 0);
 }

@@ -6,6 +6,12 @@
 //!   client gets HTTP 500.
 //! - `/bad-protocol`: selects a subprotocol the client did not offer.
 //! - `/bad-header`: sets `Sec-WebSocket-Accept`, which belongs to the host.
+//! - `/bad-header-te`: sets `TE`, which RFC 9110 gives to the connection.
+//! - `/bad-header-control`: sets a header value with a control character.
+//! - `/bad-header-oversize`: sets 8 KiB + 1 byte of headers, one over the
+//!   host's limit.
+//! - `/big-headers`: sets exactly 8 KiB of headers, one with a tab in its
+//!   value, which the host allows; then goes on like `echo`.
 //! - `/reject-999`: rejects with a status outside 400-599.
 //!
 //! Any other path is accepted; `handle` echoes one message, then:
@@ -43,6 +49,16 @@ const FORGED: &[u8] =
     b"\r\x1b[2K[1.2.3.4:5] wsbox: forged\x7f\x00 \\ \t\xc2\x9b\xe2\x80\xae \xff end\r\n\
     \x1b]0;title\x07\x1b[1A\x1b[31mred\x08\r\n";
 
+/// An accept with eight `X-Fill-N` headers of 1 KiB each as
+/// `name: value\r\n` (8 KiB, the host's limit), each value with a tab in
+/// it, plus `extra` bytes on the last one.
+fn with_header_bytes(extra: usize) -> UpgradeResponse {
+    (0..8).fold(UpgradeResponse::accept(), |response, n| {
+        let fill = 1024 - "X-Fill-0: a\t\r\n".len() + if n == 7 { extra } else { 0 };
+        response.header(&format!("X-Fill-{n}"), &format!("a\t{}", "a".repeat(fill)))
+    })
+}
+
 struct Faulty;
 
 impl Handler for Faulty {
@@ -53,6 +69,10 @@ impl Handler for Faulty {
             "/trap-upgrade" => panic!("trap in upgrade"),
             "/bad-protocol" => UpgradeResponse::accept().protocol("never-offered"),
             "/bad-header" => UpgradeResponse::accept().header("Sec-WebSocket-Accept", "x"),
+            "/bad-header-te" => UpgradeResponse::accept().header("TE", "trailers"),
+            "/bad-header-control" => UpgradeResponse::accept().header("X-Note", "bell\x07"),
+            "/bad-header-oversize" => with_header_bytes(1),
+            "/big-headers" => with_header_bytes(0),
             "/reject-999" => UpgradeResponse::reject(999),
             _ => UpgradeResponse::accept(),
         }
