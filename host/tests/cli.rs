@@ -1,14 +1,17 @@
 //! The `wsbox` command line: a guest's run and exit code, and one-line errors (never a panic) for a missing file, a core module, garbage, the wrong world and bad flags.
 
+mod support;
+
 use futures_util::{SinkExt, StreamExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use support::output_within;
 
 fn wsbox(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_wsbox"))
-        .args(args)
-        .output()
-        .expect("wsbox runs")
+    output_within(
+        Command::new(env!("CARGO_BIN_EXE_wsbox")).args(args),
+        &format!("wsbox {}", args.join(" ")),
+    )
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -31,6 +31,13 @@ const PAGE: &str = include_str!("../browser/page.html");
 /// How long one browser run may take, from starting Chromium to the report.
 pub const BROWSER_WAIT: Duration = Duration::from_secs(30);
 
+/// How long each `apt-get` step of installing Chromium may take.
+const INSTALL_WAIT: Duration = Duration::from_secs(600);
+
+/// How long a browser run may wait for the runs ahead of it in its test
+/// binary.
+const QUEUE_WAIT: Duration = Duration::from_secs(8 * 30);
+
 /// The page's own deadline: it then reports what it saw so far, with
 /// `"timeout": true` (more useful than no report at all).
 const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -101,12 +108,29 @@ fn install_chromium() {
         }
         eprintln!("installing Debian's chromium for the browser tests (apt-get)");
         let apt = |args: &[&str]| {
-            Command::new("apt-get")
+            let Ok(mut child) = Command::new("apt-get")
                 .args(args)
                 .env("DEBIAN_FRONTEND", "noninteractive")
                 .stdin(Stdio::null())
-                .status()
-                .is_ok_and(|s| s.success())
+                .spawn()
+            else {
+                return false;
+            };
+            let deadline = Instant::now() + INSTALL_WAIT;
+            loop {
+                match child.try_wait() {
+                    Ok(Some(status)) => return status.success(),
+                    Ok(None) if Instant::now() < deadline => {
+                        std::thread::sleep(Duration::from_millis(100))
+                    }
+                    _ => {
+                        eprintln!("apt-get {args:?} took over {INSTALL_WAIT:?}; killed");
+                        let _ = child.kill();
+                        let _ = child.wait();
+                        return false;
+                    }
+                }
+            }
         };
         let _ = apt(&["update", "-q"])
             && apt(&["install", "-y", "-q", "--no-install-recommends", "chromium"]);
@@ -127,7 +151,12 @@ fn install_chromium() {
 pub async fn run_browser(ws_url: &str, scenario: &str, params: &[(&str, &str)]) -> BrowserReport {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
     let binary = chromium();
-    let _turn = ONE_AT_A_TIME.lock().await;
+    // Each run ahead of this one takes at most BROWSER_WAIT once started.
+    let _turn = tokio::time::timeout(QUEUE_WAIT, ONE_AT_A_TIME.lock())
+        .await
+        .unwrap_or_else(|_| {
+            panic!("browser run ({scenario} -> {ws_url}) waited {QUEUE_WAIT:?} for its turn")
+        });
     let t0 = Instant::now();
     match run(&binary, ws_url, scenario, params).await {
         Ok(json) => {

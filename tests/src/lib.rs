@@ -23,6 +23,52 @@ pub mod raw;
 /// How long any single wait in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(30);
 
+/// Awaits `future` for at most [`WAIT`]; past it the test fails with a
+/// message that names `what` it was waiting for.
+pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(WAIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
+}
+
+/// Sends `message` on a tokio-tungstenite stream, within [`WAIT`].
+pub async fn send<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>, message: tungstenite::Message)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::SinkExt;
+    within("a send to the websocket peer", ws.send(message))
+        .await
+        .unwrap_or_else(|e| panic!("send failed: {e}"));
+}
+
+/// The next message (data or control) from a tokio-tungstenite stream,
+/// within [`WAIT`]; the test fails if the stream ends or fails instead.
+pub async fn next_message<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> tungstenite::Message
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt;
+    match within("a message from the websocket peer", ws.next()).await {
+        Some(Ok(message)) => message,
+        Some(Err(e)) => panic!("the websocket failed instead of giving a message: {e}"),
+        None => panic!("the websocket ended instead of giving a message"),
+    }
+}
+
+/// Reads a tokio-tungstenite stream until it ends or fails (after a close
+/// handshake, until the other side ends TCP), within [`WAIT`].
+pub async fn drain<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt;
+    within("the end of the websocket stream", async {
+        while let Some(Ok(_)) = ws.next().await {}
+    })
+    .await;
+}
+
 /// One runner per test binary, and each component compiled once.
 fn runner() -> &'static Runner {
     static RUNNER: OnceLock<Runner> = OnceLock::new();
@@ -607,7 +653,7 @@ pub async fn read_until_close(
                 let close = frame
                     .map(|f| (u16::from(f.code), f.reason.to_string()))
                     .or(Some((1005, String::new())));
-                while let Some(Ok(_)) = ws.next().await {}
+                drain(ws).await;
                 return (messages, close);
             }
             Some(Ok(m)) if m.is_text() || m.is_binary() => messages.push(m),
@@ -621,12 +667,23 @@ pub async fn read_until_close(
 /// whole answer.
 pub async fn http_get(port: u16, head: &str) -> (u16, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", port))
+    let mut tcp = within(
+        "an HTTP connection",
+        tokio::net::TcpStream::connect(("127.0.0.1", port)),
+    )
+    .await
+    .unwrap();
+    within("sending an HTTP request", tcp.write_all(head.as_bytes()))
         .await
         .unwrap();
-    tcp.write_all(head.as_bytes()).await.unwrap();
+    // Until the server ends the connection; a reset after the answer
+    // keeps what arrived.
     let mut answer = Vec::new();
-    let _ = tokio::time::timeout(WAIT, tcp.read_to_end(&mut answer)).await;
+    let _ = within(
+        "the server to answer and end the HTTP connection",
+        tcp.read_to_end(&mut answer),
+    )
+    .await;
     let answer = String::from_utf8_lossy(&answer).into_owned();
     let status = answer
         .split(' ')

@@ -48,13 +48,23 @@ pub fn reset(tcp: TcpStream) {
     drop(tcp);
 }
 
+/// How long a raw peer waits for the other side's HTTP head or TCP.
+const WAIT: Duration = crate::WAIT;
+
+/// The HTTP head the other side sends, up to the empty line (or whatever
+/// came before TCP ended); fails the test if it takes longer than [`WAIT`].
 async fn read_head(tcp: &mut TcpStream) -> Vec<u8> {
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
+    let deadline = tokio::time::Instant::now() + WAIT;
     while !head.ends_with(b"\r\n\r\n") {
-        match tcp.read(&mut byte).await {
-            Ok(1) => head.push(byte[0]),
-            _ => break,
+        match tokio::time::timeout_at(deadline, tcp.read(&mut byte)).await {
+            Ok(Ok(1)) => head.push(byte[0]),
+            Ok(_) => break,
+            Err(_) => panic!(
+                "no complete HTTP head within {WAIT:?}; got {:?}",
+                String::from_utf8_lossy(&head)
+            ),
         }
     }
     head
@@ -76,17 +86,26 @@ pub async fn accept(tcp: &mut TcpStream) {
     let answer = format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: {accept}\r\n\r\n"
     );
-    tcp.write_all(answer.as_bytes()).await.unwrap();
+    tokio::time::timeout(WAIT, tcp.write_all(answer.as_bytes()))
+        .await
+        .expect("the 101 answer was written in time")
+        .unwrap();
 }
 
 /// Connects to a server and upgrades; panics unless it answers 101.
 pub async fn connect(port: u16, path: &str) -> TcpStream {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut tcp = tokio::time::timeout(WAIT, TcpStream::connect(("127.0.0.1", port)))
+        .await
+        .expect("TCP connected in time")
+        .unwrap();
     let request = format!(
         "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
-    tcp.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::timeout(WAIT, tcp.write_all(request.as_bytes()))
+        .await
+        .expect("the upgrade request was written in time")
+        .unwrap();
     let head = String::from_utf8_lossy(&read_head(&mut tcp).await).into_owned();
     assert!(head.starts_with("HTTP/1.1 101"), "{head}");
     tcp
@@ -98,7 +117,7 @@ pub async fn connect(port: u16, path: &str) -> TcpStream {
 pub async fn close_code(tcp: &mut TcpStream) -> Option<Option<u16>> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let mut cursor = Cursor::new(&buf[..]);
         if let Ok(Some((header, len))) = FrameHeader::parse(&mut cursor) {
@@ -124,7 +143,7 @@ pub async fn close_code(tcp: &mut TcpStream) -> Option<Option<u16>> {
         match tokio::time::timeout_at(deadline, tcp.read(&mut chunk)).await {
             Ok(Ok(n)) if n > 0 => buf.extend_from_slice(&chunk[..n]),
             Ok(_) => return None,
-            Err(_) => panic!("no close frame and no end of TCP within 30 s"),
+            Err(_) => panic!("no close frame and no end of TCP within {WAIT:?}"),
         }
     }
 }

@@ -1,11 +1,11 @@
-//! The inbound queue is bounded in bytes: while the guest does not receive, the host stops reading and the peer's writes stall (TCP backpressure); afterwards every message arrives intact.
+//! The inbound queue is bounded in bytes: while the guest does not receive, the host stops reading and the peer's writes stall (its sent count stops rising well short of the whole, TCP backpressure); afterwards every message arrives intact.
 
 use futures_util::SinkExt;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wsbox::{Config, Limits};
-use wsbox_tests::{allow, probe_with, RustPeer, Seen};
+use wsbox_tests::{allow, probe_with, within, RustPeer, Seen};
 
 const MESSAGES: usize = 1024;
 const SIZE: usize = 64 * 1024;
@@ -58,19 +58,36 @@ async fn stalls_the_peer(limits: Limits) {
     let url = peer.url();
     let guest =
         tokio::spawn(
-            async move { probe_with(config, &url, &["sleep:1500", "recv-until-close"]).await },
+            async move { probe_with(config, &url, &["sleep:6000", "recv-until-close"]).await },
         );
 
+    // The guest's sleep starts as soon as it is connected, which is when
+    // the peer starts sending.
+    within("the peer's first message", async {
+        while sent.load(Ordering::SeqCst) == 0 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await;
     // While the guest sleeps, the peer gets only as far as the inbound
-    // buffer plus the kernel's socket buffers, far short of all 64 MiB.
+    // buffer plus the kernel's socket buffers, far short of all 64 MiB,
+    // and then stays there.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let stalled_at = sent.load(Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let still_at = sent.load(Ordering::SeqCst);
+    eprintln!("the peer sent {stalled_at}, then {still_at} messages while the guest slept");
+    assert!(stalled_at > 0);
     assert!(
         stalled_at < MESSAGES / 2,
         "the peer sent {stalled_at} of {MESSAGES} messages while the guest slept"
     );
+    assert_eq!(
+        still_at, stalled_at,
+        "the peer went on sending while the guest slept: it was not stalled"
+    );
 
-    let out = guest.await.unwrap();
+    let out = within("the guest's run", guest).await.unwrap();
     let received = out.results("recv-until-close");
     assert_eq!(
         received.len(),

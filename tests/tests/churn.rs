@@ -6,7 +6,7 @@ use tokio::io::AsyncWriteExt;
 use tungstenite::Message;
 use wsbox::{Config, Limits, ServeConfig};
 use wsbox_tests::raw::{frame, reset};
-use wsbox_tests::{allow, connect, probe_with, serve, RustPeer};
+use wsbox_tests::{allow, connect, drain, next_message, probe_with, send, serve, within, RustPeer};
 
 /// What may remain above the baseline after the churn.
 const FD_SLACK: usize = 16;
@@ -66,22 +66,27 @@ async fn assert_back_to(baseline: Usage) {
     assert_eq!(wsbox::panics(), 0, "a host task panicked");
 }
 
-/// One connection's worth of behaviour, chosen by `i`.
+/// One connection's worth of behaviour, chosen by `i`, within
+/// [`wsbox_tests::WAIT`].
 async fn one_connection(port: u16, i: usize) {
+    within(&format!("churn connection {i}"), exchange(port, i)).await;
+}
+
+async fn exchange(port: u16, i: usize) {
     let url = |path: &str| format!("ws://127.0.0.1:{port}{path}");
     match i % 20 {
         // A trap in handle.
         0 | 1 => {
             if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url("/trap")).await {
                 let _ = ws.send(Message::text("x")).await;
-                while let Some(Ok(_)) = ws.next().await {}
+                drain(&mut ws).await;
             }
         }
         // The handler returns without closing.
         2 | 3 => {
             if let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url("/return-open")).await {
                 let _ = ws.send(Message::text("x")).await;
-                while let Some(Ok(_)) = ws.next().await {}
+                drain(&mut ws).await;
             }
         }
         // The client drops TCP without a close frame.
@@ -110,10 +115,10 @@ async fn one_connection(port: u16, i: usize) {
         // A normal exchange and close.
         _ => {
             let mut ws = connect(&url("/echo")).await;
-            ws.send(Message::text("ping")).await.unwrap();
-            assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("ping"));
-            ws.close(None).await.unwrap();
-            while let Some(Ok(_)) = ws.next().await {}
+            send(&mut ws, Message::text("ping")).await;
+            assert_eq!(next_message(&mut ws).await, Message::text("ping"));
+            within("our close", ws.close(None)).await.unwrap();
+            drain(&mut ws).await;
         }
     }
 }

@@ -1,8 +1,10 @@
-//! The closing handshake belongs to the guest: the host answers the peer's close only when the guest does not (close timeout, drop), and a peer that never answers our close gives timeout and aborted.
+//! The closing handshake belongs to the guest: the host answers the peer's close only when the guest does not (close timeout, drop), `close` discards unread messages and returns the peer's answer (a later receive is `closed`), and a peer that never answers our close gives timeout and aborted.
 
 use std::time::{Duration, Instant};
+use tokio::io::AsyncWriteExt;
 use wsbox::{Config, Limits};
-use wsbox_tests::{allow, close_of, probe, probe_with, PyPeer, RustPeer, Seen};
+use wsbox_tests::raw::{accept, close_code, close_payload, frame, RawServer};
+use wsbox_tests::{allow, close_of, probe, probe_with, within, PyPeer, RustPeer, Seen};
 
 fn close_timeout(port: u16, timeout: Duration) -> Config {
     Config {
@@ -61,13 +63,56 @@ async fn close_discards_unread_messages_and_returns_the_peers_answer() {
     let out = probe(
         peer.port,
         &peer.url("/"),
-        &["sleep:200", "close:1000:ok", "query"],
+        &["sleep:200", "close:1000:ok", "query", "recv"],
     )
     .await;
     assert_eq!(out.result("close:1000:ok"), "ok");
     assert_eq!(out.result("query"), r#"ok(4010 "done sending")"#);
+    assert_eq!(out.result("recv"), "err(closed)");
     let closed = peer.next("closed").await;
     assert_eq!(close_of(&closed["rcvd"]), Some((1000, "ok".into())));
+}
+
+/// The peer's messages are queued unread when the guest closes, and the
+/// peer answers the guest's close with a status of its own.
+#[tokio::test]
+async fn unread_messages_are_gone_after_close_and_close_returns_the_peers_answer() {
+    let (got, ours) = tokio::sync::oneshot::channel();
+    let server = RawServer::start(|mut tcp| async move {
+        accept(&mut tcp).await;
+        let unread: Vec<u8> = (0..3)
+            .flat_map(|i| frame(0x81, format!("unread {i}").as_bytes(), None))
+            .collect();
+        tcp.write_all(&unread).await.unwrap();
+        let _ = got.send(close_code(&mut tcp).await);
+        tcp.write_all(&frame(0x88, &close_payload(4010, b"my answer"), None))
+            .await
+            .unwrap();
+        None
+    })
+    .await;
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let out = probe(
+        server.port,
+        &url,
+        &["sleep:300", "close:1000:bye", "query", "recv", "query"],
+    )
+    .await;
+    assert_eq!(
+        out.steps()[1..],
+        [
+            ("sleep:300", "ok"),
+            ("close:1000:bye", "ok"),
+            ("query", r#"ok(4010 "my answer")"#),
+            ("recv", "err(closed)"),
+            ("query", r#"ok(4010 "my answer")"#),
+        ]
+    );
+    assert_eq!(
+        within("the server's report", ours).await.unwrap(),
+        Some(Some(1000))
+    );
+    assert_eq!(server.answer().await, None);
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
-//! Fragments in both directions: send-fragment (UTF-8 checked across pieces, kinds, states) and receive-fragment (bounded pieces, final flags, no mixing with receive).
+//! Fragments in both directions: send-fragment (UTF-8 checked across pieces, kinds, states) and receive-fragment (bounded pieces, final flags, no mixing with receive); inbound UTF-8 split across frames arrives whole, and an invalid byte in a later frame fails the connection with 1007.
 
+use wsbox_tests::raw::{close_payload, frame, RawServer};
 use wsbox_tests::{probe, PyPeer};
 
 #[tokio::test]
@@ -162,4 +163,104 @@ async fn receive_in_the_middle_of_a_fragmented_read_is_invalid_state() {
     assert!(out
         .result("recv-all-frags:1000")
         .starts_with("ok(message binary 900 bytes in 1 pieces"));
+}
+
+/// `€` (E2 82 AC) as a text frame and two continuation frames, one byte
+/// each.
+fn euro_in_three_frames() -> Vec<u8> {
+    [
+        frame(0x01, &[0xe2], None),
+        frame(0x00, &[0x82], None),
+        frame(0x80, &[0xac], None),
+    ]
+    .concat()
+}
+
+#[tokio::test]
+async fn inbound_utf8_split_across_frames_arrives_whole() {
+    let bytes = [
+        euro_in_three_frames(),
+        euro_in_three_frames(),
+        frame(0x88, &close_payload(1000, b"done"), None),
+    ]
+    .concat();
+    let server = RawServer::sending(bytes).await;
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let out = probe(
+        server.port,
+        &url,
+        &["recv", "recv-all-frags:1", "recv", "close:1000"],
+    )
+    .await;
+    assert_eq!(
+        out.steps()[1..],
+        [
+            ("recv", r#"ok(text "€")"#),
+            (
+                "recv-all-frags:1",
+                "ok(message text 3 bytes in 3 pieces max=1 ok)"
+            ),
+            ("recv", r#"ok(close 1000 "done")"#),
+            ("close:1000", "ok"),
+        ]
+    );
+    // The connection was never failed: the server got the guest's answer.
+    assert_eq!(server.answer().await, Some(Some(1000)));
+}
+
+#[tokio::test]
+async fn inbound_utf8_split_piece_by_piece_has_the_final_flag_on_the_last() {
+    let bytes = [
+        euro_in_three_frames(),
+        frame(0x88, &close_payload(1000, b""), None),
+    ]
+    .concat();
+    let server = RawServer::sending(bytes).await;
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let out = probe(
+        server.port,
+        &url,
+        &[
+            "recv-frag:1",
+            "recv-frag:1",
+            "recv-frag:1",
+            "recv-frag:1",
+            "close:1000",
+        ],
+    )
+    .await;
+    assert_eq!(
+        out.results("recv-frag:1"),
+        [
+            "ok(fragment text 1 bytes final=false)",
+            "ok(fragment text 1 bytes final=false)",
+            "ok(fragment text 1 bytes final=true)",
+            r#"ok(close 1000 "")"#,
+        ]
+    );
+    assert_eq!(out.result("close:1000"), "ok");
+    assert_eq!(server.answer().await, Some(Some(1000)));
+}
+
+#[tokio::test]
+async fn an_invalid_byte_in_a_later_fragment_fails_the_connection_with_1007() {
+    // E2 82 is a valid start; FF in the third frame can never be UTF-8.
+    let bytes = [
+        frame(0x01, &[0xe2], None),
+        frame(0x00, &[0x82], None),
+        frame(0x80, &[0xff], None),
+    ]
+    .concat();
+    for steps in [["recv", "query"], ["recv-all-frags:1", "query"]] {
+        let server = RawServer::sending(bytes.clone()).await;
+        let url = format!("ws://127.0.0.1:{}/", server.port);
+        let out = probe(server.port, &url, &steps).await;
+        assert!(
+            out.result(steps[0]).starts_with("err(protocol-error: "),
+            "{:?}",
+            out.lines
+        );
+        assert_eq!(out.result("query"), "err(aborted)", "{:?}", out.lines);
+        assert_eq!(server.answer().await, Some(Some(1007)), "{steps:?}");
+    }
 }

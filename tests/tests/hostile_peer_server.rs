@@ -1,20 +1,17 @@
 //! Hostile clients against wsbox serve: unmasked frames, invalid UTF-8, reserved bits and opcodes, garbage and oversized messages get 1002, 1007 or 1009 and the handler sees a defined error and aborted; resets at every stage cost only their connection.
 
-use futures_util::{SinkExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 use wsbox::{Config, Limits, ServeConfig};
 use wsbox_tests::raw::{close_code, close_payload, connect, frame, reset};
-use wsbox_tests::{serve, Served};
+use wsbox_tests::{drain, next_message, send, serve, within, Served};
 
 const MASK: Option<[u8; 4]> = Some([9, 8, 7, 6]);
 
 async fn still_serving(served: &Served) {
     let mut ws = wsbox_tests::connect(&served.url("/after")).await;
-    ws.send(tungstenite::Message::text("still here"))
-        .await
-        .unwrap();
+    send(&mut ws, tungstenite::Message::text("still here")).await;
     assert_eq!(
-        ws.next().await.unwrap().unwrap(),
+        next_message(&mut ws).await,
         tungstenite::Message::text("still here")
     );
 }
@@ -109,7 +106,9 @@ async fn every_violation_gets_its_close_code_and_the_handler_sees_aborted() {
     ];
     for (name, bytes, code, error) in cases {
         let mut tcp = connect(served.port, "/hostile").await;
-        tcp.write_all(&bytes).await.unwrap();
+        within("a write to the server", tcp.write_all(&bytes))
+            .await
+            .unwrap();
         assert_eq!(close_code(&mut tcp).await, Some(Some(code)), "{name}");
         let line = served.log_line("receive error").await;
         assert!(line.contains(error), "{name}: {line}");
@@ -124,12 +123,18 @@ async fn every_violation_gets_its_close_code_and_the_handler_sees_aborted() {
 async fn resets_at_every_stage_cost_only_their_connection() {
     let mut served = serve("close-reporter", ServeConfig::default()).await;
     // During the handshake.
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", served.port))
-        .await
-        .unwrap();
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgr")
-        .await
-        .unwrap();
+    let mut tcp = within(
+        "a TCP connection",
+        tokio::net::TcpStream::connect(("127.0.0.1", served.port)),
+    )
+    .await
+    .unwrap();
+    within(
+        "a write to the server",
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nUpgr"),
+    )
+    .await
+    .unwrap();
     reset(tcp);
     // Mid-frame and mid-fragmented-message.
     for bytes in [
@@ -137,7 +142,9 @@ async fn resets_at_every_stage_cost_only_their_connection() {
         frame(0x01, b"part", MASK),
     ] {
         let mut tcp = connect(served.port, "/reset").await;
-        tcp.write_all(&bytes).await.unwrap();
+        within("a write to the server", tcp.write_all(&bytes))
+            .await
+            .unwrap();
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         reset(tcp);
         let line = served.log_line("query-close-status").await;
@@ -145,9 +152,12 @@ async fn resets_at_every_stage_cost_only_their_connection() {
     }
     // After the handler's close, before the client's answer.
     let mut tcp = connect(served.port, "/reset").await;
-    tcp.write_all(&frame(0x81, b"close-me 4000 bye", MASK))
-        .await
-        .unwrap();
+    within(
+        "a write to the server",
+        tcp.write_all(&frame(0x81, b"close-me 4000 bye", MASK)),
+    )
+    .await
+    .unwrap();
     assert_eq!(close_code(&mut tcp).await, Some(Some(4000)));
     reset(tcp);
     let line = served.log_line("close ->").await;
@@ -173,9 +183,9 @@ async fn a_connection_flood_beyond_the_maximum_gets_503_and_the_server_stays_up(
     let mut held = Vec::new();
     for _ in 0..4 {
         let mut ws = wsbox_tests::connect(&served.url("/held")).await;
-        ws.send(tungstenite::Message::text("hold")).await.unwrap();
+        send(&mut ws, tungstenite::Message::text("hold")).await;
         assert_eq!(
-            ws.next().await.unwrap().unwrap(),
+            next_message(&mut ws).await,
             tungstenite::Message::text("hold")
         );
         held.push(ws);
@@ -187,24 +197,27 @@ async fn a_connection_flood_beyond_the_maximum_gets_503_and_the_server_stays_up(
         .map(|_| tokio::spawn(async move { wsbox_tests::http_get(port, request).await.0 }))
         .collect();
     for attempt in flood {
-        assert_eq!(attempt.await.unwrap(), 503);
+        assert_eq!(within("a flood request", attempt).await.unwrap(), 503);
     }
     for ws in &mut held {
-        ws.send(tungstenite::Message::text("still held"))
-            .await
-            .unwrap();
+        send(ws, tungstenite::Message::text("still held")).await;
         assert_eq!(
-            ws.next().await.unwrap().unwrap(),
+            next_message(ws).await,
             tungstenite::Message::text("still held")
         );
     }
     for mut ws in held {
-        ws.close(None).await.unwrap();
-        while let Some(Ok(_)) = ws.next().await {}
+        within("our close", ws.close(None)).await.unwrap();
+        drain(&mut ws).await;
     }
     // A slot frees when its connection task has finished cleaning up.
     for _ in 0..100 {
-        match tokio_tungstenite::connect_async(served.url("/probe")).await {
+        match within(
+            "a websocket connection",
+            tokio_tungstenite::connect_async(served.url("/probe")),
+        )
+        .await
+        {
             Err(tungstenite::Error::Http(response)) if response.status() == 503 => {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }

@@ -2,13 +2,13 @@
 
 use std::path::PathBuf;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use serde_json::Value;
 use tungstenite::Message;
 use wsbox::{Config, Exit};
 use wsbox_tests::{
-    allow, close_of, connect, event, guest, polyglot_guest, probe_component, py_client,
-    read_until_close, run_component, serve_shared, Probe, PyPeer, WAIT,
+    allow, close_of, connect, drain, event, guest, polyglot_guest, probe_component, py_client,
+    read_until_close, run_component, send, serve_shared, within, Probe, PyPeer, WAIT,
 };
 
 /// The languages, in the order the results are compared.
@@ -48,10 +48,10 @@ async fn echo_handlers_echo_text_and_binary_and_answer_the_close_with_its_code()
     for language in LANGUAGES {
         let served = serve_shared(&component(language, "echo")).await;
         let mut ws = connect(&served.url("/echo")).await;
-        ws.send(Message::text(text)).await.unwrap();
-        ws.send(Message::binary(pattern(1000))).await.unwrap();
-        ws.send(Message::text("")).await.unwrap();
-        ws.send(Message::binary(big.clone())).await.unwrap();
+        send(&mut ws, Message::text(text)).await;
+        send(&mut ws, Message::binary(pattern(1000))).await;
+        send(&mut ws, Message::text("")).await;
+        send(&mut ws, Message::binary(big.clone())).await;
         let mut echoed = Vec::new();
         for _ in 0..4 {
             let message = tokio::time::timeout(WAIT, ws.next())
@@ -71,10 +71,13 @@ async fn echo_handlers_echo_text_and_binary_and_answer_the_close_with_its_code()
             ],
             "{language}: text stays text, binary stays binary, in order"
         );
-        ws.close(Some(tungstenite::protocol::CloseFrame {
-            code: 4001.into(),
-            reason: "client leaves".into(),
-        }))
+        within(
+            "our close",
+            ws.close(Some(tungstenite::protocol::CloseFrame {
+                code: 4001.into(),
+                reason: "client leaves".into(),
+            })),
+        )
         .await
         .unwrap();
         let (late, close) = read_until_close(&mut ws).await;
@@ -510,9 +513,7 @@ async fn echo_handlers_of_every_language_run_under_the_pooling_allocator() {
         let mut clients = Vec::new();
         for i in 0..12 {
             let mut ws = connect(&served.url("/pooled")).await;
-            ws.send(Message::text(format!("{language} {i}")))
-                .await
-                .unwrap();
+            send(&mut ws, Message::text(format!("{language} {i}"))).await;
             clients.push(ws);
         }
         for (i, ws) in clients.iter_mut().enumerate() {
@@ -524,8 +525,8 @@ async fn echo_handlers_of_every_language_run_under_the_pooling_allocator() {
             assert_eq!(echo, Message::text(format!("{language} {i}")), "{language}");
         }
         for mut ws in clients {
-            ws.close(None).await.unwrap();
-            while let Some(Ok(_)) = ws.next().await {}
+            within("our close", ws.close(None)).await.unwrap();
+            drain(&mut ws).await;
         }
     }
 }

@@ -5,7 +5,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::runtime::Runtime;
 use wsbox::ServeConfig;
 use wsbox_tests::raw::{close_code, connect, RawServer};
-use wsbox_tests::{allow, oracle, probe, probe_with, serve, PyPeer};
+use wsbox_tests::{allow, next_message, oracle, probe, probe_with, send, serve, within, PyPeer};
 
 fn step() -> impl Strategy<Value = String> {
     prop_oneof![
@@ -134,8 +134,8 @@ fn arbitrary_bytes_from_a_client_end_defined_and_the_server_keeps_serving() {
     proptest!(ProptestConfig { cases: 256, ..ProptestConfig::default() }, |(bytes in peer_bytes())| {
         let answer = rt.block_on(async {
             let mut tcp = connect(port, "/fuzz").await;
-            tcp.write_all(&bytes).await.unwrap();
-            tcp.shutdown().await.unwrap();
+            within("a write to the server", tcp.write_all(&bytes)).await.unwrap();
+            within("our end of TCP", tcp.shutdown()).await.unwrap();
             close_code(&mut tcp).await
         });
         if let Err(wrong) = right(&bytes, true, answer) {
@@ -145,10 +145,9 @@ fn arbitrary_bytes_from_a_client_end_defined_and_the_server_keeps_serving() {
     assert_eq!(wsbox::panics(), 0);
     rt.block_on(async {
         let mut ws = wsbox_tests::connect(&served.url("/after")).await;
-        use futures_util::{SinkExt, StreamExt};
-        ws.send(tungstenite::Message::text("alive")).await.unwrap();
+        send(&mut ws, tungstenite::Message::text("alive")).await;
         assert_eq!(
-            ws.next().await.unwrap().unwrap(),
+            next_message(&mut ws).await,
             tungstenite::Message::text("alive")
         );
     });

@@ -1,5 +1,6 @@
-//! query-close-status: every case of the contract (not-received, the peer's code and reason, 1005, a 123-byte reason, aborted, after close, after shutdown, latching), against Python `websockets`.
+//! query-close-status: every case of the contract (not-received, the peer's code and reason, 1005, a 123-byte reason, aborted (a reset, or a TCP end without a close frame), after close, after shutdown, latching), against Python `websockets` and a raw TCP peer.
 
+use wsbox_tests::raw::{frame, RawServer};
 use wsbox_tests::{close_of, probe, PyPeer};
 
 #[tokio::test]
@@ -119,6 +120,31 @@ async fn a_tcp_drop_reads_as_aborted() {
     assert_eq!(out.results("recv")[2], "err(closed)");
     let closed = peer.next("closed").await;
     assert!(closed["rcvd"].is_null());
+}
+
+/// The server ends TCP cleanly (FIN) without a close frame: exactly
+/// `closed` from receive and `aborted` from query, never `other`.
+#[tokio::test]
+async fn a_tcp_end_without_a_close_frame_reads_exactly_as_aborted() {
+    let server = RawServer::sending_then_fin(frame(0x81, b"one", None)).await;
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let out = probe(
+        server.port,
+        &url,
+        &["recv", "recv", "query", "recv", "query"],
+    )
+    .await;
+    assert_eq!(
+        out.steps()[1..],
+        [
+            ("recv", r#"ok(text "one")"#),
+            ("recv", "err(closed)"),
+            ("query", "err(aborted)"),
+            ("recv", "err(closed)"),
+            ("query", "err(aborted)"),
+        ]
+    );
+    server.answer().await;
 }
 
 #[tokio::test]

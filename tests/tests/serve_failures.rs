@@ -1,10 +1,9 @@
 //! wsbox serve under failure: traps in upgrade (500) and handle (1011), a CPU loop and a memory bomb (1011) cost only their own connection; idle waiting is not CPU time; bad accepts, 426, 503 and graceful shutdown with 1001.
 
-use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use tungstenite::Message;
 use wsbox::{Config, Limits, ServeConfig};
-use wsbox_tests::{connect, http_get, read_until_close, serve};
+use wsbox_tests::{connect, http_get, next_message, read_until_close, send, serve, within};
 
 fn upgrade_request(path: &str) -> String {
     format!(
@@ -30,7 +29,7 @@ fn limited(cpu_deadline: Duration, max_memory: usize) -> ServeConfig {
 /// Sends one message, expects its echo, then the server's close code.
 async fn close_code_after_one_message(url: &str) -> Option<u16> {
     let mut ws = connect(url).await;
-    ws.send(Message::text("one")).await.unwrap();
+    send(&mut ws, Message::text("one")).await;
     let (messages, close) = read_until_close(&mut ws).await;
     assert_eq!(messages, [Message::text("one")]);
     close.map(|c| c.0)
@@ -40,20 +39,14 @@ async fn close_code_after_one_message(url: &str) -> Option<u16> {
 async fn a_trap_in_handle_gives_1011_while_a_parallel_connection_keeps_working() {
     let served = serve("faulty", ServeConfig::default()).await;
     let mut healthy = connect(&served.url("/fine")).await;
-    healthy.send(Message::text("before")).await.unwrap();
-    assert_eq!(
-        healthy.next().await.unwrap().unwrap(),
-        Message::text("before")
-    );
+    send(&mut healthy, Message::text("before")).await;
+    assert_eq!(next_message(&mut healthy).await, Message::text("before"));
     assert_eq!(
         close_code_after_one_message(&served.url("/trap")).await,
         Some(1011)
     );
-    healthy.send(Message::text("after")).await.unwrap();
-    assert_eq!(
-        healthy.next().await.unwrap().unwrap(),
-        Message::text("after")
-    );
+    send(&mut healthy, Message::text("after")).await;
+    assert_eq!(next_message(&mut healthy).await, Message::text("after"));
     served.shutdown().await;
 }
 
@@ -70,8 +63,8 @@ async fn a_trap_in_upgrade_and_invalid_accepts_give_500() {
         assert_eq!(status, 500, "{path}");
     }
     let mut ws = connect(&served.url("/still-serving")).await;
-    ws.send(Message::text("ok")).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("ok"));
+    send(&mut ws, Message::text("ok")).await;
+    assert_eq!(next_message(&mut ws).await, Message::text("ok"));
 }
 
 #[tokio::test]
@@ -84,11 +77,8 @@ async fn a_guest_stuck_in_a_loop_is_trapped_but_waiting_is_not_cpu_time() {
     );
     // The idle handler has waited in `receive` far longer than the deadline.
     tokio::time::sleep(Duration::from_millis(900)).await;
-    idle.send(Message::text("still here")).await.unwrap();
-    assert_eq!(
-        idle.next().await.unwrap().unwrap(),
-        Message::text("still here")
-    );
+    send(&mut idle, Message::text("still here")).await;
+    assert_eq!(next_message(&mut idle).await, Message::text("still here"));
 }
 
 #[tokio::test]
@@ -99,8 +89,8 @@ async fn a_memory_bomb_is_trapped_at_the_instance_limit() {
         Some(1011)
     );
     let mut ws = connect(&served.url("/after")).await;
-    ws.send(Message::text("fine")).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("fine"));
+    send(&mut ws, Message::text("fine")).await;
+    assert_eq!(next_message(&mut ws).await, Message::text("fine"));
 }
 
 #[tokio::test]
@@ -131,16 +121,13 @@ async fn over_capacity_upgrades_get_503() {
     )
     .await;
     let mut first = connect(&served.url("/")).await;
-    first.send(Message::text("holding")).await.unwrap();
-    assert_eq!(
-        first.next().await.unwrap().unwrap(),
-        Message::text("holding")
-    );
+    send(&mut first, Message::text("holding")).await;
+    assert_eq!(next_message(&mut first).await, Message::text("holding"));
     let (status, _) = http_get(served.port, &upgrade_request("/")).await;
     assert_eq!(status, 503);
-    first.send(Message::text("still served")).await.unwrap();
+    send(&mut first, Message::text("still served")).await;
     assert_eq!(
-        first.next().await.unwrap().unwrap(),
+        next_message(&mut first).await,
         Message::text("still served")
     );
 }
@@ -156,12 +143,18 @@ async fn a_slow_handshake_is_dropped_at_the_handshake_timeout() {
         },
     )
     .await;
-    let mut tcp = tokio::net::TcpStream::connect(("127.0.0.1", served.port))
-        .await
-        .unwrap();
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
+    let mut tcp = within(
+        "a TCP connection",
+        tokio::net::TcpStream::connect(("127.0.0.1", served.port)),
+    )
+    .await
+    .unwrap();
+    within(
+        "a write to the server",
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n"),
+    )
+    .await
+    .unwrap();
     let mut rest = Vec::new();
     let read = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut rest)).await;
     assert!(matches!(read, Ok(Ok(0))), "{read:?}");
@@ -173,9 +166,9 @@ async fn graceful_shutdown_sends_1001_to_every_client() {
     let mut clients = Vec::new();
     for i in 0..3 {
         let mut ws = connect(&served.url("/")).await;
-        ws.send(Message::text(format!("client {i}"))).await.unwrap();
+        send(&mut ws, Message::text(format!("client {i}"))).await;
         assert_eq!(
-            ws.next().await.unwrap().unwrap(),
+            next_message(&mut ws).await,
             Message::text(format!("client {i}"))
         );
         clients.push(ws);
@@ -186,7 +179,8 @@ async fn graceful_shutdown_sends_1001_to_every_client() {
         .collect();
     served.shutdown().await;
     for reader in readers {
-        assert_eq!(reader.await.unwrap().map(|c| c.0), Some(1001));
+        let close = within("a client's read until the close", reader).await;
+        assert_eq!(close.unwrap().map(|c| c.0), Some(1001));
     }
 }
 
@@ -199,8 +193,8 @@ async fn the_pooling_allocator_serves_and_isolates_instances_too() {
     };
     let served = serve("faulty", config).await;
     let mut ws = connect(&served.url("/pooled")).await;
-    ws.send(Message::text("pooled")).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("pooled"));
+    send(&mut ws, Message::text("pooled")).await;
+    assert_eq!(next_message(&mut ws).await, Message::text("pooled"));
     assert_eq!(
         close_code_after_one_message(&served.url("/alloc")).await,
         Some(1011)
@@ -216,9 +210,6 @@ async fn the_pooling_allocator_serves_and_isolates_instances_too() {
             "round {i}"
         );
     }
-    ws.send(Message::text("still pooled")).await.unwrap();
-    assert_eq!(
-        ws.next().await.unwrap().unwrap(),
-        Message::text("still pooled")
-    );
+    send(&mut ws, Message::text("still pooled")).await;
+    assert_eq!(next_message(&mut ws).await, Message::text("still pooled"));
 }

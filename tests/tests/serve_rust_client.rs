@@ -1,11 +1,10 @@
 //! wsbox serve with a tokio-tungstenite client: echo keeps kinds, close-reporter shows each side the other's close status in both directions, a TCP drop reads as aborted, router accepts or rejects upgrades, and a pong goes out before the echo of the message its ping interrupted.
 
-use futures_util::{SinkExt, StreamExt};
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::Message;
 use wsbox::ServeConfig;
-use wsbox_tests::{connect, http_get, read_until_close, serve};
+use wsbox_tests::{connect, http_get, next_message, read_until_close, send, serve, within};
 
 fn close(code: u16, reason: &str) -> Message {
     Message::Close(Some(CloseFrame {
@@ -18,22 +17,19 @@ fn close(code: u16, reason: &str) -> Message {
 async fn echo_returns_each_message_with_its_kind_and_answers_the_close() {
     let served = serve("echo", ServeConfig::default()).await;
     let mut ws = connect(&served.url("/")).await;
-    ws.send(Message::text("hello handler")).await.unwrap();
-    ws.send(Message::binary(vec![1u8, 2, 3])).await.unwrap();
-    ws.send(Message::binary(vec![7u8; 1 << 20])).await.unwrap();
+    send(&mut ws, Message::text("hello handler")).await;
+    send(&mut ws, Message::binary(vec![1u8, 2, 3])).await;
+    send(&mut ws, Message::binary(vec![7u8; 1 << 20])).await;
+    assert_eq!(next_message(&mut ws).await, Message::text("hello handler"));
     assert_eq!(
-        ws.next().await.unwrap().unwrap(),
-        Message::text("hello handler")
-    );
-    assert_eq!(
-        ws.next().await.unwrap().unwrap(),
+        next_message(&mut ws).await,
         Message::binary(vec![1u8, 2, 3])
     );
     assert_eq!(
-        ws.next().await.unwrap().unwrap(),
+        next_message(&mut ws).await,
         Message::binary(vec![7u8; 1 << 20])
     );
-    ws.send(close(3001, "bye")).await.unwrap();
+    send(&mut ws, close(3001, "bye")).await;
     let (_, answer) = read_until_close(&mut ws).await;
     assert_eq!(answer.map(|a| a.0), Some(3001));
     served.shutdown().await;
@@ -43,9 +39,9 @@ async fn echo_returns_each_message_with_its_kind_and_answers_the_close() {
 async fn the_guest_sees_the_clients_close_and_the_client_sees_the_guests_answer() {
     let mut served = serve("close-reporter", ServeConfig::default()).await;
     let mut ws = connect(&served.url("/report")).await;
-    ws.send(Message::text("ping")).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("ping"));
-    ws.send(close(3001, "from rust")).await.unwrap();
+    send(&mut ws, Message::text("ping")).await;
+    assert_eq!(next_message(&mut ws).await, Message::text("ping"));
+    send(&mut ws, close(3001, "from rust")).await;
     let (_, answer) = read_until_close(&mut ws).await;
     assert_eq!(answer, Some((4001, "seen:3001:from rust".to_string())));
     let line = served.log_line("query-close-status").await;
@@ -59,7 +55,7 @@ async fn the_guest_sees_the_clients_close_and_the_client_sees_the_guests_answer(
 async fn the_client_sees_the_guests_close_and_the_guest_sees_the_clients_answer() {
     let mut served = serve("close-reporter", ServeConfig::default()).await;
     let mut ws = connect(&served.url("/")).await;
-    ws.send(Message::text("close-me 4000 bye")).await.unwrap();
+    send(&mut ws, Message::text("close-me 4000 bye")).await;
     let (_, close) = read_until_close(&mut ws).await;
     assert_eq!(close, Some((4000, "bye".to_string())));
     assert!(served.log_line("close ->").await.ends_with("close -> ok"));
@@ -72,8 +68,8 @@ async fn the_client_sees_the_guests_close_and_the_guest_sees_the_clients_answer(
 async fn a_client_tcp_drop_gives_the_guest_aborted() {
     let mut served = serve("close-reporter", ServeConfig::default()).await;
     let mut ws = connect(&served.url("/")).await;
-    ws.send(Message::text("x")).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("x"));
+    send(&mut ws, Message::text("x")).await;
+    assert_eq!(next_message(&mut ws).await, Message::text("x"));
     drop(ws);
     let line = served.log_line("query-close-status").await;
     assert!(
@@ -92,15 +88,25 @@ async fn router_accepts_chat_v1_on_chat_and_rejects_the_rest() {
         "Sec-WebSocket-Protocol",
         "chat.v0, chat.v1".parse().unwrap(),
     );
-    let (mut ws, response) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let (mut ws, response) = within(
+        "a websocket connection",
+        tokio_tungstenite::connect_async(request),
+    )
+    .await
+    .unwrap();
     assert_eq!(response.headers()["sec-websocket-protocol"], "chat.v1");
     assert_eq!(response.headers()["x-router"], "chat");
-    ws.send(Message::text("hi")).await.unwrap();
-    assert_eq!(ws.next().await.unwrap().unwrap(), Message::text("chat: hi"));
-    ws.close(None).await.unwrap();
+    send(&mut ws, Message::text("hi")).await;
+    assert_eq!(next_message(&mut ws).await, Message::text("chat: hi"));
+    within("our close", ws.close(None)).await.unwrap();
 
     for (path, expected) in [("/chat", 400), ("/elsewhere", 404)] {
-        match tokio_tungstenite::connect_async(served.url(path)).await {
+        match within(
+            "a websocket connection",
+            tokio_tungstenite::connect_async(served.url(path)),
+        )
+        .await
+        {
             Err(tungstenite::Error::Http(response)) => {
                 assert_eq!(response.status(), expected, "{path}")
             }
@@ -131,7 +137,9 @@ async fn a_pong_goes_out_before_the_echo_of_the_message_around_its_ping() {
         let mut bytes = frame(0x01, b"frag", mask);
         bytes.extend(frame(0x89, b"ping", mask));
         bytes.extend(frame(0x80, b"ment", mask));
-        tcp.write_all(&bytes).await.unwrap();
+        within("a write to the server", tcp.write_all(&bytes))
+            .await
+            .unwrap();
         let mut wire = Vec::new();
         let mut opcodes = Vec::new();
         let mut chunk = [0u8; 1024];

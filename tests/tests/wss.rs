@@ -6,7 +6,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::mpsc;
 use wsbox::{Config, Policy};
-use wsbox_tests::probe_with;
+use wsbox_tests::{probe_with, within};
 
 struct TlsEcho {
     port: u16,
@@ -86,7 +86,12 @@ async fn wss_works_with_the_configured_ca_and_fails_without_it() {
     assert_eq!(out.result("connect"), "ok protocol=none");
     assert_eq!(out.result("recv"), r#"ok(text "over tls")"#);
     assert_eq!(out.result("close:1000"), "ok");
-    assert_eq!(server.seen.recv().await.unwrap(), "message: over tls");
+    assert_eq!(
+        within("the TLS server's report", server.seen.recv())
+            .await
+            .unwrap(),
+        "message: over tls"
+    );
 
     let untrusted = Config {
         policy,
@@ -98,6 +103,9 @@ async fn wss_works_with_the_configured_ca_and_fails_without_it() {
         "{}",
         out.result("connect")
     );
-    assert!(server.seen.recv().await.unwrap().starts_with("tls error"));
+    assert!(within("the TLS server's report", server.seen.recv())
+        .await
+        .unwrap()
+        .starts_with("tls error"));
     std::fs::remove_dir_all(dir).unwrap();
 }

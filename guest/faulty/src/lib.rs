@@ -14,7 +14,12 @@
 //!   value, which the host allows; then goes on like `echo`.
 //! - `/reject-999`: rejects with a status outside 400-599.
 //!
-//! Any other path is accepted; `handle` echoes one message, then:
+//! Any other path is accepted. On `/late-answer`, `handle` receives until
+//! the client's close, does not answer it, sleeps 5 s (past the host's close
+//! timeout, so the host echoes the client's code), then tries a send and
+//! prints `late-answer: send -> RESULT` on stderr.
+//!
+//! On any other path, `handle` echoes one message, then:
 //! - `/trap`: traps; the client gets close code 1011.
 //! - `/spin`: loops forever without calling the host (the CPU deadline).
 //! - `/alloc`: allocates memory forever (the memory limit).
@@ -30,6 +35,7 @@
 
 use std::io::Write;
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use wsbox_guest::{Handler, Incoming, UpgradeRequest, UpgradeResponse, WebSocket};
 
@@ -79,6 +85,9 @@ impl Handler for Faulty {
     }
 
     fn handle(conn: WebSocket) {
+        if PATH.get().is_some_and(|path| path == "/late-answer") {
+            return late_answer(&conn);
+        }
         // Echo one message first, so the client knows `handle` is running.
         match conn.receive() {
             Ok(Incoming::Message(message)) => {
@@ -130,6 +139,28 @@ impl Handler for Faulty {
                 let _ = conn.echo(|message| message);
             }
         }
+    }
+}
+
+/// `/late-answer`: leaves the client's close unanswered, then sends late.
+fn late_answer(conn: &WebSocket) {
+    loop {
+        match conn.receive() {
+            Ok(Incoming::Message(_)) => continue,
+            Ok(Incoming::Close(status)) => {
+                eprintln!("late-answer: close {status} received");
+                break;
+            }
+            Err(e) => {
+                eprintln!("late-answer: receive -> err({e})");
+                return;
+            }
+        }
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    match conn.send_text("late") {
+        Ok(()) => eprintln!("late-answer: send -> ok"),
+        Err(e) => eprintln!("late-answer: send -> err({e})"),
     }
 }
 

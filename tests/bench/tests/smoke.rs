@@ -12,6 +12,16 @@ use wsbox_bench::load::{self, LoadConfig, LoadResult};
 use wsbox_bench::report::{self, Cell, HandlerRow, Measured, OutboundRow, ScaleRow};
 use wsbox_bench::scale::{self, ScaleResult};
 
+/// How long one step of the smoke run may take before the test fails.
+const WAIT: Duration = Duration::from_secs(120);
+
+/// Awaits `future` at most [`WAIT`]; past it the test fails naming `what`.
+async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(WAIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
+}
+
 async fn native_server() -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
@@ -58,14 +68,17 @@ async fn benchmark_smoke_run() {
     for (connections, size) in [(1, 32), (4, 1024)] {
         let mut measured = Vec::new();
         for (target, url) in [("native", &native), ("wsbox", &wsbox)] {
-            let result = load::run(&LoadConfig {
-                url: url.clone(),
-                connections,
-                in_flight: 4,
-                size,
-                warmup: Duration::from_millis(50),
-                duration: Duration::from_millis(300),
-            })
+            let result = within(
+                &format!("the load run against {target}"),
+                load::run(&LoadConfig {
+                    url: url.clone(),
+                    connections,
+                    in_flight: 4,
+                    size,
+                    warmup: Duration::from_millis(50),
+                    duration: Duration::from_millis(300),
+                }),
+            )
             .await
             .unwrap_or_else(|e| panic!("{target}: {e:#}"));
             check(&format!("{target} {connections}×{size}"), &result);
@@ -85,9 +98,12 @@ async fn benchmark_smoke_run() {
     assert!(table.contains("| 4 | 1 KiB | wsbox |"), "{table}");
     assert!(table.contains("wsbox / native"), "{table}");
 
-    let held = scale::run(&wsbox, 20, 4, |r: ScaleResult| async move {
-        assert_eq!((r.connections, r.failed), (20, 0));
-    })
+    let held = within(
+        "the connection-scale run",
+        scale::run(&wsbox, 20, 4, |r: ScaleResult| async move {
+            assert_eq!((r.connections, r.failed), (20, 0));
+        }),
+    )
     .await
     .expect("20 connections held");
     assert!(held.handshake_p50_us <= held.handshake_p99_us, "{held:?}");
@@ -149,8 +165,9 @@ async fn outbound_and_instantiation_smoke() {
         let args: Vec<String> = std::iter::once("bench-client".to_string())
             .chain(config.guest_args())
             .collect();
-        let out = runner
-            .run(
+        let out = within(
+            "the bench-client guest",
+            runner.run(
                 &component,
                 std::sync::Arc::new(wsbox::Config {
                     policy,
@@ -158,9 +175,10 @@ async fn outbound_and_instantiation_smoke() {
                 }),
                 &args,
                 wsbox::Output::Capture,
-            )
-            .await
-            .unwrap();
+            ),
+        )
+        .await
+        .unwrap();
         assert_eq!(out.exit, wsbox::Exit::Code(0), "{}", out.stderr);
         assert!(out.stdout.starts_with("start\n"), "{}", out.stdout);
         let line = out
@@ -171,9 +189,12 @@ async fn outbound_and_instantiation_smoke() {
         let guest = ClientResult::from_line(line).unwrap();
         check_client("guest", &guest, 40);
         let mut started = false;
-        let plain = wsbox_bench::client::run(&config, || started = true)
-            .await
-            .unwrap();
+        let plain = within(
+            "the native client",
+            wsbox_bench::client::run(&config, || started = true),
+        )
+        .await
+        .unwrap();
         assert!(started);
         check_client("native", &plain, 40);
         for (client, result) in [("wsbox", guest), ("native", plain)] {
@@ -204,9 +225,12 @@ async fn outbound_and_instantiation_smoke() {
         echo: None,
     };
     for pooling in [false, true] {
-        let i = wsbox_bench::instantiate::measure(&echo, pooling, 5, 3)
-            .await
-            .unwrap();
+        let i = within(
+            "the instantiation figure",
+            wsbox_bench::instantiate::measure(&echo, pooling, 5, 3),
+        )
+        .await
+        .unwrap();
         assert_eq!((i.count, i.held), (5, 3));
         assert!(i.p50_ns > 0 && i.p50_ns <= i.p99_ns, "{i:?}");
         assert!(i.held_p50_ns > 0 && i.held_p50_ns <= i.held_p99_ns, "{i:?}");

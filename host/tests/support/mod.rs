@@ -1,0 +1,90 @@
+//! Helpers for the CLI tests: every wait on a `wsbox` process or on the
+//! network has a deadline, past which the test fails (and the process is
+//! killed) with a message that says what it was waiting for.
+
+#![allow(dead_code)] // Each test binary uses a part.
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long any one wait may take: a `wsbox` process compiles its
+/// component first, which is slow on a loaded machine.
+pub const WAIT: Duration = Duration::from_secs(120);
+
+/// Waits for `child` to exit, at most [`WAIT`]; past it, kills it and fails
+/// the test naming `what`.
+pub fn wait_within(child: &mut Child, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        if let Some(status) = child.try_wait().expect("the child can be waited for") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} did not exit within {WAIT:?} (killed)");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Runs `command` to its end with stdin empty and stdout and stderr
+/// captured, like [`Command::output`], at most [`WAIT`].
+pub fn output_within(command: &mut Command, what: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what} cannot start: {e}"));
+    let stdout = read_all(child.stdout.take().unwrap());
+    let stderr = read_all(child.stderr.take().unwrap());
+    let status = wait_within(&mut child, what);
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
+}
+
+/// Everything `pipe` gives until it ends, read on a thread of its own.
+fn read_all(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let _ = pipe.read_to_end(&mut all);
+        all
+    })
+}
+
+/// The first line `child` prints on stdout (its stdout must be piped), at
+/// most [`WAIT`]; past it, kills it and fails the test naming `what`.
+/// Later output on stdout is not read.
+pub fn first_line_within(child: &mut Child, what: &str) -> String {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut first = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut first);
+        let _ = tx.send(first);
+    });
+    match rx.recv_timeout(WAIT) {
+        Ok(line) => line,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{what} printed no line within {WAIT:?} (killed)");
+        }
+    }
+}
+
+/// How long a wait on the network may take.
+pub const NET_WAIT: Duration = Duration::from_secs(30);
+
+/// Awaits `future` at most [`NET_WAIT`]; past it the test fails naming
+/// `what`.
+pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(NET_WAIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {NET_WAIT:?} waiting for {what}"))
+}
