@@ -112,8 +112,17 @@ impl Link {
     }
 
     /// Applies a guest call's event; the caller carries out the actions.
+    /// The driver is woken when the machine's deadline moved.
     pub(crate) fn apply(&self, event: Event) -> Result<Actions, HostError> {
-        self.lock().machine.on(event, Instant::now().into_std())
+        let mut guarded = self.lock();
+        let before = guarded.machine.deadline();
+        let actions = guarded.machine.on(event, Instant::now().into_std());
+        let moved = guarded.machine.deadline() != before;
+        drop(guarded);
+        if moved {
+            self.wake.notify_one();
+        }
+        actions
     }
 
     /// Applies an event whose close frame and finish the driver carries

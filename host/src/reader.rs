@@ -143,6 +143,11 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 Ok(h) => h,
                 Err(stop) => return stop,
             };
+            // Before anything else, so that no rule makes the host wait for
+            // a payload it would refuse.
+            if len > self.max_frame {
+                return violation(CloseCode::Size, "frame too big");
+            }
             if header.rsv1 || header.rsv2 || header.rsv3 {
                 return violation(
                     CloseCode::Protocol,
@@ -199,7 +204,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 continue;
             };
             msg.size = match msg.size.checked_add(len) {
-                Some(size) if len <= self.max_frame && size <= self.max_message => size,
+                Some(size) if size <= self.max_message => size,
                 _ => return violation(CloseCode::Size, "message too big"),
             };
             // Within the limits, so it fits in memory.

@@ -43,15 +43,18 @@ ab_wait_port() {
 }
 
 # ab_spec SAMPLE SPEC URL OUTDIR AGENT: writes wstest spec SPEC from the
-# sample spec SAMPLE (its cases: 1.* .. 10.* except 8.*) with "outdir"
+# sample spec SAMPLE (its cases: 1.* .. 10.* except 8.*, unless AB_CASES
+# lists others, as a JSON list of case patterns or ids) with "outdir"
 # OUTDIR and, for a fuzzingclient sample (it has "servers"), the one server
 # {"agent": AGENT, "url": URL}; otherwise (fuzzingserver) "url" URL.
 ab_spec() {
-    "$PY" - "$@" <<'EOF'
-import json, sys
+    AB_CASES="${AB_CASES:-}" "$PY" - "$@" <<'EOF'
+import json, os, sys
 sample, spec, url, outdir, agent = sys.argv[1:]
 with open(sample) as f:
     cfg = json.load(f)
+if os.environ["AB_CASES"]:
+    cfg["cases"] = json.loads(os.environ["AB_CASES"])
 cfg["outdir"] = outdir
 if "servers" in cfg:
     cfg["servers"] = [{"agent": agent, "url": url}]
@@ -83,10 +86,15 @@ ab_stop() {
 }
 
 # ab_summarize OUTDIR: prints summarize.py's per-section table (and the
-# non-OK cases); returns its status (1 if any case FAILED, 2 without results).
+# non-OK cases); returns its status: 1 if any case FAILED or closed wrongly
+# (WRONG CODE, UNCLEAN, FAILED), or if EXPECT_CASES is set and the report
+# holds another number of cases; 2 without results.
 ab_summarize() {
     echo "== results ($1)"
-    local status=0
-    "$PY" "$AUTOBAHN_DIR/summarize.py" "$1" -v || status=$?
+    local status=0 expect=()
+    if [ -n "${EXPECT_CASES:-}" ]; then
+        expect=(--expect-cases "$EXPECT_CASES")
+    fi
+    "$PY" "$AUTOBAHN_DIR/summarize.py" "$1" -v "${expect[@]}" || status=$?
     return "$status"
 }
