@@ -58,9 +58,8 @@ impl HandlerPre {
     /// it to its log).
     pub async fn instantiate(&self) -> Result<HandlerInstance> {
         let mut store = self.handler.store(WasiCtxBuilder::new().build());
-        self.handler
-            .pre
-            .instantiate_async(&mut store)
+        sandbox::cpu(&store)
+            .run(self.handler.pre.instantiate_async(&mut store))
             .await
             .map_err(|e| {
                 Error::Runtime(sandbox::describe_trap(&e, &self.handler.websocket.limits))

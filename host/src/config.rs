@@ -50,14 +50,20 @@ pub struct Limits {
     /// instance may hold; past it, the call that would add one traps.
     /// Default: 4096.
     pub max_handles: usize,
-    /// The most linear memory one instance may have, in bytes; growing past
-    /// it traps that instance only. Default: 256 MiB.
+    /// The most memory one instance may have, in bytes: all its linear
+    /// memories and tables together (8 bytes per table element). A growth
+    /// past it traps that instance only. Default: 256 MiB.
     pub max_memory: usize,
     /// How long a guest may run without returning to the host (a host call,
-    /// or the end of the export it runs); past it the guest traps. Time spent
-    /// waiting inside host calls such as `receive` does not count.
+    /// or the end of the export it runs); past it the guest traps. Counted
+    /// in the CPU time the guest ran: time spent waiting inside host calls
+    /// such as `receive`, or descheduled on a busy machine, does not count.
     /// Default: 10 s.
     pub cpu_deadline: Duration,
+    /// How much CPU time one instance may use in all (its guest code and the
+    /// host calls it makes, never time spent waiting); past it the guest
+    /// traps. Default: none.
+    pub cpu_budget: Option<Duration>,
 }
 
 impl Default for Limits {
@@ -74,6 +80,7 @@ impl Default for Limits {
             max_handles: 4096,
             max_memory: 256 << 20,
             cpu_deadline: Duration::from_secs(10),
+            cpu_budget: None,
         }
     }
 }

@@ -122,13 +122,18 @@ struct LimitArgs {
     /// Extra PEM CA certificates to trust for wss://.
     #[arg(long, value_name = "PATH")]
     ca_file: Option<PathBuf>,
-    /// Most linear memory one instance may have; past it, it traps.
+    /// Most memory one instance may have: all its linear memories and
+    /// tables together; past it, it traps.
     #[arg(long, value_name = "BYTES", default_value = "256MiB", value_parser = parse_size)]
     max_memory: usize,
     /// How long a guest may run without returning to the host before it
-    /// traps; waiting inside host calls does not count.
+    /// traps, in CPU time: waiting inside host calls does not count.
     #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
     cpu_deadline: Duration,
+    /// How much CPU time one instance may use in all before it traps
+    /// (default: no budget).
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    cpu_budget: Option<Duration>,
 }
 
 impl LimitArgs {
@@ -147,6 +152,7 @@ impl LimitArgs {
                 max_handles: self.max_handles,
                 max_memory: self.max_memory,
                 cpu_deadline: self.cpu_deadline,
+                cpu_budget: self.cpu_budget,
             },
             ca_file: self.ca_file.clone(),
             ..Config::default()

@@ -138,8 +138,9 @@ impl Runner {
             }
         };
         let mut store = sandbox::store(&self.engine, wasi.build(), config);
-        let result = match pre.instantiate_async(&mut store).await {
-            Ok(command) => command.wasi_cli_run().call_run(&mut store).await,
+        let cpu = sandbox::cpu(&store);
+        let result = match cpu.run(pre.instantiate_async(&mut store)).await {
+            Ok(command) => cpu.run(command.wasi_cli_run().call_run(&mut store)).await,
             Err(e) => Err(e),
         };
         let trapped = matches!(&result, Err(e) if e.downcast_ref::<I32Exit>().is_none());

@@ -1,22 +1,23 @@
-//! The sandbox around every instance: the engine's settings, the memory cap
-//! and the CPU deadline.
+//! The sandbox around every instance: the engine's settings, the memory
+//! limit ([`crate::limiter`]) and the CPU deadline ([`crate::cpu`]).
 //!
-//! The CPU deadline uses epoch interruption: a thread advances the engine's
-//! epoch every [`EPOCH_TICK`], and each store's deadline is re-armed every
-//! time control enters guest code (a call into an export, a return from a
-//! host call). So only time the guest spends running counts, never time it
-//! spends waiting inside a host call such as `receive`.
+//! Every call that runs guest code (instantiation, `upgrade`, `handle`,
+//! `run`) is wrapped in [`CpuMeter::run`]: get the meter with [`cpu`]
+//! before the call borrows the store.
 
 use crate::config::{Config, Limits};
+use crate::cpu::{CpuLimitExceeded, CpuMeter};
 use crate::error::{Error, Result};
+use crate::limiter::{self, InstanceLimiter, LimitExceeded};
 use crate::view::{WebSocketCtx, WebSocketCtxView, WebSocketView};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::component::ResourceTable;
-use wasmtime::{Engine, Store, StoreLimits, StoreLimitsBuilder, Trap};
+use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-/// How often the epoch advances: the CPU deadline's resolution.
+/// How often the epoch advances: how long guest code runs before it yields
+/// to the runtime, and the CPU deadline's resolution.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// An engine with the component model and epoch interruption, and its
@@ -29,11 +30,15 @@ pub(crate) fn engine(pool: Option<(u32, &Limits)>) -> Result<Engine> {
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
     config.epoch_interruption(true);
     if let Some((instances, limits)) = pool {
-        // A Rust guest's component instance holds about three core
-        // instances, two memories and three tables; a componentize-py one
-        // over a hundred core instances. Core instances only count against
+        // The sample guests' component instances hold 3 (Rust), 4
+        // (componentize-js) and 14 (componentize-py) core instances, one
+        // memory and two tables each. Core instances only count against
         // the total, and unused memory and table slots cost address space,
-        // not memory or mappings, so the totals leave room for both.
+        // not memory or mappings, so the totals leave wide room. A
+        // component that needs more than one instance may have (the
+        // limiter's caps) is refused when it is loaded. A table slot holds
+        // `POOL_TABLE_ELEMENTS`; the limiter counts them against
+        // `max_memory` like any table.
         let mut pooling = wasmtime::PoolingAllocationConfig::default();
         pooling
             .total_component_instances(instances)
@@ -41,6 +46,10 @@ pub(crate) fn engine(pool: Option<(u32, &Limits)>) -> Result<Engine> {
             .total_memories(instances.saturating_mul(4))
             .total_tables(instances.saturating_mul(8))
             .total_stacks(instances)
+            .max_core_instances_per_component(cap(limiter::MAX_CORE_INSTANCES))
+            .max_memories_per_component(cap(limiter::MAX_MEMORIES))
+            .max_tables_per_component(cap(limiter::MAX_TABLES))
+            .table_elements(POOL_TABLE_ELEMENTS)
             .max_memory_size(limits.max_memory);
         // Reserve only what an instance may use, not 4 GiB per memory:
         // bounds checks instead of guard pages, but room for many instances.
@@ -64,13 +73,24 @@ pub(crate) fn engine(pool: Option<(u32, &Limits)>) -> Result<Engine> {
     Ok(engine)
 }
 
+/// How many elements a table of the pooling allocator holds: wasmtime's
+/// default, and more than the guests we know use (160 KiB per table slot).
+/// A table that would grow past it traps the instance, as the memory limit
+/// does.
+const POOL_TABLE_ELEMENTS: usize = 20_000;
+
+fn cap(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
 /// The store data of every instance, client or handler: WASI, the resource
-/// table, the websockets and the memory cap.
+/// table, the websockets, the memory limit and the CPU meter.
 pub struct InstanceState {
     wasi: WasiCtx,
     table: ResourceTable,
     websockets: WebSocketCtx,
-    limits: StoreLimits,
+    limiter: InstanceLimiter,
+    cpu: Arc<CpuMeter>,
 }
 
 impl InstanceState {
@@ -98,33 +118,38 @@ impl WebSocketView for InstanceState {
     }
 }
 
-/// A store for one instance, with the memory cap and the CPU deadline of
+/// A store for one instance, with the memory limit and the CPU deadline of
 /// `config.limits`.
 pub(crate) fn store(engine: &Engine, wasi: WasiCtx, config: Arc<Config>) -> Store<InstanceState> {
     let limits = config.limits.clone();
     let mut table = ResourceTable::new();
     table.set_max_capacity(limits.max_handles);
+    let cpu = CpuMeter::new(limits.cpu_deadline, limits.cpu_budget);
     let state = InstanceState {
         wasi,
         table,
         websockets: WebSocketCtx::new(config),
-        limits: StoreLimitsBuilder::new()
-            .memory_size(limits.max_memory)
-            .trap_on_grow_failure(true)
-            .build(),
+        limiter: InstanceLimiter::new(limits.max_memory, cpu.clone()),
+        cpu: cpu.clone(),
     };
     let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.limits);
-    let ticks = (limits.cpu_deadline.as_millis() / EPOCH_TICK.as_millis()).max(1) as u64;
-    store.epoch_deadline_trap();
-    store.set_epoch_deadline(ticks);
+    store.limiter(|s| &mut s.limiter);
+    store.set_epoch_deadline(1);
+    let meter = cpu.clone();
+    store.epoch_deadline_callback(move |_| meter.on_epoch());
     store.call_hook(move |mut store, hook| {
-        if hook.exiting_host() {
-            store.set_epoch_deadline(ticks);
+        if cpu.on_call(hook) {
+            store.set_epoch_deadline(1);
         }
         Ok(())
     });
     store
+}
+
+/// The CPU meter of `store`'s instance, to wrap its calls in
+/// ([`CpuMeter::run`]).
+pub(crate) fn cpu(store: &Store<InstanceState>) -> Arc<CpuMeter> {
+    store.data().cpu.clone()
 }
 
 /// Ends an instance: after a trap, what the guest left open closes with
@@ -151,26 +176,20 @@ pub(crate) async fn finish(mut store: Store<InstanceState>, trapped: bool) {
     }
 }
 
-/// A trap's message, naming the CPU deadline or the memory cap when one of
-/// them was the cause.
+/// A trap's message, naming the CPU deadline, the CPU budget or the memory
+/// limit when one of them was the cause.
 pub(crate) fn describe_trap(err: &wasmtime::Error, limits: &Limits) -> String {
-    match err.downcast_ref::<Trap>() {
-        Some(Trap::Interrupt) => format!(
-            "the guest ran for more than its CPU deadline ({:?}) without returning to the host",
-            limits.cpu_deadline
-        ),
-        _ => {
-            let text = format!("{err:#}");
-            if text.contains("forcing trap when growing memory") {
-                format!(
-                    "the guest hit its memory limit ({} bytes): {text}",
-                    limits.max_memory
-                )
-            } else {
-                text
-            }
-        }
+    if let Some(cpu) = err.downcast_ref::<CpuLimitExceeded>() {
+        return cpu.to_string();
     }
+    if let Some(memory) = err.downcast_ref::<LimitExceeded>() {
+        return format!(
+            "the guest hit its memory limit ({} bytes for all its linear memories and tables; \
+             raise --max-memory if it needs more): {memory}",
+            limits.max_memory
+        );
+    }
+    format!("{err:#}")
 }
 
 /// The most memory mappings the kernel allows this process, where it says

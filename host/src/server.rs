@@ -349,7 +349,8 @@ fn measure_instance(handler: &Handler, config: &ServeConfig, path: &Path) -> Res
     let instantiate = || {
         let mut store = handler.store(WasiCtxBuilder::new().build());
         let polled = {
-            let instantiated = std::pin::pin!(handler.pre.instantiate_async(&mut store));
+            let cpu = sandbox::cpu(&store);
+            let instantiated = std::pin::pin!(cpu.run(handler.pre.instantiate_async(&mut store)));
             instantiated.poll(&mut Context::from_waker(std::task::Waker::noop()))
         };
         match polled {
@@ -444,8 +445,12 @@ impl Inner {
             return respond(&mut tcp, refusal).await;
         };
         let mut store = self.store(remote);
+        let cpu = sandbox::cpu(&store);
         let instantiating = Instant::now();
-        let handler = match self.handler.pre.instantiate_async(&mut store).await {
+        let handler = match cpu
+            .run(self.handler.pre.instantiate_async(&mut store))
+            .await
+        {
             Ok(handler) => {
                 self.instantiate.record(instantiating.elapsed());
                 handler
@@ -462,7 +467,7 @@ impl Inner {
             remote_address: remote.to_string(),
         };
         let handler = handler.wsbox_websocket_handler();
-        let options = match handler.call_upgrade(&mut store, &request).await {
+        let options = match cpu.run(handler.call_upgrade(&mut store, &request)).await {
             Ok(UpgradeResponse::Accept(options)) => options,
             Ok(UpgradeResponse::Reject(status)) => {
                 let status = if (400..=599).contains(&status) {
@@ -517,7 +522,7 @@ impl Inner {
         let result = {
             self.accept_to_handle.record(accepted.elapsed());
             self.request_to_handle.record(requested.elapsed());
-            let call = handler.call_handle(&mut store, resource);
+            let call = cpu.run(handler.call_handle(&mut store, resource));
             tokio::pin!(call);
             let mut going_away = false;
             loop {

@@ -150,6 +150,26 @@ pub async fn run_component(path: &Path, name: &str, config: Config, args: &[&str
     out
 }
 
+/// The component written in `tests/wat/NAME.wat`, turned into a binary
+/// under `target/tmp/wat` (which [`Runner::load`] insists on) for
+/// [`run_component`] and [`component_at`].
+pub fn wat_component(name: &str) -> PathBuf {
+    let source = repo().join("tests/wat").join(format!("{name}.wat"));
+    let binary =
+        wat::parse_file(&source).unwrap_or_else(|e| panic!("{} parses: {e}", source.display()));
+    let dir = repo().join("target/tmp/wat");
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join(format!("{name}.wasm"));
+    // Written aside and renamed, as tests and test binaries may run side
+    // by side.
+    static WRITES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let write = WRITES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let partial = dir.join(format!("{name}.{}.{write}.partial", std::process::id()));
+    std::fs::write(&partial, binary).unwrap();
+    std::fs::rename(&partial, &path).unwrap();
+    path
+}
+
 /// Like [`probe_with`], for the `close-probe` component at `path` (the Rust,
 /// Python or JavaScript one: they take the same arguments and print the same
 /// lines).
