@@ -21,6 +21,8 @@ mod client;
 pub mod close_code;
 mod config;
 mod connection;
+#[allow(dead_code, unused_imports)] // the reader, sink and handshake use it once wired
+mod deflate;
 mod error;
 mod guest_log;
 mod lifecycle;
@@ -40,6 +42,7 @@ mod view;
 
 pub use close_code::CloseCode;
 pub use config::{Config, Limits, Resolver, Resolving, SystemResolver};
+pub use deflate::DeflateConfig;
 pub use error::{Error, HostError, HostResult, Result};
 pub use policy::{AllowPattern, Policy};
 pub use runner::{Exit, Output, RunOutput, Runner};
