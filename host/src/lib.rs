@@ -22,6 +22,8 @@ pub mod close_code;
 mod config;
 mod connection;
 mod cpu;
+#[allow(dead_code, unused_imports)] // the reader, sink and handshake use it once wired
+mod deflate;
 mod error;
 mod guest_log;
 mod lifecycle;
@@ -42,6 +44,7 @@ mod view;
 
 pub use close_code::CloseCode;
 pub use config::{Config, Limits, Resolver, Resolving, SystemResolver};
+pub use deflate::DeflateConfig;
 pub use error::{Error, HostError, HostResult, Result};
 pub use policy::{AllowPattern, Policy};
 pub use runner::{Exit, Output, RunOutput, Runner};
