@@ -28,6 +28,7 @@ pub mod policy;
 mod reader;
 mod runner;
 mod sandbox;
+mod serve;
 mod server;
 mod sink;
 mod stats;

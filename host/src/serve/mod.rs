@@ -1,0 +1,5 @@
+//! The parts of `wsbox serve` around the connections: TLS, origins, metrics, the manifest and keepalive.
+
+// Building blocks, not yet wired into the server.
+#[allow(dead_code)]
+pub(crate) mod units;
