@@ -2,4 +2,6 @@
 
 // Building blocks, not yet wired into the server.
 #[allow(dead_code)]
+pub(crate) mod tls;
+#[allow(dead_code)]
 pub(crate) mod units;
