@@ -2,6 +2,8 @@
 
 // Building blocks, not yet wired into the server.
 #[allow(dead_code)]
+pub(crate) mod origin;
+#[allow(dead_code)]
 pub(crate) mod tls;
 #[allow(dead_code)]
 pub(crate) mod units;
