@@ -2,6 +2,10 @@
 
 // Building blocks, not yet wired into the server.
 #[allow(dead_code)]
+pub(crate) mod metrics;
+#[allow(dead_code)]
+pub(crate) mod metrics_http;
+#[allow(dead_code)]
 pub(crate) mod origin;
 #[allow(dead_code)]
 pub(crate) mod tls;
