@@ -2,6 +2,8 @@
 
 // Building blocks, not yet wired into the server.
 #[allow(dead_code)]
+pub(crate) mod keepalive;
+#[allow(dead_code)]
 pub(crate) mod manifest;
 #[allow(dead_code)]
 pub(crate) mod metrics;
