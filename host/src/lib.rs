@@ -32,6 +32,7 @@ pub mod policy;
 mod reader;
 mod runner;
 mod sandbox;
+mod serve;
 mod server;
 mod sink;
 mod stats;

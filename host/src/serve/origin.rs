@@ -1,0 +1,775 @@
+//! Which browser pages may open a websocket here: `--allow-origin` patterns checked against a request's `Origin`.
+//!
+//! A browser sends the page's origin with every WebSocket upgrade, and
+//! sends the page's cookies too: without a check, any site a user visits
+//! can open a websocket to this server as that user (cross-site WebSocket
+//! hijacking). A pattern is `scheme://host[:port]`:
+//! - `scheme` is `http`, `https` or `*` (either);
+//! - `host` is a DNS name whose labels may each be `*`, an IPv4 literal, a
+//!   bracketed IPv6 literal or `localhost`; a lone `*` is every DNS name.
+//!   As for `--allow`, an IP literal or `localhost` is matched only by a
+//!   pattern that names it;
+//! - `port` is a number or `*`; without it, the scheme's default (80 for
+//!   `http`, 443 for `https`).
+//!
+//! The pattern `null` admits the `null` origin (sandboxed frames, `file:`
+//! pages). Scheme and host compare without regard to case.
+//!
+//! Without patterns every origin is accepted. A request without `Origin`
+//! (a client that is not a browser) is accepted unless `--require-origin`.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+/// A scheme an origin pattern accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginScheme {
+    /// `http://` only.
+    Http,
+    /// `https://` only.
+    Https,
+    /// Either.
+    Any,
+}
+
+/// A host an origin pattern accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginHost {
+    /// A DNS name, lowercase; a label of `*` matches any one label, and a
+    /// lone `*` any name.
+    Name(Vec<String>),
+    /// Exactly this IP address.
+    Ip(IpAddr),
+    /// `localhost`.
+    Localhost,
+}
+
+/// A port an origin pattern accepts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OriginPort {
+    /// Exactly this port.
+    Number(u16),
+    /// The default port of the origin's scheme.
+    Default,
+    /// Any port.
+    Any,
+}
+
+/// One `--allow-origin` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OriginPattern {
+    /// `scheme://host[:port]`.
+    Site {
+        /// The scheme part.
+        scheme: OriginScheme,
+        /// The host part.
+        host: OriginHost,
+        /// The port part.
+        port: OriginPort,
+    },
+    /// `null`: the opaque origin of sandboxed frames and `file:` pages.
+    Null,
+}
+
+/// Why an `--allow-origin` pattern could not be parsed. The message says
+/// how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid --allow-origin pattern `{pattern}`: {problem}; write it as scheme://host[:port], e.g. https://example.com, https://*.example.com, http://localhost:3000 or null")]
+pub struct OriginPatternError {
+    /// The pattern as given.
+    pub pattern: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl FromStr for OriginPattern {
+    type Err = OriginPatternError;
+
+    fn from_str(pattern: &str) -> Result<Self, OriginPatternError> {
+        let fail = |problem: &str| OriginPatternError {
+            pattern: pattern.to_string(),
+            problem: problem.to_string(),
+        };
+        if pattern.eq_ignore_ascii_case("null") {
+            return Ok(OriginPattern::Null);
+        }
+        let (scheme, rest) = pattern
+            .split_once("://")
+            .ok_or_else(|| fail("it has no `://` after the scheme"))?;
+        let scheme = match scheme.to_ascii_lowercase().as_str() {
+            "http" => OriginScheme::Http,
+            "https" => OriginScheme::Https,
+            "*" => OriginScheme::Any,
+            "ws" | "wss" => {
+                return Err(fail(
+                    "an origin is the page's, so its scheme is http or https, not ws or wss",
+                ))
+            }
+            _ => return Err(fail("the scheme must be http, https or *")),
+        };
+        let rest = rest.strip_suffix('/').unwrap_or(rest);
+        if rest.contains(['/', '?', '#', '@']) {
+            return Err(fail(
+                "an origin has only a scheme, a host and a port: drop the path, query, fragment or user info",
+            ));
+        }
+        let (host, port) = split_host_port(rest).map_err(|p| fail(&p))?;
+        let port = match port {
+            None => OriginPort::Default,
+            Some("*") => OriginPort::Any,
+            Some(p) => OriginPort::Number(
+                parse_port(p)
+                    .ok_or_else(|| fail("the port must be a number from 1 to 65535, or *"))?,
+            ),
+        };
+        let host = parse_host_pattern(host).map_err(|p| fail(&p))?;
+        Ok(OriginPattern::Site { scheme, host, port })
+    }
+}
+
+impl fmt::Display for OriginPattern {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let OriginPattern::Site { scheme, host, port } = self else {
+            return f.write_str("null");
+        };
+        let scheme = match scheme {
+            OriginScheme::Http => "http",
+            OriginScheme::Https => "https",
+            OriginScheme::Any => "*",
+        };
+        write!(f, "{scheme}://")?;
+        match host {
+            OriginHost::Name(labels) => write!(f, "{}", labels.join("."))?,
+            OriginHost::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
+            OriginHost::Ip(ip) => write!(f, "{ip}")?,
+            OriginHost::Localhost => f.write_str("localhost")?,
+        }
+        match port {
+            OriginPort::Number(p) => write!(f, ":{p}"),
+            OriginPort::Any => f.write_str(":*"),
+            OriginPort::Default => Ok(()),
+        }
+    }
+}
+
+fn parse_port(p: &str) -> Option<u16> {
+    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    p.parse::<u16>().ok().filter(|&n| n != 0)
+}
+
+fn split_host_port(s: &str) -> Result<(&str, Option<&str>), String> {
+    if let Some(inner) = s.strip_prefix('[') {
+        let (ip, after) = inner
+            .split_once(']')
+            .ok_or("an IPv6 address needs its closing `]`")?;
+        return match after {
+            "" => Ok((ip, None)),
+            _ => match after.strip_prefix(':') {
+                Some(port) => Ok((ip, Some(port))),
+                None => Err("only `:port` may follow `]`".into()),
+            },
+        };
+    }
+    match s.rsplit_once(':') {
+        Some(_) if s.matches(':').count() > 1 => {
+            Err("put an IPv6 address in brackets, e.g. http://[::1]:3000".into())
+        }
+        Some((host, port)) => Ok((host, Some(port))),
+        None => Ok((s, None)),
+    }
+}
+
+fn parse_host_pattern(host: &str) -> Result<OriginHost, String> {
+    if host.is_empty() {
+        return Err("the host is empty".into());
+    }
+    if let Ok(ip) = host.parse::<IpAddr>() {
+        return Ok(OriginHost::Ip(ip));
+    }
+    let host = host.to_ascii_lowercase();
+    if host == "localhost" {
+        return Ok(OriginHost::Localhost);
+    }
+    let labels: Vec<String> = host.split('.').map(str::to_string).collect();
+    for label in &labels {
+        let ok = label == "*" || is_dns_label(label);
+        if !ok {
+            return Err(format!(
+                "`{label}` is not a host label: use letters, digits and `-`, or `*` for a whole label"
+            ));
+        }
+    }
+    if labels.len() > 1 && labels.iter().all(|l| l == "*") {
+        return Err("use a single `*` to match every DNS name".into());
+    }
+    Ok(OriginHost::Name(labels))
+}
+
+fn is_dns_label(label: &str) -> bool {
+    !label.is_empty()
+        && label.len() <= 63
+        && label
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-')
+}
+
+/// An `Origin` header value, parsed (RFC 6454: `scheme://host[:port]`, or
+/// `null`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    Null,
+    Site { secure: bool, host: Host, port: u16 },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Host {
+    Name(String),
+    Ip(IpAddr),
+}
+
+impl Origin {
+    /// `None` for a value that is no origin of an `http` or `https` page.
+    fn parse(value: &str) -> Option<Origin> {
+        let value = value.trim();
+        if value.eq_ignore_ascii_case("null") {
+            return Some(Origin::Null);
+        }
+        let (scheme, rest) = value.split_once("://")?;
+        let secure = match scheme.to_ascii_lowercase().as_str() {
+            "http" => false,
+            "https" => true,
+            _ => return None,
+        };
+        let (host, port) = split_host_port(rest).ok()?;
+        let port = match port {
+            None => {
+                if secure {
+                    443
+                } else {
+                    80
+                }
+            }
+            Some(p) => parse_port(p)?,
+        };
+        let host = if let Ok(ip) = host.parse::<IpAddr>() {
+            Host::Ip(ip)
+        } else {
+            let name = host.to_ascii_lowercase();
+            if !name.split('.').all(is_dns_label) {
+                return None;
+            }
+            Host::Name(name)
+        };
+        Some(Origin::Site { secure, host, port })
+    }
+}
+
+impl OriginPattern {
+    fn admits(&self, origin: &Origin) -> bool {
+        let (
+            OriginPattern::Site {
+                scheme,
+                host: host_pattern,
+                port: port_pattern,
+            },
+            Origin::Site { secure, host, port },
+        ) = (self, origin)
+        else {
+            return matches!((self, origin), (OriginPattern::Null, Origin::Null));
+        };
+        let scheme_ok = match scheme {
+            OriginScheme::Http => !secure,
+            OriginScheme::Https => *secure,
+            OriginScheme::Any => true,
+        };
+        let port_ok = match port_pattern {
+            OriginPort::Number(p) => p == port,
+            OriginPort::Default => *port == if *secure { 443 } else { 80 },
+            OriginPort::Any => true,
+        };
+        let host_ok = match (host_pattern, host) {
+            (OriginHost::Ip(a), Host::Ip(b)) => a == b,
+            (OriginHost::Localhost, Host::Name(n)) => n == "localhost",
+            (OriginHost::Name(labels), Host::Name(n)) if n != "localhost" => {
+                if labels.len() == 1 && labels[0] == "*" {
+                    true
+                } else {
+                    let parts: Vec<&str> = n.split('.').collect();
+                    parts.len() == labels.len()
+                        && labels.iter().zip(&parts).all(|(l, p)| l == "*" || l == p)
+                }
+            }
+            _ => false,
+        };
+        scheme_ok && port_ok && host_ok
+    }
+}
+
+/// Why an upgrade request's origin is refused (answered 403 before any
+/// instance is made). The message is for the server's log; it holds the
+/// peer's text only through `Debug` escaping.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OriginRefused {
+    /// No `Origin` header, and `--require-origin` is set.
+    #[error("the request has no Origin header, and --require-origin is set")]
+    Missing,
+    /// More than one `Origin` header.
+    #[error("the request has {0} Origin headers")]
+    Several(usize),
+    /// The origin matches no `--allow-origin` pattern (or is no origin).
+    #[error("origin {0:?} matches no --allow-origin pattern")]
+    NotAllowed(String),
+}
+
+/// The origin check of one route: `--allow-origin` patterns and
+/// `--require-origin`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OriginPolicy {
+    patterns: Vec<OriginPattern>,
+    require: bool,
+}
+
+impl OriginPolicy {
+    /// Parses each pattern; the first bad one is the error. No patterns:
+    /// every origin is accepted.
+    pub fn new<S: AsRef<str>>(
+        patterns: &[S],
+        require_origin: bool,
+    ) -> Result<Self, OriginPatternError> {
+        let patterns = patterns
+            .iter()
+            .map(|p| p.as_ref().parse())
+            .collect::<Result<_, _>>()?;
+        Ok(OriginPolicy {
+            patterns,
+            require: require_origin,
+        })
+    }
+
+    /// The policy of patterns already parsed.
+    pub fn from_patterns(patterns: Vec<OriginPattern>, require_origin: bool) -> Self {
+        OriginPolicy {
+            patterns,
+            require: require_origin,
+        }
+    }
+
+    /// The patterns, as parsed.
+    pub fn patterns(&self) -> &[OriginPattern] {
+        &self.patterns
+    }
+
+    /// Checks the value of a request's `Origin` header (`None`: there is
+    /// none).
+    pub fn check(&self, origin: Option<&str>) -> Result<(), OriginRefused> {
+        let Some(value) = origin else {
+            return if self.require {
+                Err(OriginRefused::Missing)
+            } else {
+                Ok(())
+            };
+        };
+        if self.patterns.is_empty() {
+            return Ok(());
+        }
+        let admitted = Origin::parse(value)
+            .is_some_and(|origin| self.patterns.iter().any(|p| p.admits(&origin)));
+        if admitted {
+            Ok(())
+        } else {
+            Err(OriginRefused::NotAllowed(value.to_string()))
+        }
+    }
+
+    /// Checks a request's headers (name, value): at most one `Origin`
+    /// (any case), then [`OriginPolicy::check`].
+    pub fn check_headers(&self, headers: &[(String, String)]) -> Result<(), OriginRefused> {
+        let mut origins = headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("origin"))
+            .map(|(_, value)| value.as_str());
+        let first = origins.next();
+        let more = origins.count();
+        if more > 0 {
+            return Err(OriginRefused::Several(more + 1));
+        }
+        self.check(first)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(patterns: &[&str], require: bool) -> OriginPolicy {
+        OriginPolicy::new(patterns, require).unwrap()
+    }
+
+    #[test]
+    fn patterns_parse_into_their_parts() {
+        use OriginHost as H;
+        use OriginPort as P;
+        use OriginScheme as S;
+        let site = |scheme, host, port| OriginPattern::Site { scheme, host, port };
+        let name = |n: &str| H::Name(n.split('.').map(str::to_string).collect());
+        for (text, want) in [
+            (
+                "https://example.com",
+                site(S::Https, name("example.com"), P::Default),
+            ),
+            (
+                "HTTPS://Example.COM/",
+                site(S::Https, name("example.com"), P::Default),
+            ),
+            (
+                "http://*.example.com:8080",
+                site(S::Http, name("*.example.com"), P::Number(8080)),
+            ),
+            ("*://*:*", site(S::Any, name("*"), P::Any)),
+            (
+                "http://localhost:3000",
+                site(S::Http, H::Localhost, P::Number(3000)),
+            ),
+            (
+                "http://127.0.0.1",
+                site(S::Http, H::Ip("127.0.0.1".parse().unwrap()), P::Default),
+            ),
+            (
+                "https://[::1]:8443",
+                site(S::Https, H::Ip("::1".parse().unwrap()), P::Number(8443)),
+            ),
+            ("null", OriginPattern::Null),
+            ("NULL", OriginPattern::Null),
+        ] {
+            assert_eq!(text.parse::<OriginPattern>(), Ok(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn patterns_display_as_written() {
+        for text in [
+            "https://example.com",
+            "http://*.example.com:8080",
+            "*://*:*",
+            "https://[::1]:8443",
+            "null",
+        ] {
+            assert_eq!(text.parse::<OriginPattern>().unwrap().to_string(), text);
+        }
+    }
+
+    #[test]
+    fn bad_patterns_say_the_fix() {
+        for (text, problem) in [
+            ("example.com", "no `://`"),
+            ("ftp://example.com", "http, https or *"),
+            ("wss://example.com", "not ws or wss"),
+            ("https://example.com/app", "drop the path"),
+            ("https://user@example.com", "drop the path"),
+            ("https://", "the host is empty"),
+            ("https://ex_ample.com", "is not a host label"),
+            ("https://ex*.com", "is not a host label"),
+            ("https://*.*", "a single `*`"),
+            ("https://example.com:0", "1 to 65535"),
+            ("https://example.com:99999", "1 to 65535"),
+            ("https://example.com:+80", "1 to 65535"),
+            ("https://::1", "in brackets"),
+            ("https://[::1", "closing `]`"),
+            ("https://[::1]x", "only `:port`"),
+        ] {
+            let err = text.parse::<OriginPattern>().unwrap_err();
+            assert!(err.problem.contains(problem), "{text}: {}", err.problem);
+            let line = err.to_string();
+            assert!(
+                line.contains(&format!("`{text}`")) && line.contains("scheme://host[:port]"),
+                "{line}"
+            );
+        }
+        let err = OriginPolicy::new(&["https://a.com", "nope"], false).unwrap_err();
+        assert_eq!(err.pattern, "nope");
+    }
+
+    /// (patterns, require-origin, Origin header, accepted?)
+    #[test]
+    fn origins_against_patterns() {
+        let cases: &[(&[&str], bool, Option<&str>, bool)] = &[
+            // No patterns: everything, with or without an origin.
+            (&[], false, Some("https://evil.example"), true),
+            (&[], false, Some("garbage"), true),
+            (&[], false, None, true),
+            (&[], true, None, false),
+            (&[], true, Some("https://any.example"), true),
+            // Exact site, default ports.
+            (
+                &["https://example.com"],
+                false,
+                Some("https://example.com"),
+                true,
+            ),
+            (
+                &["https://example.com"],
+                false,
+                Some("https://example.com:443"),
+                true,
+            ),
+            (
+                &["https://example.com"],
+                false,
+                Some("https://example.com:8443"),
+                false,
+            ),
+            (
+                &["https://example.com"],
+                false,
+                Some("http://example.com"),
+                false,
+            ),
+            (
+                &["http://example.com"],
+                false,
+                Some("http://example.com:80"),
+                true,
+            ),
+            (
+                &["http://example.com"],
+                false,
+                Some("http://example.com:443"),
+                false,
+            ),
+            (
+                &["https://example.com"],
+                false,
+                Some("https://example.com.evil.net"),
+                false,
+            ),
+            (
+                &["https://example.com"],
+                false,
+                Some("https://evil-example.com"),
+                false,
+            ),
+            (
+                &["https://example.com"],
+                false,
+                Some("https://sub.example.com"),
+                false,
+            ),
+            // Case of scheme and host.
+            (
+                &["https://example.com"],
+                false,
+                Some("HTTPS://EXAMPLE.COM"),
+                true,
+            ),
+            (
+                &["https://EXAMPLE.com"],
+                false,
+                Some("https://example.COM"),
+                true,
+            ),
+            // `*` as a whole label.
+            (
+                &["https://*.example.com"],
+                false,
+                Some("https://app.example.com"),
+                true,
+            ),
+            (
+                &["https://*.example.com"],
+                false,
+                Some("https://example.com"),
+                false,
+            ),
+            (
+                &["https://*.example.com"],
+                false,
+                Some("https://a.b.example.com"),
+                false,
+            ),
+            (
+                &["https://*.example.com"],
+                false,
+                Some("https://app.example.org"),
+                false,
+            ),
+            (
+                &["https://*"],
+                false,
+                Some("https://anything.example"),
+                true,
+            ),
+            (&["https://*"], false, Some("https://127.0.0.1"), false),
+            (&["https://*"], false, Some("https://localhost"), false),
+            // Ports.
+            (
+                &["http://localhost:3000"],
+                false,
+                Some("http://localhost:3000"),
+                true,
+            ),
+            (
+                &["http://localhost:3000"],
+                false,
+                Some("http://localhost:3001"),
+                false,
+            ),
+            (
+                &["http://localhost:3000"],
+                false,
+                Some("http://localhost"),
+                false,
+            ),
+            (
+                &["http://localhost:*"],
+                false,
+                Some("http://localhost:5173"),
+                true,
+            ),
+            (
+                &["http://localhost:*"],
+                false,
+                Some("http://localhost"),
+                true,
+            ),
+            (
+                &["*://example.com"],
+                false,
+                Some("http://example.com"),
+                true,
+            ),
+            (
+                &["*://example.com"],
+                false,
+                Some("https://example.com"),
+                true,
+            ),
+            (
+                &["*://example.com"],
+                false,
+                Some("https://example.com:80"),
+                false,
+            ),
+            // IP literals.
+            (
+                &["http://127.0.0.1:8080"],
+                false,
+                Some("http://127.0.0.1:8080"),
+                true,
+            ),
+            (
+                &["http://[::1]:8080"],
+                false,
+                Some("http://[::1]:8080"),
+                true,
+            ),
+            (
+                &["http://[::1]:8080"],
+                false,
+                Some("http://[0:0::1]:8080"),
+                true,
+            ),
+            (
+                &["http://127.0.0.1:8080"],
+                false,
+                Some("http://localhost:8080"),
+                false,
+            ),
+            // `null`.
+            (&["https://example.com"], false, Some("null"), false),
+            (&["https://example.com", "null"], false, Some("null"), true),
+            (&["null"], false, Some("https://example.com"), false),
+            // Not origins at all.
+            (&["https://example.com"], false, Some(""), false),
+            (
+                &["https://example.com"],
+                false,
+                Some("https://example.com/path"),
+                false,
+            ),
+            (
+                &["https://example.com"],
+                false,
+                Some("https://example.com https://example.com"),
+                false,
+            ),
+            (
+                &["https://example.com"],
+                false,
+                Some("chrome-extension://abcdef"),
+                false,
+            ),
+            (
+                &["https://example.com"],
+                false,
+                Some("https://exa mple.com"),
+                false,
+            ),
+            (
+                &["https://example.com"],
+                false,
+                Some("https://example.com:"),
+                false,
+            ),
+            // Without an origin: only --require-origin refuses.
+            (&["https://example.com"], false, None, true),
+            (&["https://example.com"], true, None, false),
+            (
+                &["https://example.com"],
+                true,
+                Some("https://example.com"),
+                true,
+            ),
+            // Several patterns: any one.
+            (
+                &["https://a.example", "https://b.example"],
+                false,
+                Some("https://b.example"),
+                true,
+            ),
+        ];
+        for (patterns, require, origin, accepted) in cases {
+            let got = policy(patterns, *require).check(*origin);
+            assert_eq!(
+                got.is_ok(),
+                *accepted,
+                "patterns {patterns:?}, require {require}, origin {origin:?}: {got:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn headers_hold_at_most_one_origin() {
+        let policy = policy(&["https://example.com"], false);
+        let headers = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(n, v)| (n.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(
+            policy.check_headers(&headers(&[
+                ("Host", "x"),
+                ("oRiGiN", "https://example.com")
+            ])),
+            Ok(())
+        );
+        assert_eq!(policy.check_headers(&headers(&[("Host", "x")])), Ok(()));
+        assert_eq!(
+            policy.check_headers(&headers(&[
+                ("Origin", "https://example.com"),
+                ("Origin", "https://example.com")
+            ])),
+            Err(OriginRefused::Several(2))
+        );
+        let refused = policy
+            .check_headers(&headers(&[("Origin", "https://evil\u{1b}[2J")]))
+            .unwrap_err();
+        assert!(
+            refused.to_string().contains(r"\u{1b}"),
+            "the log line escapes the peer's text: {refused}"
+        );
+    }
+}
