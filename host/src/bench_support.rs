@@ -22,7 +22,7 @@
 
 use crate::error::{Error, Result};
 use crate::sandbox::{self, InstanceState};
-use crate::server::{Handler, ServeConfig};
+use crate::serve::{handler::Handler, ServeConfig};
 use std::path::Path;
 use std::time::Duration;
 use wasmtime::Store;

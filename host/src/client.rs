@@ -3,19 +3,17 @@
 
 use crate::bindings::types::{ConnectOptions, ErrorCode};
 use crate::config::Config;
+use crate::handshake::{self, client::Request, HeadError};
 use crate::policy::{Destination, Policy};
 use bytes::BytesMut;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 use url::{Host, Url};
-
-/// The longest HTTP response head the host reads during the upgrade.
-const MAX_RESPONSE_HEAD: usize = 16 * 1024;
 
 /// A destination that passed the URL check.
 #[derive(Debug)]
@@ -23,6 +21,10 @@ pub(crate) struct Target {
     url: Url,
     secure: bool,
     port: u16,
+    /// The path and query, as the request line carries them.
+    request_target: String,
+    /// `host[:port]`, as the `Host` header carries it.
+    authority: String,
 }
 
 /// Checks that `url` is an absolute `ws://` or `wss://` URL without a
@@ -54,10 +56,22 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, ErrorCode> {
     let port = parsed
         .port_or_known_default()
         .unwrap_or(if secure { 443 } else { 80 });
+    let mut request_target = parsed.path().to_string();
+    if let Some(query) = parsed.query() {
+        request_target.push('?');
+        request_target.push_str(query);
+    }
+    let host = parsed.host_str().unwrap_or_default();
+    let authority = match parsed.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
     Ok(Target {
         url: parsed,
         secure,
         port,
+        request_target,
+        authority,
     })
 }
 
@@ -83,43 +97,10 @@ impl Target {
     }
 }
 
-/// Header names a guest or handler may not set (compared in lowercase):
-/// the ones the handshake itself writes, and the ones RFC 9110 gives to the
-/// connection and the message framing (hop-by-hop, length, transfer
-/// coding, trailers, `Expect`). Besides these, every `sec-websocket-*` and
-/// `proxy-*` name is refused.
-const RESERVED_HEADERS: [&str; 9] = [
-    "host",
-    "upgrade",
-    "connection",
-    "content-length",
-    "transfer-encoding",
-    "te",
-    "trailer",
-    "expect",
-    "keep-alive",
-];
-
-/// Name prefixes a guest or handler may not set: the WebSocket handshake's
-/// own headers and the proxy ones.
-const RESERVED_PREFIXES: [&str; 2] = ["sec-websocket-", "proxy-"];
-
-/// The most extra header bytes a guest's request, or a handler's 101
-/// answer, may carry: the sum of `name: value\r\n` over its headers. It
-/// keeps the whole handshake head well under the 16 KiB that servers
-/// (and this host, reading a response) commonly accept.
-pub(crate) const MAX_HEADER_BYTES: usize = 8 * 1024;
-
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 /// Checks subprotocols and extra headers before anything is sent.
 pub(crate) fn check_options(options: &ConnectOptions) -> Result<(), ErrorCode> {
     for (i, protocol) in options.protocols.iter().enumerate() {
-        if !is_token(protocol) {
+        if !handshake::is_token(protocol) {
             return Err(ErrorCode::InvalidParameter(format!(
                 "subprotocol {protocol:?} is not an HTTP token"
             )));
@@ -130,48 +111,7 @@ pub(crate) fn check_options(options: &ConnectOptions) -> Result<(), ErrorCode> {
             )));
         }
     }
-    check_headers(&options.headers)
-}
-
-/// Checks extra handshake headers (of a request or of a 101 answer)
-/// against RFC 9110: token names, none of the reserved ones, no control
-/// character but HTAB in a value, and at most [`MAX_HEADER_BYTES`] in all.
-pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<(), ErrorCode> {
-    let mut total: usize = 0;
-    for (name, value) in headers {
-        let lower = name.to_ascii_lowercase();
-        if !is_token(name) {
-            return Err(ErrorCode::InvalidParameter(format!(
-                "header name {name:?} is not an HTTP token"
-            )));
-        }
-        if RESERVED_HEADERS.contains(&lower.as_str())
-            || RESERVED_PREFIXES.iter().any(|p| lower.starts_with(p))
-        {
-            return Err(ErrorCode::InvalidParameter(format!(
-                "header {name} is reserved for the handshake and the connection itself \
-                 (Host, Upgrade, Connection, Content-Length, Transfer-Encoding, TE, Trailer, \
-                 Expect, Keep-Alive, Sec-WebSocket-*, Proxy-*): remove it"
-            )));
-        }
-        if let Some(byte) = value
-            .bytes()
-            .find(|&b| (b < 0x20 && b != b'\t') || b == 0x7f)
-        {
-            return Err(ErrorCode::InvalidParameter(format!(
-                "the value of header {name} contains the control character 0x{byte:02x}; \
-                 a header value may contain no control character but HTAB (RFC 9110 section 5.5)"
-            )));
-        }
-        total = total.saturating_add(name.len() + value.len() + 4);
-    }
-    if total > MAX_HEADER_BYTES {
-        return Err(ErrorCode::InvalidParameter(format!(
-            "the extra headers take {total} bytes (counting `name: value\\r\\n`), \
-             over the host's limit of {MAX_HEADER_BYTES} bytes (8 KiB): send fewer or shorter headers"
-        )));
-    }
-    Ok(())
+    handshake::check_headers(&options.headers)
 }
 
 /// A TCP stream, with TLS for `wss://`.
@@ -258,16 +198,34 @@ pub(crate) async fn open(
         Stream::Plain(tcp)
     };
     let key = tungstenite::handshake::client::generate_key();
-    let request = request_head(target, options, &key);
+    let request = request(target, options, &key).to_head();
     stream
         .write_all(request.as_bytes())
         .await
         .map_err(|e| ErrorCode::ConnectFailed(format!("sending the upgrade request: {e}")))?;
-    let (head, leftover) = read_head(&mut stream).await?;
-    let protocol = check_response(&head, &key, options)?;
+    let (head, leftover) = handshake::read_head(&mut stream)
+        .await
+        .map_err(|e| match e {
+            HeadError::TooLarge => ErrorCode::ProtocolError(format!(
+                "the upgrade response head is over {} KiB",
+                handshake::MAX_HEAD / 1024
+            )),
+            HeadError::Ended => ErrorCode::ConnectFailed(
+                "the server closed the connection during the upgrade".into(),
+            ),
+            HeadError::Io(e) => {
+                ErrorCode::ConnectFailed(format!("reading the upgrade response: {e}"))
+            }
+        })?;
+    let answer = handshake::client::check_answer(&head, &key, &options.protocols)?;
+    if !answer.extensions.is_empty() {
+        return Err(ErrorCode::ProtocolError(
+            "invalid upgrade response: the server chose an extension that was not offered".into(),
+        ));
+    }
     Ok(Upgraded {
         stream,
-        protocol,
+        protocol: answer.protocol,
         leftover,
     })
 }
@@ -319,109 +277,15 @@ async fn connect_tcp(target: &Target, config: &Config) -> Result<TcpStream, Erro
     Err(ErrorCode::ConnectFailed(last.unwrap_or_default()))
 }
 
-fn request_head(target: &Target, options: &ConnectOptions, key: &str) -> String {
-    let url = &target.url;
-    let mut path = url.path().to_string();
-    if let Some(query) = url.query() {
-        path.push('?');
-        path.push_str(query);
-    }
-    let host = url.host_str().unwrap_or_default();
-    let authority = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.to_string(),
-    };
-    let mut head = format!(
-        "GET {path} HTTP/1.1\r\nHost: {authority}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n"
-    );
-    if !options.protocols.is_empty() {
-        head.push_str(&format!(
-            "Sec-WebSocket-Protocol: {}\r\n",
-            options.protocols.join(", ")
-        ));
-    }
-    for (name, value) in &options.headers {
-        head.push_str(&format!("{name}: {value}\r\n"));
-    }
-    head.push_str("\r\n");
-    head
-}
-
-async fn read_head(stream: &mut Stream) -> Result<(BytesMut, BytesMut), ErrorCode> {
-    let mut buf = BytesMut::with_capacity(1024);
-    loop {
-        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = buf.split_to(end + 4);
-            return Ok((head, buf));
-        }
-        if buf.len() >= MAX_RESPONSE_HEAD {
-            return Err(ErrorCode::ProtocolError(
-                "the upgrade response head is over 16 KiB".into(),
-            ));
-        }
-        let n = stream
-            .read_buf(&mut buf)
-            .await
-            .map_err(|e| ErrorCode::ConnectFailed(format!("reading the upgrade response: {e}")))?;
-        if n == 0 {
-            return Err(ErrorCode::ConnectFailed(
-                "the server closed the connection during the upgrade".into(),
-            ));
-        }
-    }
-}
-
-fn check_response(
-    head: &[u8],
-    key: &str,
-    options: &ConnectOptions,
-) -> Result<Option<String>, ErrorCode> {
-    let mut headers = [httparse::EMPTY_HEADER; 64];
-    let mut response = httparse::Response::new(&mut headers);
-    let bad = |what: String| ErrorCode::ProtocolError(format!("invalid upgrade response: {what}"));
-    match response.parse(head) {
-        Ok(httparse::Status::Complete(_)) => {}
-        Ok(httparse::Status::Partial) => return Err(bad("incomplete head".into())),
-        Err(e) => return Err(bad(e.to_string())),
-    }
-    let status = response.code.unwrap_or(0);
-    if status != 101 {
-        return Err(ErrorCode::HandshakeRejected(status));
-    }
-    let header = |name: &str| {
-        response
-            .headers
-            .iter()
-            .find(|h| h.name.eq_ignore_ascii_case(name))
-            .and_then(|h| std::str::from_utf8(h.value).ok())
-    };
-    if !header("upgrade").is_some_and(|v| v.eq_ignore_ascii_case("websocket")) {
-        return Err(bad("no `Upgrade: websocket`".into()));
-    }
-    if !header("connection").is_some_and(|v| {
-        v.split(',')
-            .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-    }) {
-        return Err(bad("no `Connection: upgrade`".into()));
-    }
-    let expected = tungstenite::handshake::derive_accept_key(key.as_bytes());
-    if header("sec-websocket-accept") != Some(expected.as_str()) {
-        return Err(bad("wrong Sec-WebSocket-Accept".into()));
-    }
-    if header("sec-websocket-extensions").is_some() {
-        return Err(bad(
-            "the server chose an extension that was not offered".into()
-        ));
-    }
-    match header("sec-websocket-protocol") {
-        None => Ok(None),
-        Some(p) if options.protocols.iter().any(|o| o == p.trim()) => {
-            Ok(Some(p.trim().to_string()))
-        }
-        Some(p) => Err(bad(format!(
-            "the server chose subprotocol {p:?}, which was not offered"
-        ))),
+/// The upgrade request for `target`.
+fn request<'a>(target: &'a Target, options: &'a ConnectOptions, key: &'a str) -> Request<'a> {
+    Request {
+        target: &target.request_target,
+        authority: &target.authority,
+        key,
+        protocols: &options.protocols,
+        extensions: None,
+        headers: &options.headers,
     }
 }
 

@@ -30,10 +30,10 @@ use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
 use tungstenite::protocol::frame::coding::{Control as ControlOp, OpCode};
 
-/// Which end of the connection we are: it decides masking, and which side
-/// ends TCP first.
+/// Which end of a connection the host is: it decides masking, and which
+/// side ends TCP first.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Role {
+pub enum Role {
     /// We mask our frames; the server must not mask its frames.
     Client,
     /// The client must mask its frames; we do not mask ours.

@@ -8,7 +8,7 @@
 //! it, one notice says that output is dropped from now on and which flag
 //! raises the budget, and the rest is dropped.
 
-use crate::server::{GuestOutput, ServeConfig};
+use crate::serve::{GuestOutput, ServeConfig};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;

@@ -36,13 +36,13 @@ impl HostWebsocket for WebSocketCtxView<'_> {
         .await
         .map_err(|_| ErrorCode::Timeout)??;
         tracing::debug!(%url, protocol = ?upgraded.protocol, "connected");
-        self.push(
+        Ok(self.push(
             upgraded.stream,
             upgraded.leftover,
             Role::Client,
             upgraded.protocol,
             slot,
-        )
+        )?)
     }
 
     async fn protocol(&mut self, ws: Resource<WebSocket>) -> wasmtime::Result<Option<String>> {

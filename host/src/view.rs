@@ -122,7 +122,38 @@ impl WebSocketCtx {
 
 impl WebSocketCtxView<'_> {
     /// Starts a connection over an upgraded stream and puts its websocket
-    /// in the table, for a guest to use.
+    /// in the table, for a guest to use: the way to hand a guest a
+    /// websocket that the embedder accepted itself (as
+    /// `wasmtime-wasi-http`'s `new_incoming_request` does for requests).
+    /// `stream` has finished its HTTP/1.1 upgrade; `leftover` holds bytes
+    /// read past the upgrade head, `role` says which end this is, and
+    /// `protocol` is the subprotocol the handshake chose. `wsbox serve`
+    /// hands its handlers their websockets with this.
+    ///
+    /// Fails when the instance has `max_websockets` connections whose TCP
+    /// is not gone yet, or when its resource table is full.
+    pub fn new_websocket<S>(
+        &mut self,
+        stream: S,
+        leftover: &[u8],
+        role: Role,
+        protocol: Option<String>,
+    ) -> wasmtime::Result<Resource<WebSocket>>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let slot = match self.ctx.take_slot() {
+            Ok(slot) => slot,
+            Err(crate::HostError::Code(code)) => {
+                return Err(wasmtime::Error::msg(format!("{code:?}")))
+            }
+            Err(crate::HostError::Trap(e)) => return Err(e),
+        };
+        Ok(self.push(stream, BytesMut::from(leftover), role, protocol, slot)?)
+    }
+
+    /// Starts a connection with a slot already taken and puts its websocket
+    /// in the table.
     pub(crate) fn push<S>(
         &mut self,
         stream: S,
@@ -130,12 +161,12 @@ impl WebSocketCtxView<'_> {
         role: Role,
         protocol: Option<String>,
         slot: OwnedSemaphorePermit,
-    ) -> HostResult<Resource<WebSocket>>
+    ) -> Result<Resource<WebSocket>, wasmtime::component::ResourceTableError>
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
         let ws = self.ctx.start(stream, leftover, role, protocol, slot);
-        Ok(self.table.push(ws)?)
+        self.table.push(ws)
     }
 }
 

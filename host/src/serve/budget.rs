@@ -1,0 +1,130 @@
+//! The memory-mapping budget: how many connections' instances fit in the
+//! kernel's `vm.max_map_count`, measured at start-up by instantiating the
+//! handler a few times.
+
+use super::handler::Handler;
+use super::ServeConfig;
+use crate::error::{Error, Result};
+use crate::runner::one_line;
+use crate::sandbox;
+use std::future::Future;
+use std::path::Path;
+use std::task::{Context, Poll};
+use wasmtime_wasi::WasiCtxBuilder;
+
+/// Mappings kept free for the process itself: thread stacks, large
+/// buffers, the memory allocator's arenas.
+const MAPPING_HEADROOM: usize = 1024;
+
+/// Instances made at start-up to measure the mappings one costs.
+const PROBES: usize = 8;
+
+/// Mappings every connection slot costs besides its instance: a fibre
+/// stack and its guard page (made per call with the default allocator, for
+/// every slot up front with the pooling allocator).
+const STACK_MAPPINGS: usize = 2;
+
+/// What an instance of a Rust sample guest costs in the pooling allocator,
+/// measured; used only to say how many slots fit when the pool itself does
+/// not.
+pub(crate) const POOLED_INSTANCE_ESTIMATE: usize = 4;
+
+/// The kernel's limit on memory mappings, and how many the process had
+/// before the engine was made.
+#[derive(Clone, Copy)]
+pub(crate) struct MapBudget {
+    limit: usize,
+    in_use: usize,
+}
+
+impl MapBudget {
+    /// `None` where the kernel does not say (not Linux).
+    pub(crate) fn measure() -> Option<MapBudget> {
+        Some(MapBudget {
+            limit: sandbox::max_map_count()?,
+            in_use: sandbox::mappings()?,
+        })
+    }
+
+    /// Refuses `config.max_connections` if that many slots of
+    /// `per_instance` mappings each (plus their stacks) would not fit.
+    pub(crate) fn check(self, config: &ServeConfig, per_instance: usize) -> Result<()> {
+        let per_slot = per_instance + STACK_MAPPINGS;
+        let room = self.limit.saturating_sub(self.in_use + MAPPING_HEADROOM);
+        if config.max_connections <= room / per_slot {
+            return Ok(());
+        }
+        // What to suggest leaves a mapping per connection to spare, for the
+        // measurement to vary from run to run, and is a round number.
+        let allowed = room / (per_slot + 1);
+        Err(Error::TooManyConnections {
+            requested: config.max_connections,
+            allowed: if allowed >= 1000 {
+                allowed / 100 * 100
+            } else {
+                allowed
+            },
+            per_connection: per_slot,
+            needed: self.in_use + config.max_connections * per_slot,
+            max_map_count: self.limit,
+            in_use: self.in_use,
+            pooling_hint: if config.pooling {
+                ""
+            } else {
+                ", use --pooling"
+            },
+        })
+    }
+}
+
+/// Instantiates the handler a few times, so that a component that cannot
+/// be instantiated at all fails here, not on every connection, and returns
+/// the memory mappings one more instance costs (`None` where the kernel does
+/// not say).
+pub(crate) fn measure_instance(
+    handler: &Handler,
+    config: &ServeConfig,
+    path: &Path,
+) -> Result<Option<usize>> {
+    let instantiate = || {
+        let mut store = handler.store(WasiCtxBuilder::new().build());
+        let polled = {
+            let cpu = sandbox::cpu(&store);
+            let instantiated = std::pin::pin!(cpu.run(handler.pre.instantiate_async(&mut store)));
+            instantiated.poll(&mut Context::from_waker(std::task::Waker::noop()))
+        };
+        match polled {
+            Poll::Ready(Ok(_)) => Ok(Some((store, sandbox::mappings()))),
+            Poll::Ready(Err(e)) => Err(Error::Runtime(format!(
+                "cannot instantiate {}: {}",
+                path.display(),
+                one_line(&e)
+            ))),
+            // Only a start function that waits could get here; measure
+            // nothing then.
+            Poll::Pending => Ok(None),
+        }
+    };
+    // The first instance may map what later ones share; the others give
+    // the cost of one more. It varies (the kernel merges neighbouring
+    // mappings when it can), so take the most any one of them cost.
+    // A pool holds no more instances than connections.
+    let probes = PROBES.min(config.max_connections.saturating_sub(1));
+    let mut stores = Vec::with_capacity(probes + 1);
+    let mut counts = Vec::with_capacity(probes + 1);
+    for _ in 0..=probes {
+        let Some((store, Some(count))) = instantiate()? else {
+            return Ok(None);
+        };
+        stores.push(store);
+        counts.push(count);
+    }
+    if probes == 0 {
+        return Ok(None);
+    }
+    let most = counts
+        .windows(2)
+        .map(|pair| pair[1].saturating_sub(pair[0]))
+        .max();
+    Ok(most.map(|n| n.max(1)))
+}

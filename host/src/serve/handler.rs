@@ -1,0 +1,65 @@
+//! The handler component: compiled once, checked to be a `server`-world
+//! handler, and pre-instantiated, as every connection's instance is made
+//! from it.
+
+use super::ServeConfig;
+use crate::bindings::ServerPre;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::runner::{load_component, one_line};
+use crate::sandbox::{self, InstanceState};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use wasmtime::component::Linker;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::WasiCtx;
+
+/// A handler component compiled and pre-instantiated, as every
+/// connection's instance is made from it.
+pub(crate) struct Handler {
+    engine: Engine,
+    pub(crate) pre: ServerPre<InstanceState>,
+    pub(crate) websocket: Arc<Config>,
+    /// How long reading and compiling the component took.
+    pub(crate) compile: Duration,
+}
+
+impl Handler {
+    /// Makes the engine `config` asks for (with the pooling allocator sized
+    /// for `max_connections`, or not), compiles the component and checks
+    /// that it is a `server`-world handler.
+    pub(crate) fn load(path: &Path, config: &ServeConfig) -> Result<Handler> {
+        let instances = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
+        let engine = sandbox::engine(
+            config
+                .pooling
+                .then_some((instances, &config.websocket.limits)),
+        )?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            .and_then(|()| crate::add_to_linker(&mut linker))
+            .map_err(|e| Error::Runtime(format!("{e:#}")))?;
+        let start = Instant::now();
+        let component = load_component(&engine, path)?;
+        let compile = start.elapsed();
+        let wrong = |e: wasmtime::Error| Error::WrongWorld {
+            path: path.display().to_string(),
+            world: "wsbox:websocket/server",
+            reason: one_line(&e),
+        };
+        let pre =
+            ServerPre::new(linker.instantiate_pre(&component).map_err(wrong)?).map_err(wrong)?;
+        Ok(Handler {
+            engine,
+            pre,
+            websocket: Arc::new(config.websocket.clone()),
+            compile,
+        })
+    }
+
+    /// A store for one instance, with `wasi` as its WASI context.
+    pub(crate) fn store(&self, wasi: WasiCtx) -> Store<InstanceState> {
+        sandbox::store(&self.engine, wasi, self.websocket.clone())
+    }
+}
