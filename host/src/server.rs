@@ -131,7 +131,9 @@ pub(crate) struct Handler {
     engine: Engine,
     pub(crate) pre: ServerPre<InstanceState>,
     pub(crate) websocket: Arc<Config>,
-    /// How long reading and compiling the component took.
+    /// How long reading and compiling the component took (for
+    /// `bench_support`, which only the `bench` feature builds).
+    #[cfg_attr(not(feature = "bench"), allow(dead_code))]
     pub(crate) compile: Duration,
 }
 
