@@ -14,6 +14,8 @@
 //! [`Linker`]: wasmtime::component::Linker
 #![deny(missing_docs)]
 
+#[cfg(feature = "bench")]
+#[doc(hidden)] // the benchmark's plumbing (tests/bench), not an API
 pub mod bench_support;
 #[allow(missing_docs)] // generated code: the WIT docs carry over, the glue has none
 pub mod bindings;

@@ -245,17 +245,19 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     std::io::Write::flush(&mut std::io::stdout())?;
     server.serve(listener, shutdown_signal()).await?;
     if args.stats {
-        let stats = server.stats();
-        for (what, latency) in [
-            ("accept-to-handle", stats.accept_to_handle),
-            ("request-to-handle", stats.request_to_handle),
-            ("instantiate", stats.instantiate),
-        ] {
-            match latency {
-                Some(latency) => eprintln!("wsbox serve: {what} {latency}"),
-                None => eprintln!("wsbox serve: {what} n=0"),
-            }
+        /// The line's JSON (README, `wsbox serve`): the server's figures
+        /// and the host's task panics.
+        #[derive(serde::Serialize)]
+        struct Stats {
+            #[serde(flatten)]
+            serve: wsbox::ServeStats,
+            panics: u64,
         }
+        let stats = Stats {
+            serve: server.stats(),
+            panics: wsbox::panics(),
+        };
+        eprintln!("wsbox serve: stats {}", serde_json::to_string(&stats)?);
     }
     eprintln!("wsbox serve: shut down");
     Ok(ExitCode::SUCCESS)

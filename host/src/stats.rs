@@ -2,6 +2,7 @@
 //! from `accept` (and from its upgrade request) until its handler runs, and
 //! how long instantiation takes.
 
+use serde::{Deserialize, Serialize};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -51,16 +52,36 @@ impl Latencies {
 }
 
 /// Percentiles of a latency, over the first million samples.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// With serde it is `{"count":N,"p50_us":N,"p99_us":N,"max_us":N}`, the
+/// durations in whole microseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Percentiles {
     /// How many were recorded (all of them, kept or not).
     pub count: usize,
     /// The median.
+    #[serde(rename = "p50_us", with = "micros")]
     pub p50: Duration,
     /// The 99th percentile.
+    #[serde(rename = "p99_us", with = "micros")]
     pub p99: Duration,
     /// The largest.
+    #[serde(rename = "max_us", with = "micros")]
     pub max: Duration,
+}
+
+/// A [`Duration`] as a number of whole microseconds.
+mod micros {
+    use serde::{Deserialize, Deserializer, Serializer};
+    use std::time::Duration;
+
+    pub(super) fn serialize<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_u64(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_micros)
+    }
 }
 
 impl std::fmt::Display for Percentiles {
@@ -77,7 +98,11 @@ impl std::fmt::Display for Percentiles {
 }
 
 /// What a [`Server`](crate::Server) measured, from [`Server::stats`](crate::Server::stats).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// With serde it is `{"accept_to_handle":P,"request_to_handle":P,"instantiate":P}`,
+/// each `P` a [`Percentiles`] or `null` before the first sample; `wsbox serve
+/// --stats` prints it at shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ServeStats {
     /// From `accept` to the handler's `handle` being called: reading the
     /// upgrade request, instantiating, `upgrade`, writing the 101 answer.
@@ -107,5 +132,32 @@ mod tests {
         assert_eq!(summary.p50, Duration::from_micros(50));
         assert_eq!(summary.p99, Duration::from_micros(99));
         assert_eq!(summary.max, Duration::from_micros(100));
+    }
+
+    #[test]
+    fn serializes_as_whole_microseconds_and_back() {
+        let accept = Percentiles {
+            count: 3,
+            p50: Duration::from_nanos(5_900),
+            p99: Duration::from_micros(7),
+            max: Duration::from_micros(9),
+        };
+        let stats = ServeStats {
+            accept_to_handle: Some(accept),
+            request_to_handle: None,
+            instantiate: None,
+        };
+        let json = serde_json::to_string(&stats).unwrap();
+        assert_eq!(
+            json,
+            r#"{"accept_to_handle":{"count":3,"p50_us":5,"p99_us":7,"max_us":9},"request_to_handle":null,"instantiate":null}"#
+        );
+        let back: ServeStats = serde_json::from_str(&json).unwrap();
+        let whole = Percentiles {
+            p50: Duration::from_micros(5),
+            ..accept
+        };
+        assert_eq!(back.accept_to_handle, Some(whole));
+        assert_eq!((back.request_to_handle, back.instantiate), (None, None));
     }
 }

@@ -1,4 +1,4 @@
-//! `wsbox serve` as a process: it prints the bound address, tags guest output with the client's address on stderr, refuses a component of the wrong world or a maximum past the mapping limit, prints its latencies with `--stats`, and on SIGTERM sends 1001 to every client and exits 0.
+//! `wsbox serve` as a process: it prints the bound address, tags guest output with the client's address on stderr, refuses a component of the wrong world or a maximum past the mapping limit, prints its latencies and panic count as one line of JSON with `--stats`, and on SIGTERM sends 1001 to every client and exits 0.
 
 mod support;
 
@@ -151,22 +151,46 @@ async fn stats_at_shutdown_count_every_handled_connection() {
         .await;
     }
     terminate(&serving.child);
-    for what in ["accept-to-handle", "request-to-handle", "instantiate"] {
-        let line = serving.stderr_line(&format!("wsbox serve: {what} "));
-        let fields: Vec<(&str, u64)> = line
-            .split_whitespace()
-            .filter_map(|f| f.split_once('='))
-            .map(|(k, v)| (k, v.parse().unwrap()))
-            .collect();
-        let names: Vec<&str> = fields.iter().map(|(k, _)| *k).collect();
-        assert_eq!(names, ["n", "p50_us", "p99_us", "max_us"], "{line}");
-        assert_eq!(fields[0].1, 3, "{line}");
-        assert!(
-            fields[1].1 <= fields[2].1 && fields[2].1 <= fields[3].1,
+    // One line of JSON after a fixed prefix (README, `wsbox serve`).
+    let line = serving.stderr_line("wsbox serve: stats ");
+    let json = line
+        .strip_prefix("wsbox serve: stats ")
+        .unwrap_or_else(|| panic!("the stats line does not start with its prefix: {line}"));
+    let stats: serde_json::Value = serde_json::from_str(json).unwrap();
+    let keys = |v: &serde_json::Value| -> Vec<String> {
+        let mut keys: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        keys.sort();
+        keys
+    };
+    assert_eq!(
+        keys(&stats),
+        [
+            "accept_to_handle",
+            "instantiate",
+            "panics",
+            "request_to_handle"
+        ],
+        "{line}"
+    );
+    assert_eq!(stats["panics"].as_u64(), Some(0), "{line}");
+    for what in ["accept_to_handle", "request_to_handle", "instantiate"] {
+        let latency = &stats[what];
+        assert_eq!(
+            keys(latency),
+            ["count", "max_us", "p50_us", "p99_us"],
             "{line}"
         );
-        assert!(fields[1].1 > 0, "{line}");
+        let field = |key: &str| latency[key].as_u64().unwrap();
+        assert_eq!(field("count"), 3, "{what}: {line}");
+        assert!(
+            field("p50_us") <= field("p99_us") && field("p99_us") <= field("max_us"),
+            "{what}: {line}"
+        );
+        assert!(field("p50_us") > 0, "{what}: {line}");
     }
+    // The library's own type reads it back (the extra `panics` is skipped).
+    let typed: wsbox::ServeStats = serde_json::from_str(json).unwrap();
+    assert_eq!(typed.instantiate.map(|p| p.count), Some(3), "{line}");
     let mut serving = serving;
     let status = tokio::task::spawn_blocking(move || {
         wait_within(&mut serving.child, "wsbox serve after SIGTERM")

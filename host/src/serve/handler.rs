@@ -22,6 +22,7 @@ pub(crate) struct Handler {
     pub(crate) pre: ServerPre<InstanceState>,
     pub(crate) websocket: Arc<Config>,
     /// How long reading and compiling the component took.
+    #[cfg_attr(not(feature = "bench"), allow(dead_code))]
     pub(crate) compile: Duration,
 }
 

@@ -9,13 +9,15 @@
 //! - `loadgen`: [`load::run`] (echo throughput and latency),
 //!   [`scale::run`] (many concurrent connections) and [`client::run`] (the
 //!   native outbound client), in a process of their own;
-//! - `bench`: the driver, which starts the servers and the load generator as
-//!   subprocesses and prints the Markdown table ([`report`]); it measures
-//!   instantiation in-process ([`instantiate`]).
+//! - `bench`: [`figures::run`], the driver, which starts the servers and the
+//!   load generator as subprocesses, runs each figure and prints the
+//!   Markdown tables ([`report`]); it measures instantiation in-process
+//!   ([`instantiate`]).
 
 #![warn(missing_docs)]
 
 pub mod client;
+pub mod figures;
 pub mod instantiate;
 pub mod load;
 pub mod native;
