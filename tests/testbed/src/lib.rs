@@ -1,9 +1,20 @@
-//! Where the test build put what the tests run besides the host: the sample
-//! guest components (Rust, Python and JavaScript) and the Python interpreter
-//! of the peers' virtualenv.
-//! Its build script makes both (see `build.rs`).
+//! Where the tests find what they run besides the host: the sample guest
+//! components (Rust, Python and JavaScript) and the Python interpreter of the
+//! peers' virtualenv.
+//!
+//! The build script builds the Rust guests (`build.rs`). The rest needs
+//! Python, Node and the network, so it is made at test time, by the first
+//! test in a test binary that asks for it, under a lock in `target/` that
+//! test binaries running at the same time share; a warm run only compares
+//! stamps and file times. A missing tool fails the tests that need it, with
+//! a message that says what to install.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+mod polyglot;
+mod steps;
+mod venv;
 
 /// The component file of sample guest `name` (e.g. `close-probe`,
 /// `close-reporter`). Cargo keeps the hyphens of a command's binary name but
@@ -17,21 +28,73 @@ pub fn guest(name: &str) -> PathBuf {
     dir.join(format!("{}.wasm", name.replace('-', "_")))
 }
 
-/// The Python interpreter of the peers' virtualenv.
+/// The Python interpreter of the peers' virtualenv (`target/py-peers`, with
+/// `tests/peers/requirements.txt`), created or updated on first use.
+///
+/// # Panics
+/// When the virtualenv cannot be made, e.g. without python3's venv module,
+/// with a message that says what to install.
+#[track_caller]
 pub fn python() -> PathBuf {
-    PathBuf::from(env!("WSBOX_PY_PEERS"))
+    static PEERS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match PEERS.get_or_init(venv::peers) {
+        Ok(python) => python.clone(),
+        Err(why) => panic!("{why}"),
+    }
 }
 
 /// The repository's root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .nth(2)
+        .expect("tests/testbed/ is inside the repository")
+        .to_path_buf()
+}
+
+/// The repository's `target/` directory.
+fn target() -> PathBuf {
+    repo().join("target")
 }
 
 /// The component file of guest `name` (`echo` or `close-probe`) written in
 /// `language`: `"python"` (componentize-py, from `guest/python`) or `"js"`
-/// (componentize-js, from `guest/js`).
+/// (componentize-js, from `guest/js`). The guests of that language and
+/// their tool are built or updated on first use.
+///
+/// # Panics
+/// When they cannot be built, e.g. without npm, with a message that says
+/// what to install.
+#[track_caller]
 pub fn polyglot_guest(language: &str, name: &str) -> PathBuf {
-    Path::new(env!("WSBOX_POLYGLOT_GUEST_DIR"))
-        .join(language)
-        .join(format!("{name}.wasm"))
+    match try_polyglot_guest(language, name) {
+        Ok(component) => component,
+        Err(why) => panic!("{why}"),
+    }
+}
+
+/// [`polyglot_guest`], with the reason as an error instead of a panic.
+pub fn try_polyglot_guest(language: &str, name: &str) -> Result<PathBuf, String> {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    static JS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let built = match language {
+        "python" => PYTHON.get_or_init(polyglot::python),
+        "js" => JS.get_or_init(polyglot::js),
+        other => {
+            return Err(format!(
+                "no {other} guests: the languages are python and js"
+            ))
+        }
+    };
+    let component = built
+        .as_ref()
+        .map_err(Clone::clone)?
+        .join(format!("{name}.wasm"));
+    if !component.exists() {
+        return Err(format!(
+            "no {language} guest {name}: {} does not exist",
+            component.display()
+        ));
+    }
+    Ok(component)
 }

@@ -57,8 +57,8 @@ pub(super) fn figure(args: &Args, setup: &Setup) -> Result<HandlerFigure> {
 }
 
 /// The handler components: the Rust echo first, then the Python and JS echo
-/// handlers when built, then `--handler NAME=PATH`; with notes for those
-/// left out.
+/// handlers when they can be built, then `--handler NAME=PATH`; with notes
+/// for those left out.
 fn handler_components(
     args: &Args,
     rust_echo: &Path,
@@ -73,21 +73,31 @@ fn handler_components(
     }
     let mut handlers = vec![("rust-echo".to_string(), rust_echo.to_path_buf())];
     let mut notes = Vec::new();
-    for (name, path) in [
-        ("python-echo", target_dir.join("guests/python/echo.wasm")),
-        ("js-echo", target_dir.join("guests/js/echo.wasm")),
-    ] {
+    for (name, language) in [("python-echo", "python"), ("js-echo", "js")] {
         if extra.iter().any(|(n, _)| n == name) {
             // Given with --handler.
         } else if args.smoke {
             notes.push(format!(
                 "{name}: left out in --smoke (it takes seconds to compile); add it with --handler {name}={}.",
-                path.display()
+                target_dir.join("guests").join(language).join("echo.wasm").display()
             ));
-        } else if path.exists() {
-            handlers.push((name.to_string(), path));
         } else {
-            notes.push(format!("{name}: skipped: {} is not built.", path.display()));
+            // Built here on first use (componentize-py, componentize-js).
+            match wsbox_testbed::try_polyglot_guest(language, "echo") {
+                Ok(path) => handlers.push((name.to_string(), path)),
+                Err(why) => {
+                    // The first line says what failed, the last what to
+                    // install; the tool's output between them is left out.
+                    let first = why.lines().next().unwrap_or_default();
+                    let last = why.lines().last().unwrap_or_default();
+                    let why = if first == last {
+                        first.to_string()
+                    } else {
+                        format!("{first} {last}")
+                    };
+                    notes.push(format!("{name}: skipped: {why}"));
+                }
+            }
         }
     }
     handlers.extend(extra);

@@ -57,9 +57,9 @@ pub struct Args {
     no_pooling: bool,
     /// Another handler component for the instantiation and handler figure,
     /// as NAME=PATH (repeatable). The Rust `echo` handler is always first;
-    /// target/guests/python/echo.wasm and target/guests/js/echo.wasm are
-    /// added as `python-echo` and `js-echo` when they exist (not with
-    /// --smoke).
+    /// the Python and JavaScript echo handlers (target/guests/python/echo.wasm
+    /// and target/guests/js/echo.wasm, built when missing) are added as
+    /// `python-echo` and `js-echo` when they can be built (not with --smoke).
     #[arg(long = "handler", value_name = "NAME=PATH")]
     handlers: Vec<String>,
     /// Instantiations one at a time per handler and allocator (0: skip the
