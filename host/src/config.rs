@@ -1,6 +1,7 @@
 //! Host configuration for websockets: the outbound policy, limits and TLS.
 
 use crate::policy::Policy;
+use crate::topics::Broker;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -58,6 +59,15 @@ pub struct Limits {
     /// waiting inside host calls such as `receive` does not count.
     /// Default: 10 s.
     pub cpu_deadline: Duration,
+    /// How many bytes of topic messages may wait for one receiver: the
+    /// frames not yet written to a joined websocket (past it, the host
+    /// closes it with 1013 `slow consumer`), or the messages not yet
+    /// received from a subscription (past it, the subscription ends with
+    /// `limit-exceeded`). Default: 1 MiB.
+    pub topic_buffer: usize,
+    /// How many joins and subscriptions one instance may hold together;
+    /// past it, `join` and `open` get `limit-exceeded`. Default: 64.
+    pub max_topics: usize,
 }
 
 impl Default for Limits {
@@ -74,6 +84,8 @@ impl Default for Limits {
             max_handles: 4096,
             max_memory: 256 << 20,
             cpu_deadline: Duration::from_secs(10),
+            topic_buffer: 1 << 20,
+            max_topics: 64,
         }
     }
 }
@@ -90,6 +102,10 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// Turns host names into addresses. Default: the system resolver.
     pub resolver: Arc<dyn Resolver>,
+    /// The topics every instance made with this configuration shares, and
+    /// their link to the cluster if any. Default: a [`Broker::local`] of
+    /// its own (clones of the configuration share it).
+    pub broker: Broker,
 }
 
 impl Default for Config {
@@ -99,6 +115,7 @@ impl Default for Config {
             limits: Limits::default(),
             ca_file: None,
             resolver: Arc::new(SystemResolver),
+            broker: Broker::local(),
         }
     }
 }
