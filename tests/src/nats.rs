@@ -77,13 +77,11 @@ impl NatsServer {
         self.child = Some(child);
         within("nats-server to answer on its monitoring port", async {
             loop {
-                if self.try_get("/varz").await.is_some() {
-                    if tokio::net::TcpStream::connect(("127.0.0.1", self.port))
-                        .await
-                        .is_ok()
-                    {
-                        return;
-                    }
+                let listening = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
+                    .await
+                    .is_ok();
+                if listening && self.try_get("/varz").await.is_some() {
+                    return;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -114,9 +112,8 @@ impl NatsServer {
             tcp.read_to_end(&mut answer).await.ok()?;
             let answer = String::from_utf8_lossy(&answer).into_owned();
             let (head, body) = answer.split_once("\r\n\r\n")?;
-            head.starts_with("HTTP/1.1 200")
+            (head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"))
                 .then(|| body.to_string())
-                .or_else(|| head.starts_with("HTTP/1.0 200").then(|| body.to_string()))
         };
         tokio::time::timeout(Duration::from_secs(5), get)
             .await
@@ -143,7 +140,12 @@ impl NatsServer {
             .as_array()
             .into_iter()
             .flatten()
-            .flat_map(|c| c["subscriptions_list"].as_array().cloned().unwrap_or_default())
+            .flat_map(|c| {
+                c["subscriptions_list"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+            })
             .filter_map(|s| s.as_str().map(str::to_string))
             .filter(|s| s.starts_with(prefix))
             .collect();

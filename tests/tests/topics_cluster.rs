@@ -39,9 +39,18 @@ async fn next(subscription: &Subscription) -> Message {
 /// Fails if `subscription` gets anything within a moment after everything
 /// it should get has arrived.
 async fn nothing_more(subscription: &Subscription, what: &str) {
-    if let Ok(extra) = tokio::time::timeout(Duration::from_millis(300), subscription.receive()).await
+    if let Ok(extra) =
+        tokio::time::timeout(Duration::from_millis(300), subscription.receive()).await
     {
         panic!("{what} got one more message: {extra:?}");
+    }
+}
+
+/// A message in a few words, for assertions that print well.
+fn show(message: &Message) -> String {
+    match message {
+        Message::Text(t) => format!("text {t}"),
+        Message::Binary(b) => format!("binary {} bytes of {:?}", b.len(), b.first()),
     }
 }
 
@@ -63,7 +72,8 @@ async fn a_publication_reaches_every_other_node_once_and_not_its_own_node_twice(
     let on_c = c.open("room", BUDGET).await.unwrap();
     // One NATS subscription per node, however many local receivers.
     let room = subject("room");
-    nats.wait_subscriptions("wsbox.", &[&room, &room, &room]).await;
+    nats.wait_subscriptions("wsbox.", &[&room, &room, &room])
+        .await;
 
     let mut from_a = Vec::new();
     for i in 0..100 {
@@ -78,14 +88,24 @@ async fn a_publication_reaches_every_other_node_once_and_not_its_own_node_twice(
     let from_b = text("from b");
     b.publish("room", from_b.clone()).await.unwrap();
     // Order holds per publisher: b's own message may come before a's on b.
-    for (who, subscription) in [("a", &on_a), ("b", &on_b), ("b's second", &on_b_too), ("c", &on_c)] {
+    for (who, subscription) in [
+        ("a", &on_a),
+        ("b", &on_b),
+        ("b's second", &on_b_too),
+        ("c", &on_c),
+    ] {
         let mut got = Vec::new();
         for _ in 0..=from_a.len() {
             got.push(next(subscription).await);
         }
         let (b_got, a_got): (Vec<_>, Vec<_>) = got.into_iter().partition(|m| *m == from_b);
-        assert_eq!(a_got, from_a, "{who}: a's messages, once each, in order");
-        assert_eq!(b_got, [from_b.clone()], "{who}: b's message once");
+        let shown = |messages: &[Message]| messages.iter().map(show).collect::<Vec<_>>();
+        assert_eq!(
+            shown(&a_got),
+            shown(&from_a),
+            "{who}: a's messages, once each, in order"
+        );
+        assert_eq!(b_got.len(), 1, "{who}: b's message once");
     }
     a.flush().await;
     b.flush().await;
@@ -104,10 +124,6 @@ async fn wildcard_looking_names_receive_only_their_own_publications_across_nodes
     for name in names {
         on_b.push(b.open(name, BUDGET).await.unwrap());
     }
-    let mut expected: Vec<String> = names.iter().map(|n| subject(n)).collect();
-    expected.sort();
-    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
-    nats.wait_subscriptions("wsbox.", &expected).await;
     for name in names {
         a.publish(name, text(&format!("to {name}"))).await.unwrap();
     }
@@ -118,6 +134,11 @@ async fn wildcard_looking_names_receive_only_their_own_publications_across_nodes
     for (name, subscription) in names.iter().zip(&on_b) {
         nothing_more(subscription, name).await;
     }
+    // Each name is one literal subject of hex digits.
+    let mut expected: Vec<String> = names.iter().map(|n| subject(n)).collect();
+    expected.sort();
+    let expected: Vec<&str> = expected.iter().map(String::as_str).collect();
+    nats.wait_subscriptions("wsbox.", &expected).await;
     // An invalid name reaches neither the node nor NATS.
     for bad in ["", "a\nb", &"x".repeat(256)] {
         assert!(matches!(
@@ -158,7 +179,12 @@ async fn a_node_subscribes_on_nats_only_while_it_has_receivers() {
     let mut held = Vec::new();
     for i in 0..2000 {
         let broker = if i % 2 == 0 { &a } else { &b };
-        held.push(broker.open(&format!("churn/{}", i % 37), BUDGET).await.unwrap());
+        held.push(
+            broker
+                .open(&format!("churn/{}", i % 37), BUDGET)
+                .await
+                .unwrap(),
+        );
         if i % 3 == 0 {
             let at = (i * 7) % held.len();
             held.swap_remove(at);
@@ -220,7 +246,10 @@ async fn a_nats_outage_keeps_local_delivery_is_reported_and_heals_by_itself() {
     }
     for i in 0..20 {
         let message = text(&format!("during {i}"));
-        assert!(matches!(a.publish("t", message.clone()).await, Err(ErrorCode::Other(_))));
+        assert!(matches!(
+            a.publish("t", message.clone()).await,
+            Err(ErrorCode::Other(_))
+        ));
         assert_eq!(next(&on_a).await, message, "local delivery goes on");
     }
 
@@ -243,7 +272,9 @@ async fn a_nats_outage_keeps_local_delivery_is_reported_and_heals_by_itself() {
     loop {
         match next(&on_b).await {
             Message::Text(t) if t.starts_with("probe ") => continue,
-            Message::Text(t) if t.starts_with("during ") => panic!("a refused message arrived: {t}"),
+            Message::Text(t) if t.starts_with("during ") => {
+                panic!("a refused message arrived: {t}")
+            }
             other => {
                 assert_eq!(other, healed);
                 break;
@@ -277,7 +308,10 @@ async fn an_unreachable_nats_at_start_up_is_one_clear_error() {
     .expect_err("no nats-server there");
     let message = error.to_string();
     assert!(!message.contains('\n'), "one line: {message}");
-    assert!(message.contains(&url) && message.contains("nats-server"), "{message}");
+    assert!(
+        message.contains(&url) && message.contains("nats-server"),
+        "{message}"
+    );
     for (servers, prefix, says) in [
         (vec!["nats://[bad".to_string()], "wsbox", "--cluster"),
         (vec![url.clone()], "a.*", "--cluster-prefix"),
@@ -308,11 +342,14 @@ async fn a_guest_subscription_on_one_node_gets_what_another_node_publishes() {
     assert_eq!(next(&ready).await, text("ready"));
     let feed = subject("feed");
     let ready_subject = subject("feed/ready");
-    nats.wait_subscriptions("wsbox.", &[&feed, &ready_subject]).await;
+    nats.wait_subscriptions("wsbox.", &[&feed, &ready_subject])
+        .await;
     for i in 0..4 {
         b.publish("feed", text(&format!("news {i}"))).await.unwrap();
     }
-    b.publish("feed", Message::Binary(vec![1; 300])).await.unwrap();
+    b.publish("feed", Message::Binary(vec![1; 300]))
+        .await
+        .unwrap();
     assert_eq!(next(&ready).await, text("done"));
     let out = within("the guest to end", guest).await.unwrap();
     assert_eq!(out.exit, Exit::Code(0), "stderr: {}", out.stderr);

@@ -18,21 +18,34 @@ async fn a_guest_subscription_receives_every_publication_in_order() {
     let mut expected = String::new();
     for i in 0..50 {
         if i % 7 == 3 {
-            broker.publish("news", Message::Binary(vec![i; 70_000])).await.unwrap();
+            broker
+                .publish("news", Message::Binary(vec![i; 70_000]))
+                .await
+                .unwrap();
             expected.push_str("got: binary 70000 bytes\n");
         } else {
-            broker.publish("news", Message::Text(format!("item {i} ✓"))).await.unwrap();
+            broker
+                .publish("news", Message::Text(format!("item {i} ✓")))
+                .await
+                .unwrap();
             expected.push_str(&format!("got: item {i} ✓\n"));
         }
         // Another topic's messages never reach it.
-        broker.publish("news2", Message::Text("other".into())).await.unwrap();
+        broker
+            .publish("news2", Message::Text("other".into()))
+            .await
+            .unwrap();
     }
     let done = within("the guest's done", ready.receive()).await.unwrap();
     assert_eq!(done, Message::Text("done".into()));
     let out = within("the guest to end", guest).await.unwrap();
     assert_eq!(out.exit, Exit::Code(0), "stderr: {}", out.stderr);
     assert_eq!(out.stdout, expected);
-    assert_eq!(broker.topic_count(), 1, "only the test's own subscription is left");
+    assert_eq!(
+        broker.topic_count(),
+        1,
+        "only the test's own subscription is left"
+    );
 }
 
 #[tokio::test]
@@ -68,7 +81,14 @@ async fn names_budgets_and_the_topic_limit_hold_for_a_guest() {
     ];
     assert_eq!(lines.len(), expected_prefixes.len(), "{}", out.stdout);
     for (line, prefix) in lines.iter().zip(expected_prefixes) {
-        assert!(line.starts_with(prefix), "expected {prefix:?}, got {line:?}");
+        assert!(
+            line.starts_with(prefix),
+            "expected {prefix:?}, got {line:?}"
+        );
     }
-    assert_eq!(broker.topic_count(), 0, "every subscription ended with the instance");
+    assert_eq!(
+        broker.topic_count(),
+        0,
+        "every subscription ended with the instance"
+    );
 }

@@ -78,9 +78,7 @@ pub use server::{Handler, UpgradeRequest, UpgradeResponse};
 pub use socket::{
     poll, Builder, Fragment, FragmentWriter, Incoming, IncomingFragment, Messages, WebSocket,
 };
-pub use topics::{
-    poll_any, publish, publish_except, Subscription, SubscriptionMessages, Waitable,
-};
+pub use topics::{poll_any, publish, publish_except, Subscription, SubscriptionMessages, Waitable};
 /// The WIT `error-code` that an [`Error`] wraps, to match on.
 ///
 /// ```no_run

@@ -56,7 +56,10 @@ fn relay(topic: &str, count: usize) -> Result<(), String> {
     let mut received = 0;
     while received < count {
         for _ in poll_any(&[&subscription as &dyn Waitable]) {
-            match subscription.receive().map_err(|e| format!("receive: {e}"))? {
+            match subscription
+                .receive()
+                .map_err(|e| format!("receive: {e}"))?
+            {
                 Message::Text(text) => println!("got: {text}"),
                 Message::Binary(data) => println!("got: binary {} bytes", data.len()),
             }
@@ -70,7 +73,10 @@ fn relay(topic: &str, count: usize) -> Result<(), String> {
 fn checks() {
     let long = "x".repeat(256);
     println!("open empty: {}", describe(Subscription::open("").map(drop)));
-    println!("open 256 bytes: {}", describe(Subscription::open(&long).map(drop)));
+    println!(
+        "open 256 bytes: {}",
+        describe(Subscription::open(&long).map(drop))
+    );
     println!(
         "publish control: {}",
         describe(publish("a\nb", &Message::Text("x".into())))
@@ -79,8 +85,14 @@ fn checks() {
     // If names were patterns, `*` would get `>`'s message first.
     let own = Subscription::open(">").expect("open >");
     let star = Subscription::open("*").expect("open *");
-    println!("publish >: {}", describe(publish(">", &Message::Text("to >".into()))));
-    println!("publish *: {}", describe(publish("*", &Message::Text("to *".into()))));
+    println!(
+        "publish >: {}",
+        describe(publish(">", &Message::Text("to >".into())))
+    );
+    println!(
+        "publish *: {}",
+        describe(publish("*", &Message::Text("to *".into())))
+    );
     println!("> got: {}", show(own.receive()));
     println!("* got: {}", show(star.receive()));
     drop(star);

@@ -253,7 +253,10 @@ impl Cluster {
             let mut subscriber = match client.subscribe(subject).await {
                 Ok(subscriber) => subscriber,
                 Err(e) => {
-                    tracing::warn!(topic = topic.as_str(), "cannot subscribe on the cluster: {e}");
+                    tracing::warn!(
+                        topic = topic.as_str(),
+                        "cannot subscribe on the cluster: {e}"
+                    );
                     let _ = ready_tx.send(true);
                     return;
                 }
@@ -289,9 +292,6 @@ impl Cluster {
                 broker.deliver(&topic, &publication, None);
             }
         });
-        Remote {
-            task,
-            ready,
-        }
+        Remote { task, ready }
     }
 }

@@ -47,10 +47,7 @@ impl InstanceTopics {
     pub(crate) async fn open(&self, topic: &str) -> Result<Subscription, ErrorCode> {
         let topic = TopicName::new(topic)?;
         let slot = self.take_slot()?;
-        Ok(self
-            .broker
-            .subscribe(topic, self.buffer, Some(slot))
-            .await)
+        Ok(self.broker.subscribe(topic, self.buffer, Some(slot)).await)
     }
 
     /// Joins the websocket `key` to `topic`.

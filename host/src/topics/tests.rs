@@ -90,12 +90,30 @@ async fn next(subscription: &Subscription) -> Result<Message, ErrorCode> {
 
 #[test]
 fn topic_names_are_1_to_255_bytes_without_control_characters() {
-    for good in ["a", ">", "*", "a.*", "room 7", "€uro", &"x".repeat(255), &"€".repeat(85)] {
+    for good in [
+        "a",
+        ">",
+        "*",
+        "a.*",
+        "room 7",
+        "€uro",
+        &"x".repeat(255),
+        &"€".repeat(85),
+    ] {
         assert_eq!(TopicName::new(good).unwrap().as_str(), good);
     }
     let long_ascii = "x".repeat(256);
     let long_multibyte = "€".repeat(86);
-    for bad in ["", &long_ascii, &long_multibyte, "a\nb", "tab\t", "nul\0", "del\x7f", "c1\u{85}"] {
+    for bad in [
+        "",
+        &long_ascii,
+        &long_multibyte,
+        "a\nb",
+        "tab\t",
+        "nul\0",
+        "del\x7f",
+        "c1\u{85}",
+    ] {
         match TopicName::new(bad) {
             Err(ErrorCode::InvalidParameter(why)) => assert!(!why.is_empty()),
             other => panic!("{bad:?} gave {other:?}"),
@@ -106,7 +124,10 @@ fn topic_names_are_1_to_255_bytes_without_control_characters() {
 #[test]
 fn a_publication_is_one_unmasked_frame_as_tungstenite_writes_it() {
     for len in [0, 1, 125, 126, 127, 65535, 65536, 70000] {
-        for (kind, op) in [(MessageKind::Text, Data::Text), (MessageKind::Binary, Data::Binary)] {
+        for (kind, op) in [
+            (MessageKind::Text, Data::Text),
+            (MessageKind::Binary, Data::Binary),
+        ] {
             let payload = vec![b'a'; len];
             let publication = Publication::new(kind, &payload);
             let header = FrameHeader {
@@ -131,9 +152,15 @@ async fn every_receiver_gets_every_publication_once_in_order_and_except_is_left_
     let (a, b) = (Recorder::new(usize::MAX), Recorder::new(usize::MAX));
     for recorder in [&a, &b] {
         let (key, receiver) = joined(recorder);
-        broker.join(key, &receiver, &room, || Ok(None)).await.unwrap();
+        broker
+            .join(key, &receiver, &room, || Ok(None))
+            .await
+            .unwrap();
         // Joining twice is a no-op: still one delivery per publication.
-        broker.join(key, &receiver, &room, || Ok(None)).await.unwrap();
+        broker
+            .join(key, &receiver, &room, || Ok(None))
+            .await
+            .unwrap();
     }
     let subscription = broker.open("room", usize::MAX).await.unwrap();
     let other_room = broker.open("other", usize::MAX).await.unwrap();
@@ -147,13 +174,20 @@ async fn every_receiver_gets_every_publication_once_in_order_and_except_is_left_
             .unwrap();
     }
     let evens: Vec<String> = sent.iter().step_by(2).cloned().collect();
-    assert_eq!(a.texts(), evens, "a gets exactly the messages not sent except it");
+    assert_eq!(
+        a.texts(),
+        evens,
+        "a gets exactly the messages not sent except it"
+    );
     assert_eq!(b.texts(), sent, "b gets every message once, in order");
     for message in &sent {
         assert_eq!(next(&subscription).await.unwrap(), text(message));
     }
     assert!(subscription.try_receive().is_none(), "no duplicates");
-    assert!(other_room.try_receive().is_none(), "no other room's messages");
+    assert!(
+        other_room.try_receive().is_none(),
+        "no other room's messages"
+    );
     // The frame is shared, not copied per receiver.
     let (fa, fb) = (&a.got.lock().unwrap()[0], &b.got.lock().unwrap()[0]);
     assert!(Arc::ptr_eq(fa, fb));
@@ -182,13 +216,20 @@ async fn leave_stops_delivery_and_leaving_what_was_not_joined_is_a_no_op() {
     let recorder = Recorder::new(usize::MAX);
     let (key, receiver) = joined(&recorder);
     broker.leave(key, &topic("never"));
-    broker.join(key, &receiver, &topic("t"), || Ok(None)).await.unwrap();
+    broker
+        .join(key, &receiver, &topic("t"), || Ok(None))
+        .await
+        .unwrap();
     broker.publish("t", text("one")).await.unwrap();
     broker.leave(key, &topic("t"));
     broker.leave(key, &topic("t"));
     broker.publish("t", text("two")).await.unwrap();
     assert_eq!(recorder.texts(), ["one"]);
-    assert_eq!(broker.topic_count(), 0, "the topic went with its last receiver");
+    assert_eq!(
+        broker.topic_count(),
+        0,
+        "the topic went with its last receiver"
+    );
 }
 
 #[tokio::test]
@@ -197,7 +238,10 @@ async fn leave_all_takes_a_websocket_out_of_every_topic() {
     let recorder = Recorder::new(usize::MAX);
     let (key, receiver) = joined(&recorder);
     for name in ["x", "y", "z"] {
-        broker.join(key, &receiver, &topic(name), || Ok(None)).await.unwrap();
+        broker
+            .join(key, &receiver, &topic(name), || Ok(None))
+            .await
+            .unwrap();
     }
     let watcher = broker.open("y", usize::MAX).await.unwrap();
     broker.leave_all(key);
@@ -272,7 +316,10 @@ async fn a_gone_receiver_is_removed() {
     let broker = Broker::local();
     let recorder = Recorder::new(usize::MAX);
     let (key, receiver) = joined(&recorder);
-    broker.join(key, &receiver, &topic("t"), || Ok(None)).await.unwrap();
+    broker
+        .join(key, &receiver, &topic("t"), || Ok(None))
+        .await
+        .unwrap();
     recorder.closed.store(true, Ordering::SeqCst);
     broker.publish("t", text("x")).await.unwrap();
     assert!(!broker.has_joined(key, "t"));
@@ -364,7 +411,10 @@ async fn receive_waits_for_a_later_publication() {
             .await
             .unwrap();
     });
-    assert_eq!(next(&subscription).await.unwrap(), Message::Binary(vec![1, 2, 3]));
+    assert_eq!(
+        next(&subscription).await.unwrap(),
+        Message::Binary(vec![1, 2, 3])
+    );
     publish.await.unwrap();
 }
 
@@ -374,7 +424,10 @@ async fn ten_thousand_receivers_on_one_topic() {
     let recorders: Vec<_> = (0..10_000).map(|_| Recorder::new(usize::MAX)).collect();
     for recorder in &recorders {
         let (key, receiver) = joined(recorder);
-        broker.join(key, &receiver, &topic("big"), || Ok(None)).await.unwrap();
+        broker
+            .join(key, &receiver, &topic("big"), || Ok(None))
+            .await
+            .unwrap();
     }
     let payload = vec![7u8; 1024];
     let start = Instant::now();
@@ -391,11 +444,17 @@ async fn ten_thousand_receivers_on_one_topic() {
         "{deliveries} deliveries in {elapsed:?}: {:.0} per second",
         deliveries as f64 / elapsed.as_secs_f64()
     );
-    assert!(recorders.iter().all(|r| r.got.lock().unwrap().len() == publications));
+    assert!(recorders
+        .iter()
+        .all(|r| r.got.lock().unwrap().len() == publications));
     let leaving = Instant::now();
     for recorder in &recorders {
         broker.leave_all(ReceiverKey::of(recorder));
     }
     assert_eq!(broker.topic_count(), 0);
-    assert!(leaving.elapsed() < Duration::from_secs(5), "leaving took {:?}", leaving.elapsed());
+    assert!(
+        leaving.elapsed() < Duration::from_secs(5),
+        "leaving took {:?}",
+        leaving.elapsed()
+    );
 }
