@@ -1,6 +1,7 @@
 //! Host configuration for websockets: the outbound policy, limits and TLS.
 
 use crate::policy::Policy;
+use crate::topics::Broker;
 use std::fmt;
 use std::future::Future;
 use std::io;
@@ -64,6 +65,15 @@ pub struct Limits {
     /// host calls it makes, never time spent waiting); past it the guest
     /// traps. Default: none.
     pub cpu_budget: Option<Duration>,
+    /// How many bytes of topic messages may wait for one receiver: the
+    /// frames not yet written to a joined websocket (past it, the host
+    /// closes it with 1013 `slow consumer`), or the messages not yet
+    /// received from a subscription (past it, the subscription ends with
+    /// `limit-exceeded`). Default: 1 MiB.
+    pub topic_buffer: usize,
+    /// How many joins and subscriptions one instance may hold together;
+    /// past it, `join` and `open` get `limit-exceeded`. Default: 64.
+    pub max_topics: usize,
 }
 
 impl Default for Limits {
@@ -81,6 +91,8 @@ impl Default for Limits {
             max_memory: 256 << 20,
             cpu_deadline: Duration::from_secs(10),
             cpu_budget: None,
+            topic_buffer: 1 << 20,
+            max_topics: 64,
         }
     }
 }
@@ -97,6 +109,10 @@ pub struct Config {
     pub ca_file: Option<PathBuf>,
     /// Turns host names into addresses. Default: the system resolver.
     pub resolver: Arc<dyn Resolver>,
+    /// The topics every instance made with this configuration shares, and
+    /// their link to the cluster if any. Default: a [`Broker::local`] of
+    /// its own (clones of the configuration share it).
+    pub broker: Broker,
 }
 
 impl Default for Config {
@@ -106,6 +122,7 @@ impl Default for Config {
             limits: Limits::default(),
             ca_file: None,
             resolver: Arc::new(SystemResolver),
+            broker: Broker::local(),
         }
     }
 }

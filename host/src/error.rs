@@ -94,6 +94,10 @@ pub enum Error {
     /// The runtime failed outside the guest's control.
     #[error("runtime error: {0}")]
     Runtime(String),
+    /// The cluster (`--cluster`, NATS) is misconfigured or unreachable at
+    /// start-up; the string says which and what to do.
+    #[error("{0}")]
+    Cluster(String),
     /// `max_connections` live instances would need more memory mappings
     /// than the kernel allows this process (`vm.max_map_count` on Linux):
     /// past that, instantiation fails, and so may the server's own

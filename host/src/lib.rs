@@ -8,8 +8,9 @@
 //!   over store data that implements [`WebSocketView`];
 //! - [`Runner`] runs a `client`-world command component, as `wsbox run`
 //!   does;
-//! - [`Config`] holds the outbound [`Policy`] (deny by default) and the
-//!   [`Limits`].
+//! - [`Config`] holds the outbound [`Policy`] (deny by default), the
+//!   [`Limits`] and the [`Broker`] of `wsbox:websocket/topics`, local or
+//!   linked to a NATS cluster ([`ClusterConfig`]).
 //!
 //! [`Linker`]: wasmtime::component::Linker
 #![deny(missing_docs)]
@@ -40,6 +41,8 @@ mod sink;
 mod stats;
 mod task;
 mod tls;
+mod topics;
+mod topics_impl;
 mod types;
 mod types_impl;
 mod utf8;
@@ -56,6 +59,7 @@ pub use sandbox::InstanceState;
 pub use serve::{GuestOutput, ServeConfig, Server};
 pub use stats::{Percentiles, ServeStats};
 pub use task::panics;
+pub use topics::{Broker, ClusterConfig, Subscription, MAX_TOPIC_BYTES};
 pub use types::{State, WebSocket};
 pub use view::{add_to_linker, WebSocketCtx, WebSocketCtxView, WebSocketView};
 

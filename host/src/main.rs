@@ -6,7 +6,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use wsbox::{Config, Exit, Limits, Output, Policy, Runner, ServeConfig, Server};
+use wsbox::{
+    Broker, ClusterConfig, Config, Exit, Limits, Output, Policy, Runner, ServeConfig, Server,
+};
 
 /// Real WebSockets for sandboxed WebAssembly components.
 #[derive(Parser)]
@@ -134,10 +136,37 @@ struct LimitArgs {
     /// (default: no budget).
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     cpu_budget: Option<Duration>,
+    /// Topic bytes that may wait for one receiver: a joined websocket past
+    /// it is closed with 1013, a subscription past it ends.
+    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
+    topic_buffer: usize,
+    /// Most joins and subscriptions one instance may hold together.
+    #[arg(long, value_name = "N", default_value_t = 64)]
+    max_topics: usize,
+    /// Link topics with every wsbox process on this NATS server
+    /// (nats://HOST:PORT). Repeatable, for fail-over. Without it, topics
+    /// stay within this process.
+    #[arg(long = "cluster", value_name = "URL")]
+    cluster: Vec<String>,
+    /// The first tokens of the NATS subjects of topics, to keep several
+    /// applications apart on one NATS.
+    #[arg(long, value_name = "PREFIX", default_value = "wsbox")]
+    cluster_prefix: String,
 }
 
 impl LimitArgs {
-    fn config(&self) -> Result<Config> {
+    /// The configuration, with its broker connected to the cluster when
+    /// `--cluster` names one.
+    async fn config(&self) -> Result<Config> {
+        let broker = if self.cluster.is_empty() {
+            Broker::local()
+        } else {
+            Broker::connect(&ClusterConfig {
+                servers: self.cluster.clone(),
+                prefix: self.cluster_prefix.clone(),
+            })
+            .await?
+        };
         let config = Config {
             policy: Policy::from_patterns(&self.allow)?,
             limits: Limits {
@@ -153,8 +182,11 @@ impl LimitArgs {
                 max_memory: self.max_memory,
                 cpu_deadline: self.cpu_deadline,
                 cpu_budget: self.cpu_budget,
+                topic_buffer: self.topic_buffer,
+                max_topics: self.max_topics,
             },
             ca_file: self.ca_file.clone(),
+            broker,
             ..Config::default()
         };
         wsbox::check_config(&config)?;
@@ -205,7 +237,7 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 }
 
 async fn run(args: RunArgs) -> Result<ExitCode> {
-    let config = Arc::new(args.limits.config()?);
+    let config = Arc::new(args.limits.config().await?);
     let runner = Runner::new()?;
     let component = runner.load(&args.component)?;
     let name = args
@@ -225,8 +257,10 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
 }
 
 async fn serve(args: ServeArgs) -> Result<ExitCode> {
+    let websocket = args.limits.config().await?;
+    let broker = websocket.broker.clone();
     let config = ServeConfig {
-        websocket: args.limits.config()?,
+        websocket,
         max_connections: args.max_connections,
         handshake_timeout: args.handshake_timeout,
         max_handshakes: args.max_handshakes,
@@ -244,6 +278,7 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     println!("wsbox serve: listening on ws://{address}");
     std::io::Write::flush(&mut std::io::stdout())?;
     server.serve(listener, shutdown_signal()).await?;
+    broker.flush().await;
     if args.stats {
         /// The line's JSON (README, `wsbox serve`): the server's figures
         /// and the host's task panics.

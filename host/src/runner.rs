@@ -120,6 +120,7 @@ impl Runner {
         output: Output,
     ) -> Result<RunOutput> {
         let limits = config.limits.clone();
+        let broker = config.broker.clone();
         let pre = self.pre(component, "component")?;
         let mut wasi = WasiCtxBuilder::new();
         wasi.args(args);
@@ -145,6 +146,8 @@ impl Runner {
         };
         let trapped = matches!(&result, Err(e) if e.downcast_ref::<I32Exit>().is_none());
         sandbox::finish(store, trapped).await;
+        // What the guest published gets to the cluster before the run ends.
+        broker.flush().await;
         let exit = match result {
             Ok(Ok(())) => Exit::Code(0),
             Ok(Err(())) => Exit::Code(1),

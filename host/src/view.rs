@@ -24,6 +24,8 @@ pub struct WebSocketCtx {
     connections: Vec<Arc<Link>>,
     /// The inbound bytes all of this instance's websockets may buffer.
     pub(crate) inbound_budget: Arc<Semaphore>,
+    /// This instance's joins and subscriptions.
+    pub(crate) topics: crate::topics::InstanceTopics,
 }
 
 impl WebSocketCtx {
@@ -37,6 +39,7 @@ impl WebSocketCtx {
             slots: Arc::new(Semaphore::new(
                 limits.max_websockets.min(Semaphore::MAX_PERMITS),
             )),
+            topics: crate::topics::InstanceTopics::new(&config),
             config,
             tasks: Vec::new(),
             connections: Vec::new(),
@@ -215,7 +218,7 @@ impl HasData for HasWebSocket {
     type Data<'a> = WebSocketCtxView<'a>;
 }
 
-/// Adds `wsbox:websocket/types` to `linker`. WASI (for `wasi:io/poll`) is
+/// Adds `wsbox:websocket/types` and `wsbox:websocket/topics` to `linker`. WASI (for `wasi:io/poll`) is
 /// added separately, with `wasmtime_wasi::p2::add_to_linker_async`.
 ///
 /// ```no_run
@@ -226,5 +229,6 @@ impl HasData for HasWebSocket {
 /// # Ok(()) }
 /// ```
 pub fn add_to_linker<T: WebSocketView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
-    crate::bindings::types::add_to_linker::<T, HasWebSocket>(linker, T::websocket)
+    crate::bindings::types::add_to_linker::<T, HasWebSocket>(linker, T::websocket)?;
+    crate::bindings::topics::add_to_linker::<T, HasWebSocket>(linker, T::websocket)
 }

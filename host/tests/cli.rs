@@ -1,4 +1,4 @@
-//! The `wsbox` command line: a guest's run and exit code, and one-line errors (never a panic) for a missing file, a core module, garbage, the wrong world and bad flags.
+//! The `wsbox` command line: a guest's run and exit code, and one-line errors (never a panic) for a missing file, a core module, garbage, the wrong world, bad flags and an unreachable cluster.
 
 mod support;
 
@@ -87,6 +87,45 @@ fn bad_flags_say_how_to_fix_them() {
         text(&out.stderr).contains("is not a duration"),
         "{}",
         text(&out.stderr)
+    );
+}
+
+#[test]
+fn an_unreachable_or_invalid_cluster_is_a_one_line_error() {
+    // A port nothing listens on any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let url = format!("nats://127.0.0.1:{port}");
+    let client = wsbox_testbed::guest("echo-client");
+    let handler = wsbox_testbed::guest("echo");
+    for args in [
+        vec!["run", "--cluster", &url, arg(&client)],
+        vec![
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--cluster",
+            &url,
+            arg(&handler),
+        ],
+    ] {
+        assert_one_line_error(
+            &wsbox(&args),
+            &format!("cannot connect to the cluster (NATS at {url})"),
+        );
+    }
+    assert_one_line_error(
+        &wsbox(&[
+            "run",
+            "--cluster",
+            &url,
+            "--cluster-prefix",
+            "a.>",
+            arg(&client),
+        ]),
+        "--cluster-prefix `a.>` is not a NATS subject prefix",
     );
 }
 

@@ -18,6 +18,7 @@ wit_bindgen::generate!({
 });
 
 pub use wasi::io::poll::{poll, Pollable};
+pub use wsbox::websocket::topics;
 pub use wsbox::websocket::types::*;
 
 /// Connects to `url` without subprotocols or extra headers.

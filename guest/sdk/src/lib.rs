@@ -14,7 +14,10 @@
 //! - [`WebSocket::close`], [`WebSocket::shutdown`], [`WebSocket::abort`] and
 //!   [`WebSocket::close_status`], with the [`CloseCode`]s of RFC 6455 and
 //!   WinHTTP;
-//! - [`poll`] to wait on several sockets at once;
+//! - [`poll`] to wait on several sockets at once, [`poll_any`] for sockets
+//!   and subscriptions together;
+//! - topics: [`WebSocket::join`] and [`WebSocket::leave`], [`publish`] and
+//!   [`publish_except`], and a [`Subscription`] of the guest's own;
 //! - [`Handler`] and [`export_handler!`] for a server-side handler
 //!   (`wsbox serve`).
 //!
@@ -65,6 +68,7 @@ mod close;
 mod error;
 mod server;
 mod socket;
+mod topics;
 
 pub use close::{CloseCode, CloseStatus, CloseStatusError};
 pub use error::Error;
@@ -74,6 +78,7 @@ pub use server::{Handler, UpgradeRequest, UpgradeResponse};
 pub use socket::{
     poll, Builder, Fragment, FragmentWriter, Incoming, IncomingFragment, Messages, WebSocket,
 };
+pub use topics::{poll_any, publish, publish_except, Subscription, SubscriptionMessages, Waitable};
 /// The WIT `error-code` that an [`Error`] wraps, to match on.
 ///
 /// ```no_run

@@ -3,7 +3,7 @@
 //! trait and `export_handler!` macro on them; the sample handlers use the
 //! SDK.
 //!
-//! The `types` interface is not generated again: its bindings come from
+//! The `types` and `topics` interfaces are not generated again: their bindings come from
 //! `wsbox-guest-common` (the `client` world), so a handler uses the very
 //! same `Websocket`, `Message`, ... types as the clients, and the same
 //! `Describe` impls. Only the `handler` export is generated here.
@@ -34,6 +34,7 @@ wit_bindgen::generate!({
     // Reuse the bindings of `wsbox-guest-common` for the imports.
     with: {
         "wsbox:websocket/types@0.1.0": wsbox_guest_common::wsbox::websocket::types,
+        "wsbox:websocket/topics@0.1.0": wsbox_guest_common::wsbox::websocket::topics,
         "wasi:io/poll@0.2.12": wsbox_guest_common::wasi::io::poll,
     },
     // Let other crates call `wsbox_guest_server::export!` (the SDK's
