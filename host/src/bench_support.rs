@@ -61,9 +61,7 @@ impl HandlerPre {
         sandbox::cpu(&store)
             .run(self.handler.pre.instantiate_async(&mut store))
             .await
-            .map_err(|e| {
-                Error::Runtime(sandbox::describe_trap(&e, &self.handler.websocket.limits))
-            })?;
+            .map_err(|e| Error::Runtime(sandbox::describe_trap(&e, &self.handler.instance)))?;
         Ok(HandlerInstance { _store: store })
     }
 }

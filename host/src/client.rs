@@ -2,7 +2,7 @@
 //! the outbound policy, the options, then TCP, TLS and the HTTP/1.1 upgrade.
 
 use crate::bindings::types::{ConnectOptions, ErrorCode};
-use crate::config::Config;
+use crate::config::{Config, ConnectDecision, ConnectRequest};
 use crate::handshake::{self, client::Request, HeadError};
 use crate::policy::{Destination, Policy};
 use bytes::BytesMut;
@@ -76,6 +76,17 @@ pub(crate) fn parse_url(url: &str) -> Result<Target, ErrorCode> {
 }
 
 impl Target {
+    /// What a [`ConnectHooks`](crate::ConnectHooks) sees of this connect.
+    fn request(&self, options: &ConnectOptions) -> ConnectRequest {
+        ConnectRequest {
+            url: self.url.to_string(),
+            secure: self.secure,
+            host: self.url.host_str().unwrap_or_default().to_string(),
+            port: self.port,
+            protocols: options.protocols.clone(),
+        }
+    }
+
     /// Checks the outbound policy; nothing has touched the network yet.
     pub(crate) fn check(&self, policy: &Policy) -> Result<(), ErrorCode> {
         let host = match self.url.host() {
@@ -175,10 +186,21 @@ pub(crate) async fn open(
     config: &Config,
 ) -> Result<Upgraded, ErrorCode> {
     let host = target.url.host_str().unwrap_or_default();
-    let tcp = connect_tcp(target, config).await?;
+    let decision = match &config.hooks {
+        Some(hooks) => hooks.connect(&target.request(options)).await,
+        None => ConnectDecision::Proceed,
+    };
+    let tcp = match decision {
+        ConnectDecision::Proceed => connect_tcp(target, config).await?,
+        ConnectDecision::Reroute(addrs) => first_answering(host, addrs).await?,
+        ConnectDecision::Refuse(why) => return Err(ErrorCode::Denied(why)),
+    };
     let _ = tcp.set_nodelay(true);
     let mut stream = if target.secure {
-        let tls = crate::tls::client_config(config).map_err(ErrorCode::ConnectFailed)?;
+        let tls = config
+            .tls
+            .clone()
+            .unwrap_or_else(crate::tls::default_client_config);
         let name = match target.url.host() {
             Some(Host::Ipv4(ip)) => {
                 rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::from(ip).into())
@@ -267,14 +289,19 @@ async fn connect_tcp(target: &Target, config: &Config) -> Result<TcpStream, Erro
              the operator can allow one by naming its IP in an --allow pattern, e.g. --allow {scheme}://IP:{port}"
         )));
     }
-    let mut last = None;
-    for addr in allowed {
+    first_answering(host, allowed).await
+}
+
+/// Connects to the first of `addrs` that answers.
+async fn first_answering(host: &str, addrs: Vec<SocketAddr>) -> Result<TcpStream, ErrorCode> {
+    let mut last = format!("{host} has no addresses");
+    for addr in addrs {
         match TcpStream::connect(addr).await {
             Ok(tcp) => return Ok(tcp),
-            Err(e) => last = Some(format!("{host} ({addr}): {e}")),
+            Err(e) => last = format!("{host} ({addr}): {e}"),
         }
     }
-    Err(ErrorCode::ConnectFailed(last.unwrap_or_default()))
+    Err(ErrorCode::ConnectFailed(last))
 }
 
 /// The upgrade request for `target`.

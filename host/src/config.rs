@@ -6,13 +6,15 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Limits applied to every websocket. The defaults are the documented CLI
-/// defaults.
+/// Limits applied to every websocket and to the websockets of one instance
+/// together. The defaults are the documented CLI defaults. The limits of
+/// the instance's sandbox itself (memory, CPU, handles) are
+/// [`InstanceLimits`](crate::InstanceLimits), which the runner and the
+/// server apply to the stores they make.
 #[derive(Debug, Clone)]
 pub struct Limits {
     /// The largest inbound message, in bytes. A larger one closes the
@@ -47,24 +49,6 @@ pub struct Limits {
     /// their TCP connection is gone (a dropped websocket still counts while
     /// its closing handshake runs). Default: 128.
     pub max_websockets: usize,
-    /// How many resource handles (websockets, pollables, WASI streams) one
-    /// instance may hold; past it, the call that would add one traps.
-    /// Default: 4096.
-    pub max_handles: usize,
-    /// The most memory one instance may have, in bytes: all its linear
-    /// memories and tables together (8 bytes per table element). A growth
-    /// past it traps that instance only. Default: 256 MiB.
-    pub max_memory: usize,
-    /// How long a guest may run without returning to the host (a host call,
-    /// or the end of the export it runs); past it the guest traps. Counted
-    /// in the CPU time the guest ran: time spent waiting inside host calls
-    /// such as `receive`, or descheduled on a busy machine, does not count.
-    /// Default: 10 s.
-    pub cpu_deadline: Duration,
-    /// How much CPU time one instance may use in all (its guest code and the
-    /// host calls it makes, never time spent waiting); past it the guest
-    /// traps. Default: none.
-    pub cpu_budget: Option<Duration>,
     /// How many bytes of topic messages may wait for one receiver: the
     /// frames not yet written to a joined websocket (past it, the host
     /// closes it with 1013 `slow consumer`), or the messages not yet
@@ -76,24 +60,26 @@ pub struct Limits {
     pub max_topics: usize,
 }
 
+impl Limits {
+    /// The defaults, each stated on its field: the one place they are
+    /// written (the CLI shows them from here).
+    pub const DEFAULT: Limits = Limits {
+        max_message_size: 16 << 20,
+        max_frame_size: 16 << 20,
+        inbound_buffer: 1 << 20,
+        send_timeout: Duration::from_secs(30),
+        connect_timeout: Duration::from_secs(30),
+        close_timeout: Duration::from_secs(10),
+        instance_inbound_buffer: 16 << 20,
+        max_websockets: 128,
+        topic_buffer: 1 << 20,
+        max_topics: 64,
+    };
+}
+
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_message_size: 16 << 20,
-            max_frame_size: 16 << 20,
-            inbound_buffer: 1 << 20,
-            send_timeout: Duration::from_secs(30),
-            connect_timeout: Duration::from_secs(30),
-            close_timeout: Duration::from_secs(10),
-            instance_inbound_buffer: 16 << 20,
-            max_websockets: 128,
-            max_handles: 4096,
-            max_memory: 256 << 20,
-            cpu_deadline: Duration::from_secs(10),
-            cpu_budget: None,
-            topic_buffer: 1 << 20,
-            max_topics: 64,
-        }
+        Limits::DEFAULT
     }
 }
 
@@ -104,9 +90,13 @@ pub struct Config {
     pub policy: Policy,
     /// Limits per websocket and per instance.
     pub limits: Limits,
-    /// Extra PEM CA certificates trusted for `wss://`, on top of the webpki
-    /// roots.
-    pub ca_file: Option<PathBuf>,
+    /// The TLS client configuration of `wss://` connects. Default (`None`):
+    /// the webpki roots. [`client_config_with_ca`](crate::client_config_with_ca)
+    /// adds CA certificates from a PEM file, as `--ca-file` does.
+    pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Sees every outbound connect after the policy allowed it, and may
+    /// refuse or reroute it. Default: none.
+    pub hooks: Option<Arc<dyn ConnectHooks>>,
     /// Turns host names into addresses. Default: the system resolver.
     pub resolver: Arc<dyn Resolver>,
     /// The topics every instance made with this configuration shares, and
@@ -120,7 +110,8 @@ impl Default for Config {
         Config {
             policy: Policy::default(),
             limits: Limits::default(),
-            ca_file: None,
+            tls: None,
+            hooks: None,
             resolver: Arc::new(SystemResolver),
             broker: Broker::local(),
         }
@@ -167,5 +158,72 @@ pub struct SystemResolver;
 impl Resolver for SystemResolver {
     fn resolve<'a>(&'a self, host: &'a str, port: u16) -> Resolving<'a> {
         Box::pin(async move { Ok(tokio::net::lookup_host((host, port)).await?.collect()) })
+    }
+}
+
+/// A guest's outbound connect, as [`ConnectHooks::connect`] sees it: the
+/// outbound policy has allowed it, and nothing has touched the network yet.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct ConnectRequest {
+    /// The URL the guest asked for.
+    pub url: String,
+    /// `wss://`.
+    pub secure: bool,
+    /// The host part of the URL.
+    pub host: String,
+    /// The port (the scheme's default when the URL has none).
+    pub port: u16,
+    /// The subprotocols the guest offers.
+    pub protocols: Vec<String>,
+}
+
+/// What a [`ConnectHooks`] decides for a connect.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConnectDecision {
+    /// Go on as the guest asked.
+    Proceed,
+    /// Connect to these addresses instead of resolving the host (a sidecar,
+    /// a proxy). TLS and the `Host` header still name the URL's host. The
+    /// policy's address check does not apply to them: the embedder chose
+    /// them.
+    Reroute(Vec<SocketAddr>),
+    /// Refuse: the guest gets `denied` with this reason.
+    Refuse(String),
+}
+
+/// The future [`ConnectHooks::connect`] returns.
+pub type Deciding<'a> = Pin<Box<dyn Future<Output = ConnectDecision> + Send + 'a>>;
+
+/// An embedder's say over outbound connects, like `wasmtime-wasi-http`'s
+/// `WasiHttpHooks::send_request`: observe (log, count), reroute or refuse
+/// each `connect` a guest makes, after the outbound policy allowed it.
+///
+/// ```
+/// use wsbox::{ConnectDecision, ConnectHooks, ConnectRequest, Deciding};
+///
+/// /// Refuses every connect to port 25, and lets the rest through.
+/// struct NoSmtp;
+///
+/// impl ConnectHooks for NoSmtp {
+///     fn connect<'a>(&'a self, request: &'a ConnectRequest) -> Deciding<'a> {
+///         Box::pin(async move {
+///             if request.port == 25 {
+///                 ConnectDecision::Refuse("no mail from here".into())
+///             } else {
+///                 ConnectDecision::Proceed
+///             }
+///         })
+///     }
+/// }
+/// ```
+pub trait ConnectHooks: Send + Sync {
+    /// Decides on one connect.
+    fn connect<'a>(&'a self, request: &'a ConnectRequest) -> Deciding<'a>;
+}
+
+impl fmt::Debug for dyn ConnectHooks {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ConnectHooks")
     }
 }

@@ -42,15 +42,15 @@
 //!   `table.init`, `elem.drop`, a growth by 0) still restart it: a guest
 //!   that loops on one of them, like a guest that loops on a cheap host
 //!   call, is bounded by the CPU budget, not the deadline.
-//! - When the stretch passes [`Limits::cpu_deadline`], the guest traps with
+//! - When the stretch passes [`InstanceLimits::cpu_deadline`], the guest traps with
 //!   [`CpuLimitExceeded::Deadline`]. When the instance's total CPU time (every
 //!   poll of its calls, host work in them included, waiting never) passes
-//!   [`Limits::cpu_budget`], it traps with [`CpuLimitExceeded::Budget`]: that
+//!   [`InstanceLimits::cpu_budget`], it traps with [`CpuLimitExceeded::Budget`]: that
 //!   bounds a guest that computes for just under the deadline, calls the
 //!   host, and does it again.
 //!
-//! [`Limits::cpu_deadline`]: crate::Limits::cpu_deadline
-//! [`Limits::cpu_budget`]: crate::Limits::cpu_budget
+//! [`InstanceLimits::cpu_deadline`]: crate::InstanceLimits::cpu_deadline
+//! [`InstanceLimits::cpu_budget`]: crate::InstanceLimits::cpu_budget
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

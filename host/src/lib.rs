@@ -4,8 +4,11 @@
 //! `websocket` resource with WinHTTP's and IIS's close semantics. This crate
 //! implements it on wasmtime with real sockets:
 //!
-//! - [`add_to_linker`] adds the interface to an embedder's own [`Linker`],
-//!   over store data that implements [`WebSocketView`];
+//! - [`add_to_linker_async`] adds the interfaces to an embedder's own
+//!   [`Linker`], over store data that implements [`WebSocketView`], and
+//!   [`WebSocketCtxView::new_websocket`] hands a guest a websocket the
+//!   embedder accepted itself; [`WebSocketCtx::finish`] ends an instance's
+//!   connections;
 //! - [`Runner`] runs a `client`-world command component, as `wsbox run`
 //!   does;
 //! - [`Config`] holds the outbound [`Policy`] (deny by default), the
@@ -45,26 +48,27 @@ mod topics;
 mod topics_impl;
 mod types;
 mod types_impl;
+pub mod units;
 mod utf8;
 mod view;
 
 pub use close_code::CloseCode;
-pub use config::{Config, Limits, Resolver, Resolving, SystemResolver};
+pub use config::{
+    Config, ConnectDecision, ConnectHooks, ConnectRequest, Deciding, Limits, Resolver, Resolving,
+    SystemResolver,
+};
 pub use connection::Role;
 pub use deflate::DeflateConfig;
 pub use error::{Error, HostError, HostResult, Result};
 pub use policy::{AllowPattern, Policy};
 pub use runner::{Exit, Output, RunOutput, Runner};
-pub use sandbox::InstanceState;
+pub use sandbox::{InstanceLimits, InstanceState};
 pub use serve::{GuestOutput, ServeConfig, Server};
 pub use stats::{Percentiles, ServeStats};
 pub use task::panics;
+pub use tls::client_config_with_ca;
 pub use topics::{Broker, ClusterConfig, Subscription, MAX_TOPIC_BYTES};
 pub use types::{State, WebSocket};
-pub use view::{add_to_linker, WebSocketCtx, WebSocketCtxView, WebSocketView};
-
-/// Checks what can only be checked by touching the file system, such as
-/// the CA file, so that a bad configuration fails at start-up.
-pub fn check_config(config: &Config) -> Result<()> {
-    tls::check(config)
-}
+#[allow(deprecated)]
+pub use view::add_to_linker;
+pub use view::{add_to_linker_async, WebSocketCtx, WebSocketCtxView, WebSocketView};

@@ -1,5 +1,5 @@
 //! The memory limit of one instance: all its linear memories and tables
-//! together stay under [`Limits::max_memory`], and it may make only so many
+//! together stay under [`InstanceLimits::max_memory`], and it may make only so many
 //! core instances, memories and tables.
 //!
 //! wasmtime's `StoreLimits` caps each linear memory on its own and tables
@@ -17,7 +17,7 @@
 //! A store holds one guest instance, and memories and tables never shrink,
 //! so the sum only grows until the store is dropped, which frees them all.
 //!
-//! [`Limits::max_memory`]: crate::Limits::max_memory
+//! [`InstanceLimits::max_memory`]: crate::InstanceLimits::max_memory
 
 use crate::cpu::CpuMeter;
 use std::sync::Arc;
@@ -197,8 +197,9 @@ impl ResourceLimiter for InstanceLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Config, Limits};
+    use crate::config::Config;
     use crate::sandbox;
+    use crate::sandbox::InstanceLimits;
     use std::sync::Arc;
     use wasmtime::component::{Component, Linker};
     use wasmtime_wasi::p2::bindings::CommandPre;
@@ -254,19 +255,16 @@ mod tests {
     /// grew at most meanwhile.
     async fn run_pooled(name: &str) -> (String, usize) {
         let path = format!("{}/../tests/wat/{name}.wat", env!("CARGO_MANIFEST_DIR"));
-        let limits = Limits {
+        let limits = InstanceLimits {
             max_memory: LIMIT,
-            ..Limits::default()
+            ..InstanceLimits::default()
         };
         let engine = sandbox::engine(Some((2, &limits))).unwrap();
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
         let component = Component::from_file(&engine, &path).unwrap();
         let pre = CommandPre::new(linker.instantiate_pre(&component).unwrap()).unwrap();
-        let config = Arc::new(Config {
-            limits: limits.clone(),
-            ..Config::default()
-        });
+        let config = Arc::new(Config::default());
         let baseline = resident();
         let peak = Arc::new(std::sync::atomic::AtomicUsize::new(baseline));
         let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -283,6 +281,7 @@ mod tests {
             &engine,
             wasmtime_wasi::WasiCtxBuilder::new().build(),
             config,
+            &limits,
         );
         let cpu = sandbox::cpu(&store);
         let result = match cpu.run(pre.instantiate_async(&mut store)).await {

@@ -5,9 +5,10 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Duration;
+use wsbox::units::{Dur, Size};
 use wsbox::{
-    Broker, ClusterConfig, Config, Exit, Limits, Output, Policy, Runner, ServeConfig, Server,
+    Broker, ClusterConfig, Config, Exit, InstanceLimits, Limits, Output, Policy, Runner,
+    ServeConfig, Server,
 };
 
 /// Real WebSockets for sandboxed WebAssembly components.
@@ -35,19 +36,19 @@ struct ServeArgs {
     listen: String,
     /// Most connections open at once; past it, upgrades get 503. Refused at
     /// start-up if that many instances would not fit in vm.max_map_count.
-    #[arg(long, value_name = "N", default_value_t = 1024)]
+    #[arg(long, value_name = "N", default_value_t = ServeConfig::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
     /// How long a client may take to send its upgrade request.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    handshake_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Dur(ServeConfig::DEFAULT_HANDSHAKE_TIMEOUT))]
+    handshake_timeout: Dur,
     /// Most connections in their handshake at once (accepted, not yet
     /// answered); past it, new connections are closed at once.
-    #[arg(long, value_name = "N", default_value_t = 256)]
+    #[arg(long, value_name = "N", default_value_t = ServeConfig::DEFAULT_MAX_HANDSHAKES)]
     max_handshakes: usize,
     /// How long a graceful shutdown (SIGINT, SIGTERM) waits for handlers
     /// after sending 1001 on every connection.
-    #[arg(long, value_name = "DURATION", default_value = "15s", value_parser = parse_duration)]
-    shutdown_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Dur(ServeConfig::DEFAULT_SHUTDOWN_TIMEOUT))]
+    shutdown_timeout: Dur,
     /// Allocate instances from wasmtime's pooling allocator, sized for
     /// --max-connections (faster instantiation; needed past ~9,000 live
     /// instances on Linux's default vm.max_map_count).
@@ -55,15 +56,15 @@ struct ServeArgs {
     pooling: bool,
     /// Bytes of output lines one handler instance may log, stdout and
     /// stderr together; past it, one notice, and the rest is dropped.
-    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
-    guest_log_bytes: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = Size(ServeConfig::DEFAULT_GUEST_LOG_BYTES))]
+    guest_log_bytes: Size,
     /// Output lines one handler instance may log, stdout and stderr
     /// together; past it, one notice, and the rest is dropped.
-    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    #[arg(long, value_name = "N", default_value_t = ServeConfig::DEFAULT_GUEST_LOG_LINES)]
     guest_log_lines: usize,
-    /// At shutdown, print on stderr the accept-to-handler,
-    /// request-to-handler and instantiation latencies (count, p50, p99, max
-    /// in microseconds).
+    /// At shutdown, print on stderr one line of JSON with the
+    /// accept-to-handler, request-to-handler and instantiation latencies
+    /// (count, p50, p99, max in microseconds) and the host's task panics.
     #[arg(long)]
     stats: bool,
     #[command(flatten)]
@@ -83,6 +84,10 @@ struct RunArgs {
     args: Vec<String>,
 }
 
+/// The library's defaults, which the flags show and start from.
+const LIMITS: Limits = Limits::DEFAULT;
+const INSTANCE: InstanceLimits = InstanceLimits::DEFAULT;
+
 /// Flags shared by every command that runs guests.
 #[derive(Args)]
 struct LimitArgs {
@@ -92,57 +97,58 @@ struct LimitArgs {
     #[arg(long = "allow", value_name = "PATTERN")]
     allow: Vec<String>,
     /// Largest inbound message; a larger one closes with 1009.
-    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
-    max_message_size: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = Size(LIMITS.max_message_size))]
+    max_message_size: Size,
     /// Largest inbound frame payload.
-    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
-    max_frame_size: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = Size(LIMITS.max_frame_size))]
+    max_frame_size: Size,
     /// Inbound bytes buffered per websocket before the host stops reading.
-    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
-    inbound_buffer: usize,
+    #[arg(long, value_name = "BYTES", default_value_t = Size(LIMITS.inbound_buffer))]
+    inbound_buffer: Size,
     /// How long a send, fragment or ping may wait for a peer that does not
     /// read; past it the call gets `timeout` and the connection is aborted.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    send_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Dur(LIMITS.send_timeout))]
+    send_timeout: Dur,
     /// How long a connect (DNS, TCP, TLS, upgrade) may take.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    connect_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Dur(LIMITS.connect_timeout))]
+    connect_timeout: Dur,
     /// How long to wait for the peer's close frame (and for the guest's
     /// answer to the peer's close).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    close_timeout: Duration,
+    #[arg(long, value_name = "DURATION", default_value_t = Dur(LIMITS.close_timeout))]
+    close_timeout: Dur,
     /// Inbound bytes buffered for all the websockets of one instance.
-    #[arg(long, value_name = "BYTES", default_value = "16MiB", value_parser = parse_size)]
-    instance_inbound_buffer: usize,
-    /// Most websockets one instance may have open at once.
-    #[arg(long, value_name = "N", default_value_t = 128)]
+    #[arg(long, value_name = "BYTES", default_value_t = Size(LIMITS.instance_inbound_buffer))]
+    instance_inbound_buffer: Size,
+    /// Most websockets one instance may have at once, each counted until
+    /// its TCP connection is gone.
+    #[arg(long, value_name = "N", default_value_t = LIMITS.max_websockets)]
     max_websockets: usize,
+    /// Topic bytes that may wait for one receiver: a joined websocket past
+    /// it is closed with 1013, a subscription past it ends.
+    #[arg(long, value_name = "BYTES", default_value_t = Size(LIMITS.topic_buffer))]
+    topic_buffer: Size,
+    /// Most joins and subscriptions one instance may hold together.
+    #[arg(long, value_name = "N", default_value_t = LIMITS.max_topics)]
+    max_topics: usize,
     /// Most resource handles (websockets, pollables, streams) one instance
     /// may hold; past it, the call that would add one traps.
-    #[arg(long, value_name = "N", default_value_t = 4096)]
+    #[arg(long, value_name = "N", default_value_t = INSTANCE.max_handles)]
     max_handles: usize,
+    /// Most memory one instance may have: all its linear memories and
+    /// tables together; past it, it traps.
+    #[arg(long, value_name = "BYTES", default_value_t = Size(INSTANCE.max_memory))]
+    max_memory: Size,
+    /// How long a guest may run without returning to the host before it
+    /// traps, in CPU time: waiting inside host calls does not count.
+    #[arg(long, value_name = "DURATION", default_value_t = Dur(INSTANCE.cpu_deadline))]
+    cpu_deadline: Dur,
+    /// How much CPU time one instance may use in all before it traps
+    /// (default: no budget).
+    #[arg(long, value_name = "DURATION")]
+    cpu_budget: Option<Dur>,
     /// Extra PEM CA certificates to trust for wss://.
     #[arg(long, value_name = "PATH")]
     ca_file: Option<PathBuf>,
-    /// Most memory one instance may have: all its linear memories and
-    /// tables together; past it, it traps.
-    #[arg(long, value_name = "BYTES", default_value = "256MiB", value_parser = parse_size)]
-    max_memory: usize,
-    /// How long a guest may run without returning to the host before it
-    /// traps, in CPU time: waiting inside host calls does not count.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    cpu_deadline: Duration,
-    /// How much CPU time one instance may use in all before it traps
-    /// (default: no budget).
-    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
-    cpu_budget: Option<Duration>,
-    /// Topic bytes that may wait for one receiver: a joined websocket past
-    /// it is closed with 1013, a subscription past it ends.
-    #[arg(long, value_name = "BYTES", default_value = "1MiB", value_parser = parse_size)]
-    topic_buffer: usize,
-    /// Most joins and subscriptions one instance may hold together.
-    #[arg(long, value_name = "N", default_value_t = 64)]
-    max_topics: usize,
     /// Link topics with every wsbox process on this NATS server
     /// (nats://HOST:PORT). Repeatable, for fail-over. Without it, topics
     /// stay within this process.
@@ -170,70 +176,37 @@ impl LimitArgs {
         let config = Config {
             policy: Policy::from_patterns(&self.allow)?,
             limits: Limits {
-                max_message_size: self.max_message_size,
-                max_frame_size: self.max_frame_size,
-                inbound_buffer: self.inbound_buffer,
-                send_timeout: self.send_timeout,
-                connect_timeout: self.connect_timeout,
-                close_timeout: self.close_timeout,
-                instance_inbound_buffer: self.instance_inbound_buffer,
+                max_message_size: self.max_message_size.0,
+                max_frame_size: self.max_frame_size.0,
+                inbound_buffer: self.inbound_buffer.0,
+                send_timeout: self.send_timeout.0,
+                connect_timeout: self.connect_timeout.0,
+                close_timeout: self.close_timeout.0,
+                instance_inbound_buffer: self.instance_inbound_buffer.0,
                 max_websockets: self.max_websockets,
-                max_handles: self.max_handles,
-                max_memory: self.max_memory,
-                cpu_deadline: self.cpu_deadline,
-                cpu_budget: self.cpu_budget,
-                topic_buffer: self.topic_buffer,
+                topic_buffer: self.topic_buffer.0,
                 max_topics: self.max_topics,
             },
-            ca_file: self.ca_file.clone(),
+            tls: self
+                .ca_file
+                .as_deref()
+                .map(wsbox::client_config_with_ca)
+                .transpose()?,
             broker,
             ..Config::default()
         };
-        wsbox::check_config(&config)?;
         Ok(config)
     }
-}
 
-fn parse_size(s: &str) -> Result<usize, String> {
-    let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let number: usize = number
-        .parse()
-        .map_err(|_| format!("`{s}` is not a size: write e.g. 65536, 64KiB or 16MiB"))?;
-    let scale = match unit.trim() {
-        "" | "B" => 1,
-        "KiB" | "K" | "k" => 1 << 10,
-        "MiB" | "M" => 1 << 20,
-        "GiB" | "G" => 1 << 30,
-        other => {
-            return Err(format!(
-                "unknown size unit `{other}`: use B, KiB, MiB or GiB"
-            ))
+    /// The sandbox limits of every instance.
+    fn instance(&self) -> InstanceLimits {
+        InstanceLimits {
+            max_handles: self.max_handles,
+            max_memory: self.max_memory.0,
+            cpu_deadline: self.cpu_deadline.0,
+            cpu_budget: self.cpu_budget.map(|d| d.0),
         }
-    };
-    number
-        .checked_mul(scale)
-        .filter(|&n| n > 0)
-        .ok_or_else(|| format!("`{s}` is out of range"))
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (number, unit) = s.split_at(split);
-    let number: f64 = number
-        .parse()
-        .map_err(|_| format!("`{s}` is not a duration: write e.g. 500ms, 10s or 2m"))?;
-    let seconds = match unit {
-        "ms" => number / 1000.0,
-        "" | "s" => number,
-        "m" => number * 60.0,
-        other => return Err(format!("unknown duration unit `{other}`: use ms, s or m")),
-    };
-    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{s}`: {e}"))
+    }
 }
 
 async fn run(args: RunArgs) -> Result<ExitCode> {
@@ -246,8 +219,9 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "guest".into());
     let guest_args: Vec<String> = std::iter::once(name).chain(args.args).collect();
+    let limits = args.limits.instance();
     let out = runner
-        .run(&component, config, &guest_args, Output::Inherit)
+        .run_limited(&component, config, &limits, &guest_args, Output::Inherit)
         .await
         .context("running the guest")?;
     match out.exit {
@@ -261,11 +235,12 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
     let broker = websocket.broker.clone();
     let config = ServeConfig {
         websocket,
+        instance: args.limits.instance(),
         max_connections: args.max_connections,
-        handshake_timeout: args.handshake_timeout,
+        handshake_timeout: args.handshake_timeout.0,
         max_handshakes: args.max_handshakes,
-        shutdown_timeout: args.shutdown_timeout,
-        guest_log_bytes: args.guest_log_bytes,
+        shutdown_timeout: args.shutdown_timeout.0,
+        guest_log_bytes: args.guest_log_bytes.0,
         guest_log_lines: args.guest_log_lines,
         pooling: args.pooling,
         ..ServeConfig::default()

@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::guest_log;
-use crate::sandbox::{self, InstanceState};
+use crate::sandbox::{self, InstanceLimits, InstanceState};
 use std::path::Path;
 use std::sync::Arc;
 use wasmtime::component::{Component, Linker};
@@ -79,7 +79,7 @@ impl Runner {
         let engine = sandbox::engine(None)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .and_then(|()| crate::add_to_linker(&mut linker))
+            .and_then(|()| crate::add_to_linker_async(&mut linker))
             .map_err(|e| Error::Runtime(format!("{e:#}")))?;
         Ok(Runner { engine, linker })
     }
@@ -109,9 +109,10 @@ impl Runner {
     }
 
     /// Runs the component's `wasi:cli/run` with `args` as its arguments
-    /// (`args[0]` is the program name the guest sees). Before it returns,
-    /// every websocket the guest left open is closed (1001) and its
-    /// connection has ended, or the close timeout has passed.
+    /// (`args[0]` is the program name the guest sees), in a sandbox with the
+    /// default [`InstanceLimits`]. Before it returns, every websocket the
+    /// guest left open is closed (1001) and its connection has ended, or
+    /// the close timeout has passed.
     pub async fn run(
         &self,
         component: &Component,
@@ -119,7 +120,20 @@ impl Runner {
         args: &[String],
         output: Output,
     ) -> Result<RunOutput> {
-        let limits = config.limits.clone();
+        let limits = InstanceLimits::default();
+        self.run_limited(component, config, &limits, args, output)
+            .await
+    }
+
+    /// Like [`run`](Self::run), in a sandbox with `limits`.
+    pub async fn run_limited(
+        &self,
+        component: &Component,
+        config: Arc<Config>,
+        limits: &InstanceLimits,
+        args: &[String],
+        output: Output,
+    ) -> Result<RunOutput> {
         let broker = config.broker.clone();
         let pre = self.pre(component, "component")?;
         let mut wasi = WasiCtxBuilder::new();
@@ -138,7 +152,7 @@ impl Runner {
                 Some((out, err))
             }
         };
-        let mut store = sandbox::store(&self.engine, wasi.build(), config);
+        let mut store = sandbox::store(&self.engine, wasi.build(), config, limits);
         let cpu = sandbox::cpu(&store);
         let result = match cpu.run(pre.instantiate_async(&mut store)).await {
             Ok(command) => cpu.run(command.wasi_cli_run().call_run(&mut store)).await,
@@ -153,7 +167,7 @@ impl Runner {
             Ok(Err(())) => Exit::Code(1),
             Err(e) => match e.downcast_ref::<I32Exit>() {
                 Some(I32Exit(code)) => Exit::Code(*code),
-                None => Exit::Trap(guest_log::escape(sandbox::describe_trap(&e, &limits))),
+                None => Exit::Trap(guest_log::escape(sandbox::describe_trap(&e, limits))),
             },
         };
         let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();

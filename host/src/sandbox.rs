@@ -5,7 +5,7 @@
 //! `run`) is wrapped in [`CpuMeter::run`]: get the meter with [`cpu`]
 //! before the call borrows the store.
 
-use crate::config::{Config, Limits};
+use crate::config::Config;
 use crate::cpu::{CpuLimitExceeded, CpuMeter};
 use crate::error::{Error, Result};
 use crate::limiter::{self, InstanceLimiter, LimitExceeded};
@@ -16,6 +16,49 @@ use wasmtime::component::ResourceTable;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
+/// The limits of one instance's sandbox, enforced by the store that
+/// [`Runner`](crate::Runner) and [`Server`](crate::Server) make for it. An
+/// embedder with stores of its own applies its own. The defaults are the
+/// documented CLI defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InstanceLimits {
+    /// How many resource handles (websockets, pollables, WASI streams) one
+    /// instance may hold; past it, the call that would add one traps.
+    /// Default: 4096.
+    pub max_handles: usize,
+    /// The most memory one instance may have, in bytes: all its linear
+    /// memories and tables together (8 bytes per table element). A growth
+    /// past it traps that instance only. Default: 256 MiB.
+    pub max_memory: usize,
+    /// How long a guest may run without returning to the host (a host call,
+    /// or the end of the export it runs); past it the guest traps. Counted
+    /// in the CPU time the guest ran: time spent waiting inside host calls
+    /// such as `receive`, or descheduled on a busy machine, does not count.
+    /// Default: 10 s.
+    pub cpu_deadline: Duration,
+    /// How much CPU time one instance may use in all (its guest code and the
+    /// host calls it makes, never time spent waiting); past it the guest
+    /// traps. Default: none.
+    pub cpu_budget: Option<Duration>,
+}
+
+impl InstanceLimits {
+    /// The defaults, each stated on its field: the one place they are
+    /// written (the CLI shows them from here).
+    pub const DEFAULT: InstanceLimits = InstanceLimits {
+        max_handles: 4096,
+        max_memory: 256 << 20,
+        cpu_deadline: Duration::from_secs(10),
+        cpu_budget: None,
+    };
+}
+
+impl Default for InstanceLimits {
+    fn default() -> Self {
+        InstanceLimits::DEFAULT
+    }
+}
+
 /// How often the epoch advances: how long guest code runs before it yields
 /// to the runtime, and the CPU deadline's resolution.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
@@ -24,7 +67,7 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 /// ticker thread (which ends when the engine is dropped). With `pool`, the
 /// engine uses the pooling allocator, sized for that many component
 /// instances of `limits`.
-pub(crate) fn engine(pool: Option<(u32, &Limits)>) -> Result<Engine> {
+pub(crate) fn engine(pool: Option<(u32, &InstanceLimits)>) -> Result<Engine> {
     let mut config = wasmtime::Config::new();
     config.wasm_component_model(true);
     config.cranelift_opt_level(wasmtime::OptLevel::Speed);
@@ -118,10 +161,14 @@ impl WebSocketView for InstanceState {
     }
 }
 
-/// A store for one instance, with the memory limit and the CPU deadline of
-/// `config.limits`.
-pub(crate) fn store(engine: &Engine, wasi: WasiCtx, config: Arc<Config>) -> Store<InstanceState> {
-    let limits = config.limits.clone();
+/// A store for one instance, with its websockets under `config` and its
+/// sandbox under `limits`.
+pub(crate) fn store(
+    engine: &Engine,
+    wasi: WasiCtx,
+    config: Arc<Config>,
+    limits: &InstanceLimits,
+) -> Store<InstanceState> {
     let mut table = ResourceTable::new();
     table.set_max_capacity(limits.max_handles);
     let cpu = CpuMeter::new(limits.cpu_deadline, limits.cpu_budget);
@@ -153,32 +200,21 @@ pub(crate) fn cpu(store: &Store<InstanceState>) -> Arc<CpuMeter> {
 }
 
 /// Ends an instance: after a trap, what the guest left open closes with
-/// 1011; then the store is dropped, which starts the closing handshake of
-/// every websocket still open, and this waits for their connections to end.
-/// Each connection bounds its own steps by the close timeout; one that is
-/// still running after twice that is cut off, so no socket outlives its
-/// instance by more.
+/// 1011; then its connections end ([`WebSocketCtx::finish`]) and the store
+/// is dropped.
 pub(crate) async fn finish(mut store: Store<InstanceState>, trapped: bool) {
     let websockets = store.data_mut().websockets_mut();
     if trapped {
         websockets.set_drop_code(crate::CloseCode::Error.into());
     }
-    let wait = websockets.config().limits.close_timeout * 2 + Duration::from_secs(1);
-    let tasks = websockets.take_tasks();
+    let ended = websockets.finish();
     drop(store);
-    let deadline = tokio::time::Instant::now() + wait;
-    for mut task in tasks {
-        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-            tracing::warn!("a connection outlived its instance by {wait:?}: closing it");
-            task.abort();
-            let _ = task.await;
-        }
-    }
+    ended.await;
 }
 
 /// A trap's message, naming the CPU deadline, the CPU budget or the memory
 /// limit when one of them was the cause.
-pub(crate) fn describe_trap(err: &wasmtime::Error, limits: &Limits) -> String {
+pub(crate) fn describe_trap(err: &wasmtime::Error, limits: &InstanceLimits) -> String {
     if let Some(cpu) = err.downcast_ref::<CpuLimitExceeded>() {
         return cpu.to_string();
     }

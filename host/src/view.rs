@@ -113,13 +113,30 @@ impl WebSocketCtx {
         }
     }
 
-    /// Takes the background tasks of this instance's connections. Take them
-    /// before dropping the `Store`, then await them: dropping the store
-    /// starts the closing handshake of every websocket the guest left open,
-    /// and the tasks end when it is done (within about twice the close
-    /// timeout).
-    pub fn take_tasks(&mut self) -> Vec<JoinHandle<Option<()>>> {
-        std::mem::take(&mut self.tasks)
+    /// Ends the instance's connections: every websocket still open is
+    /// closed as if the guest had let go of it (1001 from a client, 1000
+    /// from a handler, 1011 after [`set_drop_code`](Self::set_drop_code),
+    /// or the echo of a close the peer sent first). The future it returns
+    /// waits until their connections have ended, each within about twice
+    /// the close timeout; one still running then is cut off. Call it when
+    /// the guest's export returned or trapped, before or after dropping the
+    /// `Store`: awaiting it makes sure the close frames got out.
+    pub fn finish(&mut self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        for connection in &self.connections {
+            connection.release();
+        }
+        let tasks = std::mem::take(&mut self.tasks);
+        let wait = self.config.limits.close_timeout * 2 + std::time::Duration::from_secs(1);
+        async move {
+            let deadline = tokio::time::Instant::now() + wait;
+            for mut task in tasks {
+                if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                    tracing::warn!("a connection outlived its instance by {wait:?}: closing it");
+                    task.abort();
+                    let _ = task.await;
+                }
+            }
+        }
     }
 }
 
@@ -218,17 +235,29 @@ impl HasData for HasWebSocket {
     type Data<'a> = WebSocketCtxView<'a>;
 }
 
-/// Adds `wsbox:websocket/types` and `wsbox:websocket/topics` to `linker`. WASI (for `wasi:io/poll`) is
-/// added separately, with `wasmtime_wasi::p2::add_to_linker_async`.
+/// Adds `wsbox:websocket/types` and `wsbox:websocket/topics` to an async
+/// `linker`, as `wasmtime_wasi::p2::add_to_linker_async` adds WASI. WASI
+/// itself (for `wasi:io/poll`) is added separately.
 ///
 /// ```no_run
 /// # use wasmtime::component::Linker;
 /// # fn f<T: wsbox::WebSocketView + wasmtime_wasi::WasiView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
 /// wasmtime_wasi::p2::add_to_linker_async(linker)?;
-/// wsbox::add_to_linker(linker)?;
+/// wsbox::add_to_linker_async(linker)?;
 /// # Ok(()) }
 /// ```
-pub fn add_to_linker<T: WebSocketView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+pub fn add_to_linker_async<T: WebSocketView + 'static>(
+    linker: &mut Linker<T>,
+) -> wasmtime::Result<()> {
     crate::bindings::types::add_to_linker::<T, HasWebSocket>(linker, T::websocket)?;
     crate::bindings::topics::add_to_linker::<T, HasWebSocket>(linker, T::websocket)
+}
+
+/// The former name of [`add_to_linker_async`].
+#[deprecated(
+    since = "0.1.0",
+    note = "renamed to `add_to_linker_async`, as wasmtime names its async linkers"
+)]
+pub fn add_to_linker<T: WebSocketView + 'static>(linker: &mut Linker<T>) -> wasmtime::Result<()> {
+    add_to_linker_async(linker)
 }

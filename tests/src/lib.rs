@@ -12,7 +12,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 use tokio::sync::mpsc;
 use wasmtime::component::Component;
-use wsbox::{Config, Exit, Output, Policy, RunOutput, Runner};
+use wsbox::{Config, Exit, InstanceLimits, Output, Policy, RunOutput, Runner};
 
 pub use wsbox_testbed::{guest, polyglot_guest, python, repo};
 
@@ -129,7 +129,13 @@ fn once_per_path<T: Clone>(
 
 /// Runs the client component at `path` (any language) with `args`, as
 /// program `name`, capturing its output.
-pub async fn run_component(path: &Path, name: &str, config: Config, args: &[&str]) -> RunOutput {
+pub async fn run_component(
+    path: &Path,
+    name: &str,
+    setup: impl Into<Setup>,
+    args: &[&str],
+) -> RunOutput {
+    let Setup { config, instance } = setup.into();
     let component = component_at(path);
     let args: Vec<String> = std::iter::once(name)
         .chain(args.iter().copied())
@@ -137,7 +143,13 @@ pub async fn run_component(path: &Path, name: &str, config: Config, args: &[&str
         .collect();
     let out = tokio::time::timeout(
         Duration::from_secs(120),
-        runner().run(&component, Arc::new(config), &args, Output::Capture),
+        runner().run_limited(
+            &component,
+            Arc::new(config),
+            &instance,
+            &args,
+            Output::Capture,
+        ),
     )
     .await
     .expect("guest run finished in time")
@@ -174,7 +186,12 @@ pub fn wat_component(name: &str) -> PathBuf {
 /// Like [`probe_with`], for the `close-probe` component at `path` (the Rust,
 /// Python or JavaScript one: they take the same arguments and print the same
 /// lines).
-pub async fn probe_component(path: &Path, config: Config, url: &str, steps: &[&str]) -> Probe {
+pub async fn probe_component(
+    path: &Path,
+    config: impl Into<Setup>,
+    url: &str,
+    steps: &[&str],
+) -> Probe {
     let args: Vec<&str> = std::iter::once(url).chain(steps.iter().copied()).collect();
     let out = run_component(path, "close-probe", config, &args).await;
     assert_eq!(
@@ -198,8 +215,33 @@ pub fn allow(port: u16) -> Config {
 }
 
 /// Runs sample guest `name` with `args`, capturing its output.
-pub async fn run_guest(name: &str, config: Config, args: &[&str]) -> RunOutput {
+pub async fn run_guest(name: &str, config: impl Into<Setup>, args: &[&str]) -> RunOutput {
     run_component(&guest(name), name, config, args).await
+}
+
+/// How a client guest runs: its websockets' configuration and its
+/// sandbox's limits. A bare [`Config`] runs with the default
+/// [`InstanceLimits`].
+pub struct Setup {
+    /// The websockets' configuration.
+    pub config: Config,
+    /// The sandbox's limits.
+    pub instance: InstanceLimits,
+}
+
+impl From<Config> for Setup {
+    fn from(config: Config) -> Self {
+        Setup {
+            config,
+            instance: InstanceLimits::default(),
+        }
+    }
+}
+
+impl From<(Config, InstanceLimits)> for Setup {
+    fn from((config, instance): (Config, InstanceLimits)) -> Self {
+        Setup { config, instance }
+    }
 }
 
 /// Runs `close-probe URL STEPS...` against a peer on `port` and returns its
@@ -209,7 +251,7 @@ pub async fn probe(port: u16, url: &str, steps: &[&str]) -> Probe {
 }
 
 /// Like [`probe`], with a configuration of the test's own.
-pub async fn probe_with(config: Config, url: &str, steps: &[&str]) -> Probe {
+pub async fn probe_with(config: impl Into<Setup>, url: &str, steps: &[&str]) -> Probe {
     probe_component(&guest("close-probe"), config, url, steps).await
 }
 

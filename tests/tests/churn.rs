@@ -4,7 +4,7 @@ use futures_util::{SinkExt, StreamExt};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tungstenite::Message;
-use wsbox::{Config, Limits, ServeConfig};
+use wsbox::{Config, InstanceLimits, Limits, ServeConfig};
 use wsbox_tests::raw::{frame, reset};
 use wsbox_tests::{allow, connect, drain, next_message, probe_with, send, serve, within, RustPeer};
 
@@ -177,10 +177,13 @@ async fn churn_client(total: usize) {
     let config = Config {
         limits: Limits {
             close_timeout: Duration::from_millis(300),
-            cpu_deadline: Duration::from_millis(200),
             ..Limits::default()
         },
         ..allow(peer.port)
+    };
+    let instance = InstanceLimits {
+        cpu_deadline: Duration::from_millis(200),
+        ..InstanceLimits::default()
     };
     let faults: [&[&str]; 6] = [
         &["send-text:x", "recv", "close:1000"],
@@ -191,7 +194,7 @@ async fn churn_client(total: usize) {
         &["send-text:x", "recv", "exit"],
     ];
     let run = |i: usize| {
-        let (config, url) = (config.clone(), url.clone());
+        let (config, url) = ((config.clone(), instance.clone()), url.clone());
         async move {
             let steps = faults[i % faults.len()];
             // Traps end the run; probe_with only accepts exit 0.

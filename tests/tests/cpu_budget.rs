@@ -2,17 +2,14 @@
 
 use std::sync::Arc;
 use std::time::Duration;
-use wsbox::{Config, Exit, Limits, Output, Runner};
+use wsbox::{Config, Exit, InstanceLimits, Output, Runner};
 use wsbox_tests::{run_component, wat_component};
 
-fn limits(cpu_budget: Option<Duration>) -> Config {
-    Config {
-        limits: Limits {
-            cpu_deadline: Duration::from_millis(200),
-            cpu_budget,
-            ..Limits::default()
-        },
-        ..Config::default()
+fn limits(cpu_budget: Option<Duration>) -> InstanceLimits {
+    InstanceLimits {
+        cpu_deadline: Duration::from_millis(200),
+        cpu_budget,
+        ..InstanceLimits::default()
     }
 }
 
@@ -22,7 +19,7 @@ async fn a_guest_that_keeps_calling_the_host_traps_at_its_cpu_budget() {
     let out = run_component(
         &path,
         "spin_and_call",
-        limits(Some(Duration::from_millis(500))),
+        (Config::default(), limits(Some(Duration::from_millis(500)))),
         &[],
     )
     .await;
@@ -37,7 +34,14 @@ async fn without_a_budget_the_cpu_deadline_alone_does_not_stop_it() {
     let runner = Runner::new().unwrap();
     let component = runner.load(wat_component("spin_and_call")).unwrap();
     let args = ["spin_and_call".to_string()];
-    let run = runner.run(&component, Arc::new(limits(None)), &args, Output::Capture);
+    let limits = limits(None);
+    let run = runner.run_limited(
+        &component,
+        Arc::new(Config::default()),
+        &limits,
+        &args,
+        Output::Capture,
+    );
     // Ten times the deadline: every stretch between host calls is short.
     let ended = tokio::time::timeout(Duration::from_secs(2), run).await;
     assert!(

@@ -1,8 +1,8 @@
 //! Hostile client guests under `wsbox run`: a trap mid-message, an endless loop, a memory bomb, websocket exhaustion, calls after close, abort and drop, and a stale handle each cost only that instance, with a defined error or close code for the peer.
 
 use std::time::Duration;
-use wsbox::{Config, Exit, Limits};
-use wsbox_tests::{allow, close_of, probe, run_guest, PyPeer};
+use wsbox::{Config, Exit, InstanceLimits, Limits};
+use wsbox_tests::{allow, close_of, probe, run_guest, PyPeer, Setup};
 
 fn limited(port: u16, limits: Limits) -> Config {
     Config {
@@ -11,10 +11,19 @@ fn limited(port: u16, limits: Limits) -> Config {
     }
 }
 
+fn sandboxed(port: u16, instance: InstanceLimits) -> Setup {
+    (allow(port), instance).into()
+}
+
 /// Runs close-probe with `steps`, expecting a trap whose message (or the
 /// guest's stderr, for a panic) contains `what`; returns the code of the
 /// close frame the peer got.
-async fn trapped(peer: &mut PyPeer, config: Config, steps: &[&str], what: &str) -> Option<u16> {
+async fn trapped(
+    peer: &mut PyPeer,
+    config: impl Into<Setup>,
+    steps: &[&str],
+    what: &str,
+) -> Option<u16> {
     let url = peer.url("/");
     let args: Vec<&str> = std::iter::once(url.as_str())
         .chain(steps.iter().copied())
@@ -55,20 +64,20 @@ async fn a_trap_in_the_middle_of_a_message_closes_with_1011() {
 #[tokio::test]
 async fn an_endless_loop_hits_the_cpu_deadline_but_waiting_does_not() {
     let mut peer = PyPeer::start(&["echo"]).await;
-    let limits = Limits {
+    let limits = InstanceLimits {
         cpu_deadline: Duration::from_millis(300),
-        ..Limits::default()
+        ..InstanceLimits::default()
     };
     // Sleeping (waiting in a host call) three times the deadline is fine.
     let out = wsbox_tests::probe_with(
-        limited(peer.port, limits.clone()),
+        sandboxed(peer.port, limits.clone()),
         &peer.url("/"),
         &["sleep:1000", "send-text:awake", "recv", "close:1000"],
     )
     .await;
     assert_eq!(out.result("recv"), r#"ok(text "awake")"#);
     peer.next("closed").await;
-    let config = limited(peer.port, limits);
+    let config = sandboxed(peer.port, limits);
     let code = trapped(
         &mut peer,
         config,
@@ -82,11 +91,11 @@ async fn an_endless_loop_hits_the_cpu_deadline_but_waiting_does_not() {
 #[tokio::test]
 async fn a_memory_bomb_traps_at_the_instance_limit() {
     let mut peer = PyPeer::start(&["echo"]).await;
-    let limits = Limits {
+    let limits = InstanceLimits {
         max_memory: 64 << 20,
-        ..Limits::default()
+        ..InstanceLimits::default()
     };
-    let config = limited(peer.port, limits);
+    let config = sandboxed(peer.port, limits);
     let code = trapped(&mut peer, config, &["alloc"], "memory").await;
     assert_eq!(code, Some(1011));
 }
@@ -191,11 +200,11 @@ async fn a_stale_handle_traps_only_that_instance() {
 #[tokio::test]
 async fn handle_exhaustion_traps_at_the_instance_limit() {
     let mut peer = PyPeer::start(&["echo"]).await;
-    let limits = Limits {
+    let limits = InstanceLimits {
         max_handles: 64,
-        ..Limits::default()
+        ..InstanceLimits::default()
     };
-    let config = limited(peer.port, limits.clone());
+    let config = sandboxed(peer.port, limits.clone());
     let url = peer.url("/");
     let out = run_guest(
         "close-probe",

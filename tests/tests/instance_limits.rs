@@ -4,7 +4,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tungstenite::Message;
-use wsbox::{Config, Exit, Limits};
+use wsbox::{Config, Exit, InstanceLimits};
 use wsbox_tests::{allow, component_at, run_component, run_guest, wat_component, RustPeer, Seen};
 
 const LIMIT: usize = 64 << 20;
@@ -66,13 +66,13 @@ async fn traps_at_the_limit_beside_a_healthy_guest(name: &str) {
     wsbox_tests::component("echo-client");
     let mut peer = RustPeer::echo().await;
     let url = peer.url();
-    let config = Config {
-        limits: Limits {
+    let config = (
+        Config::default(),
+        InstanceLimits {
             max_memory: LIMIT,
-            ..Limits::default()
+            ..InstanceLimits::default()
         },
-        ..Config::default()
-    };
+    );
     let args = [url.as_str(), "still here"];
     let baseline = resident();
     let peak = Peak::start();

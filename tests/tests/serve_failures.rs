@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 use tungstenite::Message;
-use wsbox::{Config, Limits, ServeConfig};
+use wsbox::{InstanceLimits, ServeConfig};
 use wsbox_tests::{connect, http_get, next_message, read_until_close, send, serve, within};
 
 fn upgrade_request(path: &str) -> String {
@@ -14,13 +14,10 @@ fn upgrade_request(path: &str) -> String {
 
 fn limited(cpu_deadline: Duration, max_memory: usize) -> ServeConfig {
     ServeConfig {
-        websocket: Config {
-            limits: Limits {
-                cpu_deadline,
-                max_memory,
-                ..Limits::default()
-            },
-            ..Config::default()
+        instance: InstanceLimits {
+            cpu_deadline,
+            max_memory,
+            ..InstanceLimits::default()
         },
         ..ServeConfig::default()
     }

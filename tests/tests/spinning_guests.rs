@@ -3,7 +3,7 @@
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::time::{Duration, Instant};
 use tungstenite::Message;
-use wsbox::{Config, Limits, ServeConfig};
+use wsbox::{InstanceLimits, ServeConfig};
 use wsbox_tests::{connect, serve, ClientStream, WAIT};
 
 /// How long a new connection may take to get its echo while others spin.
@@ -32,12 +32,9 @@ async fn echoed_promptly(url: &str, text: &str) -> ClientStream {
 async fn eight_spinning_handlers_do_not_stall_an_echo_on_two_workers() {
     // Long enough that the spinners are still spinning at the end.
     let config = ServeConfig {
-        websocket: Config {
-            limits: Limits {
-                cpu_deadline: Duration::from_secs(20),
-                ..Limits::default()
-            },
-            ..Config::default()
+        instance: InstanceLimits {
+            cpu_deadline: Duration::from_secs(20),
+            ..InstanceLimits::default()
         },
         ..ServeConfig::default()
     };

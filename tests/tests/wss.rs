@@ -79,7 +79,7 @@ async fn wss_works_with_the_configured_ca_and_fails_without_it() {
 
     let trusted = Config {
         policy: policy.clone(),
-        ca_file: Some(ca_file),
+        tls: Some(wsbox::client_config_with_ca(&ca_file).unwrap()),
         ..Config::default()
     };
     let out = probe_with(trusted, &url, &["send-text:over tls", "recv", "close:1000"]).await;

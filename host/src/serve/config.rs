@@ -1,6 +1,7 @@
 //! The settings of `wsbox serve`, with their documented defaults.
 
 use crate::config::Config;
+use crate::sandbox::InstanceLimits;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,9 +11,11 @@ pub type GuestOutput = Arc<dyn Fn(&str, &str) + Send + Sync>;
 /// Settings of `wsbox serve`.
 #[derive(Clone)]
 pub struct ServeConfig {
-    /// Limits per websocket and per instance, and the outbound policy for
-    /// connections the handlers open themselves.
+    /// Limits per websocket and per instance's websockets, and the
+    /// outbound policy for connections the handlers open themselves.
     pub websocket: Config,
+    /// The sandbox of every handler instance: memory, CPU and handles.
+    pub instance: InstanceLimits,
     /// How many connections may be open at once; past it, upgrades get 503.
     /// Default: 1024. [`Server::new`] refuses a number whose live instances
     /// would not fit in the kernel's memory-mapping limit
@@ -48,17 +51,33 @@ pub struct ServeConfig {
     pub pooling: bool,
 }
 
+impl ServeConfig {
+    /// The default of [`max_connections`](Self::max_connections).
+    pub const DEFAULT_MAX_CONNECTIONS: usize = 1024;
+    /// The default of [`handshake_timeout`](Self::handshake_timeout).
+    pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+    /// The default of [`max_handshakes`](Self::max_handshakes).
+    pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
+    /// The default of [`shutdown_timeout`](Self::shutdown_timeout).
+    pub const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
+    /// The default of [`guest_log_bytes`](Self::guest_log_bytes).
+    pub const DEFAULT_GUEST_LOG_BYTES: usize = 1 << 20;
+    /// The default of [`guest_log_lines`](Self::guest_log_lines).
+    pub const DEFAULT_GUEST_LOG_LINES: usize = 10_000;
+}
+
 impl Default for ServeConfig {
     fn default() -> Self {
         ServeConfig {
             websocket: Config::default(),
-            max_connections: 1024,
-            handshake_timeout: Duration::from_secs(10),
-            max_handshakes: 256,
-            shutdown_timeout: Duration::from_secs(15),
+            instance: InstanceLimits::default(),
+            max_connections: Self::DEFAULT_MAX_CONNECTIONS,
+            handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
+            max_handshakes: Self::DEFAULT_MAX_HANDSHAKES,
+            shutdown_timeout: Self::DEFAULT_SHUTDOWN_TIMEOUT,
             guest_output: Arc::new(|remote, line| eprintln!("[{remote}] {line}")),
-            guest_log_bytes: 1 << 20,
-            guest_log_lines: 10_000,
+            guest_log_bytes: Self::DEFAULT_GUEST_LOG_BYTES,
+            guest_log_lines: Self::DEFAULT_GUEST_LOG_LINES,
             pooling: false,
         }
     }
@@ -68,6 +87,7 @@ impl std::fmt::Debug for ServeConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServeConfig")
             .field("websocket", &self.websocket)
+            .field("instance", &self.instance)
             .field("max_connections", &self.max_connections)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("max_handshakes", &self.max_handshakes)

@@ -234,10 +234,7 @@ async fn handle(
 
 /// A trap's description, escaped for the log.
 fn describe(server: &Inner, err: &wasmtime::Error) -> String {
-    guest_log::escape(sandbox::describe_trap(
-        err,
-        &server.handler.websocket.limits,
-    ))
+    guest_log::escape(sandbox::describe_trap(err, &server.handler.instance))
 }
 
 /// Writes a refusal and ends the connection, within a few seconds.

@@ -7,7 +7,7 @@ use crate::bindings::ServerPre;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::runner::{load_component, one_line};
-use crate::sandbox::{self, InstanceState};
+use crate::sandbox::{self, InstanceLimits, InstanceState};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -21,6 +21,8 @@ pub(crate) struct Handler {
     engine: Engine,
     pub(crate) pre: ServerPre<InstanceState>,
     pub(crate) websocket: Arc<Config>,
+    /// The sandbox of each instance.
+    pub(crate) instance: InstanceLimits,
     /// How long reading and compiling the component took.
     #[cfg_attr(not(feature = "bench"), allow(dead_code))]
     pub(crate) compile: Duration,
@@ -32,14 +34,10 @@ impl Handler {
     /// that it is a `server`-world handler.
     pub(crate) fn load(path: &Path, config: &ServeConfig) -> Result<Handler> {
         let instances = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
-        let engine = sandbox::engine(
-            config
-                .pooling
-                .then_some((instances, &config.websocket.limits)),
-        )?;
+        let engine = sandbox::engine(config.pooling.then_some((instances, &config.instance)))?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
-            .and_then(|()| crate::add_to_linker(&mut linker))
+            .and_then(|()| crate::add_to_linker_async(&mut linker))
             .map_err(|e| Error::Runtime(format!("{e:#}")))?;
         let start = Instant::now();
         let component = load_component(&engine, path)?;
@@ -55,12 +53,13 @@ impl Handler {
             engine,
             pre,
             websocket: Arc::new(config.websocket.clone()),
+            instance: config.instance.clone(),
             compile,
         })
     }
 
     /// A store for one instance, with `wasi` as its WASI context.
     pub(crate) fn store(&self, wasi: WasiCtx) -> Store<InstanceState> {
-        sandbox::store(&self.engine, wasi, self.websocket.clone())
+        sandbox::store(&self.engine, wasi, self.websocket.clone(), &self.instance)
     }
 }

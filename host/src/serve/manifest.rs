@@ -23,9 +23,10 @@
 //! instance is made.
 
 use super::origin::{OriginPattern, OriginPolicy};
-use super::units::{parse_duration, parse_size};
 use crate::config::{Config, Limits};
 use crate::policy::{AllowPattern, Policy};
+use crate::sandbox::InstanceLimits;
+use crate::units::{parse_duration, parse_size};
 use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
 use std::fmt;
@@ -118,18 +119,22 @@ pub struct LimitOverrides {
     pub cpu_deadline: Option<Duration>,
 }
 
+/// Sets each `field` that `overrides` holds on `target`.
+macro_rules! take {
+    ($overrides:expr, $target:expr, $($field:ident),*) => {$(
+        if let Some(value) = $overrides.$field {
+            $target.$field = value;
+        }
+    )*};
+}
+
 impl LimitOverrides {
-    /// `base` with these limits in place of its own.
+    /// `base` with these websocket limits in place of its own.
     pub fn apply(&self, base: &Limits) -> Limits {
         let mut limits = base.clone();
-        macro_rules! take {
-            ($($field:ident),*) => {$(
-                if let Some(value) = self.$field {
-                    limits.$field = value;
-                }
-            )*};
-        }
         take!(
+            self,
+            limits,
             max_message_size,
             max_frame_size,
             inbound_buffer,
@@ -137,11 +142,15 @@ impl LimitOverrides {
             connect_timeout,
             close_timeout,
             instance_inbound_buffer,
-            max_websockets,
-            max_handles,
-            max_memory,
-            cpu_deadline
+            max_websockets
         );
+        limits
+    }
+
+    /// `base` with these sandbox limits in place of its own.
+    pub fn apply_instance(&self, base: &InstanceLimits) -> InstanceLimits {
+        let mut limits = base.clone();
+        take!(self, limits, max_handles, max_memory, cpu_deadline);
         limits
     }
 }
@@ -168,13 +177,17 @@ pub struct Route {
 impl Route {
     /// The websocket configuration of the route's instances: its policy,
     /// CA file, and its limits over `base`.
-    pub fn websocket(&self, base: &Limits) -> Config {
-        Config {
+    pub fn websocket(&self, base: &Limits) -> crate::Result<Config> {
+        Ok(Config {
             policy: self.policy.clone(),
             limits: self.limits.apply(base),
-            ca_file: self.ca_file.clone(),
+            tls: self
+                .ca_file
+                .as_deref()
+                .map(crate::client_config_with_ca)
+                .transpose()?,
             ..Config::default()
-        }
+        })
     }
 }
 
@@ -676,7 +689,7 @@ mod tests {
         assert_eq!(chat.component, file.parent().unwrap().join("router.wasm"));
         assert_eq!(chat.limits.max_message_size, Some(64 << 10));
         assert_eq!(chat.limits.cpu_deadline, Some(Duration::from_secs(2)));
-        let config = chat.websocket(&Limits::default());
+        let config = chat.websocket(&Limits::default()).unwrap();
         assert_eq!(config.limits.max_message_size, 64 << 10);
         assert_eq!(
             config.limits.max_frame_size,
@@ -689,7 +702,7 @@ mod tests {
         let root = manifest.routes.find("/anything").unwrap();
         assert_eq!(&*root.path, "/");
         assert!(root.origins.check(Some("https://evil.example")).is_ok());
-        let policy = root.websocket(&Limits::default()).policy;
+        let policy = root.websocket(&Limits::default()).unwrap().policy;
         assert!(policy.permits(true, Destination::Name("echo.websocket.org"), 443));
         assert!(!policy.permits(true, Destination::Name("other.example"), 443));
     }
@@ -801,7 +814,8 @@ mod tests {
         );
         let route = manifest.routes.find("/").unwrap();
         assert_eq!(route.ca_file.as_deref(), Some(&*dir.join("ca.pem")));
-        let limits = route.websocket(&Limits::default()).limits;
+        let limits = route.limits.apply(&Limits::default());
+        let instance = route.limits.apply_instance(&InstanceLimits::default());
         assert_eq!(
             (
                 limits.max_message_size,
@@ -812,9 +826,9 @@ mod tests {
                 limits.close_timeout,
                 limits.instance_inbound_buffer,
                 limits.max_websockets,
-                limits.max_handles,
-                limits.max_memory,
-                limits.cpu_deadline
+                instance.max_handles,
+                instance.max_memory,
+                instance.cpu_deadline
             ),
             (
                 1 << 20,
@@ -830,7 +844,7 @@ mod tests {
                 Duration::from_millis(100)
             )
         );
-        let policy = route.websocket(&Limits::default()).policy;
+        let policy = route.websocket(&Limits::default()).unwrap().policy;
         assert!(policy.permits(false, Destination::Ip("127.0.0.1".parse().unwrap()), 9001));
         assert!(!policy.permits(false, Destination::Ip("127.0.0.1".parse().unwrap()), 9002));
     }

@@ -6,8 +6,7 @@
 //! pre-instantiated component), `budget` (how many instances fit in the
 //! kernel's memory mappings), `connection` (one connection from accept to
 //! the instance's end); and the parts of a production server around them:
-//! `tls`, `origin`, `metrics` and `metrics_http`, `manifest`, `keepalive`,
-//! `units`.
+//! `tls`, `origin`, `metrics` and `metrics_http`, `manifest`, `keepalive`.
 
 mod budget;
 mod config;
@@ -27,8 +26,6 @@ pub(crate) mod metrics_http;
 pub(crate) mod origin;
 #[allow(dead_code)]
 pub(crate) mod tls;
-#[allow(dead_code)]
-pub(crate) mod units;
 
 pub use config::{GuestOutput, ServeConfig};
 

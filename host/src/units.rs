@@ -1,6 +1,57 @@
-//! Sizes ("16MiB") and durations ("10s") as the CLI flags and the manifest write them.
+//! Sizes ("16MiB") and durations ("10s") as the CLI flags and the manifest
+//! write them, parsed and shown the same way, so that a default is written
+//! once: in the library's `Default` impls.
 
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
+
+/// A size in bytes, written like `65536`, `64KiB` or `16MiB`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Size(pub usize);
+
+impl FromStr for Size {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_size(s).map(Size)
+    }
+}
+
+impl fmt::Display for Size {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let n = self.0;
+        match n {
+            _ if n != 0 && n.is_multiple_of(1 << 30) => write!(f, "{}GiB", n >> 30),
+            _ if n != 0 && n.is_multiple_of(1 << 20) => write!(f, "{}MiB", n >> 20),
+            _ if n != 0 && n.is_multiple_of(1 << 10) => write!(f, "{}KiB", n >> 10),
+            _ => write!(f, "{n}"),
+        }
+    }
+}
+
+/// A duration, written like `500ms`, `10s` or `2m`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Dur(pub Duration);
+
+impl FromStr for Dur {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        parse_duration(s).map(Dur)
+    }
+}
+
+impl fmt::Display for Dur {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        match ms {
+            _ if ms != 0 && ms.is_multiple_of(60_000) => write!(f, "{}m", ms / 60_000),
+            _ if ms.is_multiple_of(1000) => write!(f, "{}s", ms / 1000),
+            _ => write!(f, "{ms}ms"),
+        }
+    }
+}
 
 /// Parses a size: a number of bytes with an optional unit, `B`, `KiB`,
 /// `MiB` or `GiB` (`K`, `M`, `G` too). Zero is refused.
@@ -51,6 +102,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_is_shown_parses_back() {
+        for n in [1, 1000, 4096, 1 << 20, 16 << 20, 256 << 20, 3 << 30] {
+            let shown = Size(n).to_string();
+            assert_eq!(shown.parse::<Size>(), Ok(Size(n)), "{shown}");
+        }
+        assert_eq!(Size(16 << 20).to_string(), "16MiB");
+        for ms in [1, 500, 1000, 10_000, 120_000, 90_500] {
+            let d = Dur(Duration::from_millis(ms));
+            assert_eq!(d.to_string().parse::<Dur>(), Ok(d), "{d}");
+        }
+        assert_eq!(Dur(Duration::from_secs(10)).to_string(), "10s");
+    }
 
     #[test]
     fn sizes() {
