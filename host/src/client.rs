@@ -3,6 +3,7 @@
 
 use crate::bindings::types::{ConnectOptions, ErrorCode};
 use crate::config::{Config, ConnectDecision, ConnectRequest};
+use crate::deflate;
 use crate::handshake::{self, client::Request, HeadError};
 use crate::policy::{Destination, Policy};
 use bytes::BytesMut;
@@ -175,6 +176,8 @@ impl AsyncWrite for Stream {
 pub(crate) struct Upgraded {
     pub stream: Stream,
     pub protocol: Option<String>,
+    /// permessage-deflate, when the server accepted the offer.
+    pub deflate: Option<deflate::Params>,
     /// Bytes the server sent right after its response head.
     pub leftover: BytesMut,
 }
@@ -220,7 +223,13 @@ pub(crate) async fn open(
         Stream::Plain(tcp)
     };
     let key = tungstenite::handshake::client::generate_key();
-    let request = request(target, options, &key).to_head();
+    let offer = config
+        .deflate
+        .enabled
+        .then(|| deflate::offer(&config.deflate));
+    let mut request = request(target, options, &key);
+    request.extensions = offer.as_deref();
+    let request = request.to_head();
     stream
         .write_all(request.as_bytes())
         .await
@@ -240,14 +249,17 @@ pub(crate) async fn open(
             }
         })?;
     let answer = handshake::client::check_answer(&head, &key, &options.protocols)?;
-    if !answer.extensions.is_empty() {
-        return Err(ErrorCode::ProtocolError(
-            "invalid upgrade response: the server chose an extension that was not offered".into(),
-        ));
-    }
+    // RFC 7692 section 5: an answer the client cannot accept fails the
+    // connection.
+    let deflate = deflate::check_answer(
+        &config.deflate,
+        answer.extensions.iter().map(String::as_str),
+    )
+    .map_err(|e| ErrorCode::ProtocolError(format!("invalid upgrade response: {e}")))?;
     Ok(Upgraded {
         stream,
         protocol: answer.protocol,
+        deflate,
         leftover,
     })
 }

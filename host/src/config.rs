@@ -1,5 +1,6 @@
 //! Host configuration for websockets: the outbound policy, limits and TLS.
 
+use crate::deflate::DeflateConfig;
 use crate::policy::Policy;
 use crate::topics::Broker;
 use std::fmt;
@@ -90,6 +91,10 @@ pub struct Config {
     pub policy: Policy,
     /// Limits per websocket and per instance.
     pub limits: Limits,
+    /// permessage-deflate (RFC 7692): whether `connect` offers it and a
+    /// server accepts a client's offer, and with which parameters. Default:
+    /// off.
+    pub deflate: DeflateConfig,
     /// The TLS client configuration of `wss://` connects. Default (`None`):
     /// the webpki roots. [`client_config_with_ca`](crate::client_config_with_ca)
     /// adds CA certificates from a PEM file, as `--ca-file` does.
@@ -110,6 +115,7 @@ impl Default for Config {
         Config {
             policy: Policy::default(),
             limits: Limits::default(),
+            deflate: DeflateConfig::default(),
             tls: None,
             hooks: None,
             resolver: Arc::new(SystemResolver),

@@ -17,6 +17,7 @@
 
 use crate::bindings::types::MessageKind;
 use crate::config::Limits;
+use crate::deflate::{Inflater, StreamParams};
 use crate::error::HostError;
 use crate::lifecycle::{Actions, CloseFrame, End, Event, Failure, Finish, Machine};
 use crate::reader::Reader;
@@ -87,6 +88,17 @@ struct Guarded {
     owed_finish: Option<Finish>,
     /// The driver has closed the socket.
     done: bool,
+}
+
+/// A frame to write.
+#[derive(Debug)]
+pub(crate) struct Frame<'a> {
+    pub opcode: OpCode,
+    /// Masked in place when we are the client.
+    pub payload: &'a mut [u8],
+    pub fin: bool,
+    /// The first frame of a compressed message (RSV1).
+    pub compressed: bool,
 }
 
 /// A write that did not happen.
@@ -183,17 +195,22 @@ impl Link {
     /// within the send timeout. A failure aborts the connection.
     pub(crate) async fn write_frame(
         &self,
-        opcode: OpCode,
-        payload: &mut [u8],
-        fin: bool,
+        frame: Frame<'_>,
         allowed: impl FnOnce(&Machine) -> Result<(), HostError>,
     ) -> Result<Result<(), WriteError>, HostError> {
+        let Frame {
+            opcode,
+            payload,
+            fin,
+            compressed,
+        } = frame;
         let deadline = Instant::now() + self.send_timeout;
         let Ok(mut sink) = tokio::time::timeout_at(deadline, self.sink.lock()).await else {
             return Ok(Err(self.failed(Failure::WriteTimeout)));
         };
         allowed(&self.lock().machine)?;
-        let written = tokio::time::timeout_at(deadline, sink.frame(opcode, payload, fin)).await;
+        let written =
+            tokio::time::timeout_at(deadline, sink.frame(opcode, payload, fin, compressed)).await;
         drop(sink);
         Ok(match written {
             Ok(Ok(())) => Ok(()),
@@ -211,10 +228,13 @@ impl Link {
                 Err(HostError::Code(crate::bindings::types::ErrorCode::Closed))
             }
         };
-        match self
-            .write_frame(OpCode::Control(ControlOp::Pong), payload, true, allowed)
-            .await
-        {
+        let pong = Frame {
+            opcode: OpCode::Control(ControlOp::Pong),
+            payload,
+            fin: true,
+            compressed: false,
+        };
+        match self.write_frame(pong, allowed).await {
             Ok(result) => result,
             Err(_) => Err(WriteError::Refused),
         }
@@ -229,7 +249,7 @@ impl Link {
         let mut payload = frame.payload();
         let write = async {
             let mut sink = self.sink.lock().await;
-            sink.frame(OpCode::Control(ControlOp::Close), &mut payload, true)
+            sink.frame(OpCode::Control(ControlOp::Close), &mut payload, true, false)
                 .await
         };
         match tokio::time::timeout_at(deadline, write).await {
@@ -272,6 +292,7 @@ pub(crate) fn spawn<S>(
     limits: &Limits,
     instance_budget: Arc<Semaphore>,
     slot: OwnedSemaphorePermit,
+    inflate: Option<StreamParams>,
 ) -> Connection
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
@@ -299,6 +320,7 @@ where
         instance_budget,
         to_guest,
         link.clone(),
+        inflate.map(Inflater::new),
     );
     let reader = crate::task::spawn("websocket reader", reader.run());
     let task = crate::task::spawn("websocket driver", drive(link.clone(), reader, slot));

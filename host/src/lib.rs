@@ -28,7 +28,6 @@ pub mod close_code;
 mod config;
 mod connection;
 mod cpu;
-#[allow(dead_code, unused_imports)] // the reader, sink and handshake use it once wired
 mod deflate;
 mod error;
 mod guest_log;

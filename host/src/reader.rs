@@ -12,6 +12,7 @@ use crate::bindings::types::{CloseStatus, MessageKind};
 use crate::close_code::CloseCode;
 use crate::config::Limits;
 use crate::connection::{Inbound, Link, Piece, Role, WriteError};
+use crate::deflate::{Inflater, Step};
 use crate::lifecycle::{Event, Failure};
 use crate::sink::apply_mask;
 use crate::utf8::Utf8Stream;
@@ -76,16 +77,45 @@ pub(crate) struct Reader<R> {
     instance_budget: Arc<Semaphore>,
     to_guest: mpsc::UnboundedSender<Inbound>,
     link: Arc<Link>,
+    /// permessage-deflate's receiving side, when negotiated.
+    inflater: Option<Inflater>,
+    /// Where inflated bytes land before they become a piece; held only
+    /// while a compressed message is read, or for the connection's life
+    /// with context takeover.
+    scratch: Vec<u8>,
 }
 
 /// The data message being received.
 struct Message {
     kind: MessageKind,
+    /// Its size so far: inflated bytes for a compressed one.
     size: u64,
     /// Whether its first piece went to the guest.
     announced: bool,
     utf8: Option<Utf8Stream>,
+    /// Its first frame had RSV1: permessage-deflate compressed it.
+    compressed: bool,
 }
+
+impl Message {
+    fn new(op: DataOp, compressed: bool) -> Self {
+        let kind = if op == DataOp::Text {
+            MessageKind::Text
+        } else {
+            MessageKind::Binary
+        };
+        Message {
+            kind,
+            size: 0,
+            announced: false,
+            utf8: (kind == MessageKind::Text).then(Utf8Stream::default),
+            compressed,
+        }
+    }
+}
+
+/// A piece's share of the connection's and the instance's buffers.
+type Permits = (OwnedSemaphorePermit, OwnedSemaphorePermit);
 
 impl<R: AsyncRead + Unpin> Reader<R> {
     pub(crate) fn new(
@@ -96,6 +126,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         instance_budget: Arc<Semaphore>,
         to_guest: mpsc::UnboundedSender<Inbound>,
         link: Arc<Link>,
+        inflater: Option<Inflater>,
     ) -> Self {
         let budget = buffer_permits(limits.inbound_buffer);
         Reader {
@@ -112,6 +143,8 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             instance_budget,
             to_guest,
             link,
+            inflater,
+            scratch: Vec::new(),
         }
     }
 
@@ -143,35 +176,18 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 Ok(h) => h,
                 Err(stop) => return stop,
             };
-            // Before anything else, so that no rule makes the host wait for
-            // a payload it would refuse.
-            if len > self.max_frame {
-                return violation(CloseCode::Size, "frame too big");
+            if let Err(stop) = self.check_header(&header, len) {
+                return stop;
             }
-            if header.rsv1 || header.rsv2 || header.rsv3 {
-                return violation(
-                    CloseCode::Protocol,
-                    "reserved bits set without an extension",
-                );
-            }
-            match (self.role, header.mask.is_some()) {
-                (Role::Client, true) => {
-                    return violation(CloseCode::Protocol, "masked frame from the server")
-                }
-                (Role::Server, false) => {
-                    return violation(CloseCode::Protocol, "unmasked frame from the client")
-                }
-                _ => {}
-            }
-            let kind = match header.opcode {
+            let msg = match header.opcode {
                 OpCode::Control(op) => {
                     if let Some(stop) = self.control(op, &header, len).await {
                         return stop;
                     }
                     continue;
                 }
-                OpCode::Data(DataOp::Continue) => match &message {
-                    Some(m) => m.kind,
+                OpCode::Data(DataOp::Continue) => match message.as_mut() {
+                    Some(m) => m,
                     None => {
                         return violation(
                             CloseCode::Protocol,
@@ -186,67 +202,178 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                             "new message inside a fragmented message",
                         );
                     }
-                    let kind = if op == DataOp::Text {
-                        MessageKind::Text
-                    } else {
-                        MessageKind::Binary
-                    };
-                    message = Some(Message {
-                        kind,
-                        size: 0,
-                        announced: false,
-                        utf8: (kind == MessageKind::Text).then(Utf8Stream::default),
-                    });
-                    kind
+                    message.insert(Message::new(op, header.rsv1))
                 }
             };
-            let Some(msg) = message.as_mut() else {
-                continue;
+            let read = if msg.compressed {
+                self.inflate_frame(msg, &header, len).await
+            } else {
+                self.plain_frame(msg, &header, len).await
             };
-            msg.size = match msg.size.checked_add(len) {
-                Some(size) if size <= self.max_message => size,
-                _ => return violation(CloseCode::Size, "message too big"),
-            };
-            // Within the limits, so it fits in memory.
-            let Ok(mut remaining) = usize::try_from(len) else {
-                return violation(CloseCode::Size, "message too big");
-            };
-            let mut offset = 0;
-            let mut start = (!msg.announced).then_some(kind);
-            msg.announced = true;
-            loop {
-                let n = remaining.min(self.piece);
-                let Some(permits) = self.reserve(n).await else {
-                    return Stop::Ended(Failure::Ended);
-                };
-                let payload = match self.read_payload(n, header.mask, offset).await {
-                    Ok(p) => p,
-                    Err(stop) => return stop,
-                };
-                offset += n;
-                remaining -= n;
-                let fin = header.is_final && remaining == 0;
-                if let Some(utf8) = msg.utf8.as_mut() {
-                    if utf8.feed(&payload).is_err() || (fin && !utf8.is_complete()) {
-                        return violation(CloseCode::Invalid, "invalid UTF-8 in a text message");
-                    }
-                }
-                // The guest side may be gone; the reader goes on to find the
-                // peer's close all the same.
-                let _ = self.to_guest.send(Inbound::Data(Piece {
-                    start: start.take(),
-                    payload,
-                    fin,
-                    _permits: permits,
-                }));
-                if remaining == 0 {
-                    break;
-                }
+            if let Err(stop) = read {
+                return stop;
             }
             if header.is_final {
                 message = None;
+                if self.inflater.as_ref().is_some_and(|i| !i.holds_state()) {
+                    self.scratch = Vec::new();
+                }
             }
         }
+    }
+
+    /// The rules a frame header must keep whatever its opcode.
+    fn check_header(&self, header: &FrameHeader, len: u64) -> Result<(), Stop> {
+        // Before anything else, so that no rule makes the host wait for a
+        // payload it would refuse.
+        if len > self.max_frame {
+            return Err(violation(CloseCode::Size, "frame too big"));
+        }
+        if header.rsv2 || header.rsv3 {
+            return Err(violation(
+                CloseCode::Protocol,
+                "reserved bits set without an extension",
+            ));
+        }
+        if header.rsv1 {
+            let why = match header.opcode {
+                _ if self.inflater.is_none() => {
+                    "RSV1 set, but permessage-deflate was not negotiated"
+                }
+                OpCode::Control(_) => "RSV1 set on a control frame",
+                OpCode::Data(DataOp::Continue) => "RSV1 set on a continuation frame",
+                OpCode::Data(_) => "",
+            };
+            if !why.is_empty() {
+                return Err(violation(CloseCode::Protocol, why));
+            }
+        }
+        match (self.role, header.mask.is_some()) {
+            (Role::Client, true) => Err(violation(
+                CloseCode::Protocol,
+                "masked frame from the server",
+            )),
+            (Role::Server, false) => Err(violation(
+                CloseCode::Protocol,
+                "unmasked frame from the client",
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Queues an uncompressed data frame's payload for the guest in pieces.
+    async fn plain_frame(
+        &mut self,
+        msg: &mut Message,
+        header: &FrameHeader,
+        len: u64,
+    ) -> Result<(), Stop> {
+        msg.size = match msg.size.checked_add(len) {
+            Some(size) if size <= self.max_message => size,
+            _ => return Err(violation(CloseCode::Size, "message too big")),
+        };
+        // Within the limits, so it fits in memory.
+        let Ok(mut remaining) = usize::try_from(len) else {
+            return Err(violation(CloseCode::Size, "message too big"));
+        };
+        let mut offset = 0;
+        loop {
+            let n = remaining.min(self.piece);
+            let permits = self.reserve(n).await?;
+            let payload = self.read_payload(n, header.mask, offset).await?;
+            offset += n;
+            remaining -= n;
+            let fin = header.is_final && remaining == 0;
+            self.deliver(msg, payload, fin, permits)?;
+            if remaining == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Inflates a compressed message's frame and queues what it holds for
+    /// the guest, a piece at a time: never more than one piece of inflated
+    /// data exists outside the queue, and the queue's budgets count
+    /// inflated bytes, so a deflate bomb is stopped at the message limit
+    /// with memory bounded all along.
+    async fn inflate_frame(
+        &mut self,
+        msg: &mut Message,
+        header: &FrameHeader,
+        len: u64,
+    ) -> Result<(), Stop> {
+        let Ok(mut remaining) = usize::try_from(len) else {
+            return Err(violation(CloseCode::Size, "message too big"));
+        };
+        let mut offset = 0;
+        loop {
+            let n = remaining.min(self.piece);
+            let input = self.read_payload(n, header.mask, offset).await?;
+            offset += n;
+            remaining -= n;
+            let last = header.is_final && remaining == 0;
+            let mut used = 0;
+            loop {
+                let mut permits = self.reserve(self.piece).await?;
+                if self.scratch.len() < self.piece {
+                    self.scratch = vec![0; self.piece];
+                }
+                let inflater = self.inflater.as_mut().expect("a compressed message");
+                let progress = inflater
+                    .inflate(&input[used..], last, &mut self.scratch[..self.piece])
+                    .map_err(|_| violation(CloseCode::Invalid, "invalid compressed data"))?;
+                used += progress.consumed;
+                msg.size = inflater.message_len();
+                if msg.size > self.max_message {
+                    return Err(violation(CloseCode::Size, "message too big"));
+                }
+                let ended = progress.step == Step::MessageEnd;
+                if progress.written > 0 || ended {
+                    // The permits count what the piece really holds.
+                    let unused = self.piece - progress.written;
+                    drop((permits.0.split(unused), permits.1.split(unused)));
+                    let payload = self.scratch[..progress.written].to_vec();
+                    self.deliver(msg, payload, ended, permits)?;
+                }
+                match progress.step {
+                    Step::OutputFull => continue,
+                    Step::NeedsInput if remaining > 0 => break,
+                    Step::NeedsInput if last => {
+                        return Err(violation(CloseCode::Invalid, "invalid compressed data"))
+                    }
+                    Step::NeedsInput | Step::MessageEnd => return Ok(()),
+                }
+            }
+        }
+    }
+
+    /// Queues a piece of `msg` for the guest, checking text as it goes.
+    fn deliver(
+        &mut self,
+        msg: &mut Message,
+        payload: Vec<u8>,
+        fin: bool,
+        permits: Permits,
+    ) -> Result<(), Stop> {
+        if let Some(utf8) = msg.utf8.as_mut() {
+            if utf8.feed(&payload).is_err() || (fin && !utf8.is_complete()) {
+                return Err(violation(
+                    CloseCode::Invalid,
+                    "invalid UTF-8 in a text message",
+                ));
+            }
+        }
+        let start = (!msg.announced).then_some(msg.kind);
+        msg.announced = true;
+        // The guest side may be gone; the reader goes on to find the peer's
+        // close all the same.
+        let _ = self.to_guest.send(Inbound::Data(Piece {
+            start,
+            payload,
+            fin,
+            _permits: permits,
+        }));
+        Ok(())
     }
 
     /// Handles a control frame; `Some` when it ends the frames.
@@ -278,19 +405,25 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 
     /// Waits until a piece of `n` payload bytes fits in the connection's
-    /// buffer and in the instance's; `None` if the guest side is gone.
-    async fn reserve(&mut self, n: usize) -> Option<(OwnedSemaphorePermit, OwnedSemaphorePermit)> {
-        let cost = u32::try_from(n + PIECE_OVERHEAD).ok()?;
+    /// buffer and in the instance's.
+    async fn reserve(&mut self, n: usize) -> Result<Permits, Stop> {
+        let gone = || Stop::Ended(Failure::Ended);
+        let cost = u32::try_from(n + PIECE_OVERHEAD).map_err(|_| gone())?;
         // The connection's own budget first, so that a full one does not
         // hold the instance's budget from its other websockets.
-        let connection = self.budget.clone().acquire_many_owned(cost).await.ok()?;
+        let connection = self
+            .budget
+            .clone()
+            .acquire_many_owned(cost)
+            .await
+            .map_err(|_| gone())?;
         let instance = self
             .instance_budget
             .clone()
             .acquire_many_owned(cost)
             .await
-            .ok()?;
-        Some((connection, instance))
+            .map_err(|_| gone())?;
+        Ok((connection, instance))
     }
 
     async fn read_header(&mut self) -> Result<(FrameHeader, u64), Stop> {

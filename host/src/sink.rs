@@ -34,18 +34,20 @@ impl Sink {
     }
 
     /// Writes one frame and flushes; the payload is masked in place when we
-    /// are the client.
+    /// are the client. `rsv1` marks the first frame of a compressed message.
     pub(crate) async fn frame(
         &mut self,
         opcode: OpCode,
         payload: &mut [u8],
         fin: bool,
+        rsv1: bool,
     ) -> io::Result<()> {
         let Some(io) = self.io.as_mut() else {
             return Err(io::ErrorKind::NotConnected.into());
         };
         let header = FrameHeader {
             is_final: fin,
+            rsv1,
             opcode,
             mask: (self.role == Role::Client).then(rand::random::<[u8; 4]>),
             ..FrameHeader::default()

@@ -9,7 +9,8 @@ use crate::bindings::types::{
     QueryCloseStatusError,
 };
 use crate::close_code::{CloseCode, MAX_REASON_BYTES};
-use crate::connection::{Inbound, Link, Piece, WriteError};
+use crate::connection::{Frame, Inbound, Link, Piece, WriteError};
+use crate::deflate::{Compressor, DeflateConfig};
 use crate::error::{invalid_parameter, invalid_state, HostResult};
 use crate::lifecycle::{CloseFrame, End, Event, Failure, Machine};
 use crate::utf8::Utf8Stream;
@@ -64,6 +65,17 @@ pub struct WebSocket {
     peeked: Option<Option<Inbound>>,
     reading: Option<Reading>,
     sending: Option<Sending>,
+    /// permessage-deflate's sending side, when the handshake negotiated it.
+    deflate: Option<Deflate>,
+}
+
+/// The sending side of permessage-deflate on one connection.
+#[derive(Debug)]
+pub(crate) struct Deflate {
+    pub compressor: Compressor,
+    /// The settings, for the threshold below which whole messages go
+    /// uncompressed.
+    pub config: DeflateConfig,
 }
 
 impl WebSocket {
@@ -71,9 +83,11 @@ impl WebSocket {
         link: Arc<Link>,
         inbound: mpsc::UnboundedReceiver<Inbound>,
         protocol: Option<String>,
+        deflate: Option<Deflate>,
     ) -> Self {
         WebSocket {
             link,
+            deflate,
             inbound,
             protocol,
             peeked: None,
@@ -207,12 +221,35 @@ impl WebSocket {
 
     /// Writes a data frame or a ping, and waits until it is out (at most
     /// the send timeout).
-    async fn write(&mut self, opcode: OpCode, mut payload: Vec<u8>, fin: bool) -> HostResult<()> {
-        let written = self
-            .link
-            .write_frame(opcode, &mut payload, fin, Machine::may_send)
-            .await?;
+    async fn write(
+        &mut self,
+        opcode: OpCode,
+        mut payload: Vec<u8>,
+        fin: bool,
+        compressed: bool,
+    ) -> HostResult<()> {
+        let frame = Frame {
+            opcode,
+            payload: &mut payload,
+            fin,
+            compressed,
+        };
+        let written = self.link.write_frame(frame, Machine::may_send).await?;
         written.map_err(|e| self.write_failed(e))
+    }
+
+    /// Compresses one piece of a message when the connection uses
+    /// permessage-deflate; `None` when it does not.
+    fn compress(&mut self, piece: &[u8], fin: bool) -> HostResult<Option<Vec<u8>>> {
+        let Some(deflate) = self.deflate.as_mut() else {
+            return Ok(None);
+        };
+        let mut out = Vec::new();
+        deflate
+            .compressor
+            .compress(piece, fin, &mut out)
+            .map_err(|e| ErrorCode::Other(format!("compressing the message: {e}")))?;
+        Ok(Some(out))
     }
 
     pub(crate) async fn send(&mut self, message: Message) -> HostResult<()> {
@@ -226,7 +263,23 @@ impl WebSocket {
             Message::Text(text) => (DataOp::Text, text.into_bytes()),
             Message::Binary(data) => (DataOp::Binary, data),
         };
-        self.write(OpCode::Data(opcode), payload, true).await
+        // Small messages go uncompressed (RSV1 clear), as Node `ws` does.
+        let worth = self
+            .deflate
+            .as_ref()
+            .is_some_and(|d| d.config.should_compress(payload.len()));
+        let compressed = if worth {
+            self.compress(&payload, true)?
+        } else {
+            None
+        };
+        match compressed {
+            Some(compressed) => {
+                self.write(OpCode::Data(opcode), compressed, true, true)
+                    .await
+            }
+            None => self.write(OpCode::Data(opcode), payload, true, false).await,
+        }
     }
 
     pub(crate) async fn send_fragment(&mut self, fragment: Fragment) -> HostResult<()> {
@@ -251,7 +304,15 @@ impl WebSocket {
                 "the text is not valid UTF-8; nothing was sent"
             }));
         }
-        self.write(OpCode::Data(opcode), data, final_).await?;
+        // A fragmented message is compressed piece by piece when the
+        // connection uses permessage-deflate; RSV1 marks its first frame.
+        let first = opcode != DataOp::Continue;
+        let (payload, compressed) = match self.compress(&data, final_)? {
+            Some(compressed) => (compressed, first),
+            None => (data, false),
+        };
+        self.write(OpCode::Data(opcode), payload, final_, compressed)
+            .await?;
         self.sending = (!final_).then_some(Sending { kind, utf8 });
         Ok(())
     }
@@ -260,7 +321,7 @@ impl WebSocket {
         if payload.len() > 125 {
             return Err(invalid_parameter("a ping payload is at most 125 bytes"));
         }
-        self.write(OpCode::Control(ControlOp::Ping), payload, true)
+        self.write(OpCode::Control(ControlOp::Ping), payload, true, false)
             .await
     }
 

@@ -8,7 +8,7 @@ use crate::client;
 use crate::connection::Role;
 use crate::error::{HostError, HostResult};
 use crate::types::WebSocket;
-use crate::view::WebSocketCtxView;
+use crate::view::{Upgraded, WebSocketCtxView};
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::DynPollable;
 
@@ -36,13 +36,13 @@ impl HostWebsocket for WebSocketCtxView<'_> {
         .await
         .map_err(|_| ErrorCode::Timeout)??;
         tracing::debug!(%url, protocol = ?upgraded.protocol, "connected");
-        Ok(self.push(
-            upgraded.stream,
-            upgraded.leftover,
-            Role::Client,
-            upgraded.protocol,
-            slot,
-        )?)
+        let settled = Upgraded {
+            leftover: upgraded.leftover,
+            role: Role::Client,
+            protocol: upgraded.protocol,
+            deflate: upgraded.deflate,
+        };
+        Ok(self.push(upgraded.stream, settled, slot)?)
     }
 
     async fn protocol(&mut self, ws: Resource<WebSocket>) -> wasmtime::Result<Option<String>> {

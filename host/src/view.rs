@@ -4,8 +4,9 @@
 use crate::bindings::types::ErrorCode;
 use crate::config::Config;
 use crate::connection::{self, Link, Role};
+use crate::deflate::{Compressor, Params};
 use crate::error::HostResult;
-use crate::types::WebSocket;
+use crate::types::{Deflate, WebSocket};
 use bytes::BytesMut;
 use std::sync::Arc;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -65,13 +66,12 @@ impl WebSocketCtx {
     }
 
     /// Starts a connection over an upgraded stream, holding `slot` until
-    /// its socket is closed.
+    /// its socket is closed; `deflate` is what the handshake negotiated of
+    /// permessage-deflate.
     pub(crate) fn start<S>(
         &mut self,
         stream: S,
-        leftover: BytesMut,
-        role: Role,
-        protocol: Option<String>,
+        upgraded: Upgraded,
         slot: OwnedSemaphorePermit,
     ) -> WebSocket
     where
@@ -83,17 +83,22 @@ impl WebSocketCtx {
             task,
         } = connection::spawn(
             stream,
-            leftover,
-            role,
+            upgraded.leftover,
+            upgraded.role,
             &self.config.limits,
             self.inbound_budget.clone(),
             slot,
+            upgraded.deflate.map(|p| p.receive),
         );
         self.tasks.retain(|t| !t.is_finished());
         self.tasks.push(task);
         self.connections.retain(|c| !c.is_done());
         self.connections.push(link.clone());
-        WebSocket::new(link, inbound, protocol)
+        let deflate = upgraded.deflate.map(|params| Deflate {
+            compressor: Compressor::new(params.send),
+            config: self.config.deflate.clone(),
+        });
+        WebSocket::new(link, inbound, upgraded.protocol, deflate)
     }
 
     /// Sends a close frame with `code` on every open websocket of this
@@ -169,7 +174,13 @@ impl WebSocketCtxView<'_> {
             }
             Err(crate::HostError::Trap(e)) => return Err(e),
         };
-        Ok(self.push(stream, BytesMut::from(leftover), role, protocol, slot)?)
+        let upgraded = Upgraded {
+            leftover: BytesMut::from(leftover),
+            role,
+            protocol,
+            deflate: None,
+        };
+        Ok(self.push(stream, upgraded, slot)?)
     }
 
     /// Starts a connection with a slot already taken and puts its websocket
@@ -177,17 +188,27 @@ impl WebSocketCtxView<'_> {
     pub(crate) fn push<S>(
         &mut self,
         stream: S,
-        leftover: BytesMut,
-        role: Role,
-        protocol: Option<String>,
+        upgraded: Upgraded,
         slot: OwnedSemaphorePermit,
     ) -> Result<Resource<WebSocket>, wasmtime::component::ResourceTableError>
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
-        let ws = self.ctx.start(stream, leftover, role, protocol, slot);
+        let ws = self.ctx.start(stream, upgraded, slot);
         self.table.push(ws)
     }
+}
+
+/// What the upgrade settled for a connection about to start.
+#[derive(Debug)]
+pub(crate) struct Upgraded {
+    /// Bytes read past the upgrade head.
+    pub leftover: BytesMut,
+    pub role: Role,
+    /// The subprotocol the handshake chose.
+    pub protocol: Option<String>,
+    /// permessage-deflate, when negotiated.
+    pub deflate: Option<Params>,
 }
 
 /// What the host functions borrow from the store: the websocket state and

@@ -93,6 +93,7 @@ impl Compressor {
 
     /// Compresses a whole message: the payload of its one frame, or of its
     /// frames once cut.
+    #[cfg(test)]
     pub fn compress_message(&mut self, message: &[u8]) -> Result<Vec<u8>, CompressError> {
         let mut out = Vec::new();
         self.compress(message, true, &mut out)?;
@@ -101,6 +102,7 @@ impl Compressor {
 
     /// Whether it holds zlib state now. Without context takeover it holds
     /// none between messages.
+    #[cfg(test)]
     pub fn holds_state(&self) -> bool {
         self.stream.is_some()
     }

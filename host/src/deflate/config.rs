@@ -50,16 +50,22 @@ pub struct DeflateConfig {
     pub threshold: usize,
 }
 
+impl DeflateConfig {
+    /// The defaults, each stated on its field (the CLI shows them from
+    /// here).
+    pub const DEFAULT: DeflateConfig = DeflateConfig {
+        enabled: false,
+        server_no_context_takeover: false,
+        client_no_context_takeover: false,
+        server_max_window_bits: 15,
+        client_max_window_bits: 15,
+        threshold: 1024,
+    };
+}
+
 impl Default for DeflateConfig {
     fn default() -> Self {
-        DeflateConfig {
-            enabled: false,
-            server_no_context_takeover: false,
-            client_no_context_takeover: false,
-            server_max_window_bits: 15,
-            client_max_window_bits: 15,
-            threshold: 1024,
-        }
+        DeflateConfig::DEFAULT
     }
 }
 
@@ -75,7 +81,7 @@ impl DeflateConfig {
 
     /// Checks the window bits, so that a bad value fails at start-up.
     /// Negotiation clamps them to 8-15 in any case.
-    pub(crate) fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), String> {
         for (name, bits) in [
             ("server_max_window_bits", self.server_max_window_bits),
             ("client_max_window_bits", self.client_max_window_bits),
@@ -89,7 +95,7 @@ impl DeflateConfig {
         Ok(())
     }
 
-    /// Whether a message of `len` bytes is worth compressing.
+    /// Whether a whole message of `len` bytes is worth compressing.
     pub(crate) fn should_compress(&self, len: usize) -> bool {
         len >= self.threshold
     }

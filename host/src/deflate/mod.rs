@@ -23,9 +23,7 @@ mod negotiate;
 #[cfg(test)]
 mod reference;
 
-pub use compress::{CompressError, Compressor};
+pub use compress::Compressor;
 pub use config::DeflateConfig;
-pub use inflate::{InflateError, Inflater, Progress, Step};
-pub use negotiate::{
-    accept, check_answer, offer, Accepted, NegotiationError, Params, StreamParams,
-};
+pub use inflate::{Inflater, Step};
+pub use negotiate::{accept, check_answer, offer, Params, StreamParams};

@@ -13,7 +13,7 @@ use crate::guest_log;
 use crate::handshake::server::{parse_upgrade, switching_protocols, Refusal, Upgrade};
 use crate::handshake::{self, HeadError};
 use crate::sandbox::{self, InstanceState};
-use crate::view::WebSocketView;
+use crate::view::{Upgraded, WebSocketView};
 use bytes::BytesMut;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -66,7 +66,14 @@ pub(crate) async fn run(server: Arc<Inner>, accepted: Accepted, stopped: watch::
         Ok(accepting) => accepting,
         Err(refusal) => return respond(&mut tcp, refusal).await,
     };
-    let answer = match switching_protocols(&upgrade, &accepting.options, None) {
+    let config = &server.handler.websocket.deflate;
+    let deflate = if config.enabled {
+        crate::deflate::accept(config, upgrade.extensions.iter().map(String::as_str))
+    } else {
+        None
+    };
+    let extensions = deflate.as_ref().map(|d| d.response.as_str());
+    let answer = match switching_protocols(&upgrade, &accepting.options, extensions) {
         Ok(answer) => answer,
         Err(problem) => {
             tracing::error!(%remote, "the handler's accept is invalid: {problem}: 500");
@@ -85,7 +92,13 @@ pub(crate) async fn run(server: Arc<Inner>, accepted: Accepted, stopped: watch::
     drop(handshake);
     server.accept_to_handle.record(at.elapsed());
     server.request_to_handle.record(requested.elapsed());
-    handle(&server, accepting, tcp, leftover, remote, stopped).await;
+    let upgraded = Upgraded {
+        leftover,
+        role: Role::Server,
+        protocol: accepting.options.protocol.clone(),
+        deflate: deflate.map(|d| d.params),
+    };
+    handle(&server, accepting, tcp, upgraded, remote, stopped).await;
 }
 
 /// Reads and parses the upgrade request within the handshake timeout;
@@ -188,7 +201,7 @@ async fn handle(
     server: &Inner,
     accepting: Accepting,
     tcp: TcpStream,
-    leftover: BytesMut,
+    upgraded: Upgraded,
     remote: SocketAddr,
     mut stopped: watch::Receiver<bool>,
 ) {
@@ -196,11 +209,14 @@ async fn handle(
         mut store,
         cpu,
         exports,
-        options,
+        ..
     } = accepting;
     let mut view = store.data_mut().websocket();
     let pushed = view
-        .new_websocket(tcp, &leftover, Role::Server, options.protocol)
+        .ctx
+        .take_slot()
+        .map_err(|_| wasmtime::Error::msg("no websocket slot"))
+        .and_then(|slot| Ok(view.push(tcp, upgraded, slot)?))
         .and_then(|resource| Ok((view.table.get(&resource)?.link(), resource)));
     let (link, resource) = match pushed {
         Ok(pushed) => pushed,

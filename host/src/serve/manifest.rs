@@ -844,7 +844,11 @@ mod tests {
                 Duration::from_millis(100)
             )
         );
-        let policy = route.websocket(&Limits::default()).unwrap().policy;
+        // The route's CA file is only named here, not written: loading it
+        // fails, naming the file.
+        let missing = route.websocket(&Limits::default()).unwrap_err();
+        assert!(missing.to_string().contains("ca.pem"), "{missing}");
+        let policy = &route.policy;
         assert!(policy.permits(false, Destination::Ip("127.0.0.1".parse().unwrap()), 9001));
         assert!(!policy.permits(false, Destination::Ip("127.0.0.1".parse().unwrap()), 9002));
     }
