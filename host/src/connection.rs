@@ -78,6 +78,7 @@ pub(crate) struct Link {
     to_guest: mpsc::UnboundedSender<Inbound>,
     send_timeout: Duration,
     close_timeout: Duration,
+    role: Role,
 }
 
 #[derive(Debug)]
@@ -267,6 +268,11 @@ impl Link {
         WriteError::Failed(why)
     }
 
+    /// Which end of the connection we are.
+    pub(crate) fn role(&self) -> Role {
+        self.role
+    }
+
     /// The close timeout.
     pub(crate) fn close_timeout(&self) -> Duration {
         self.close_timeout
@@ -311,11 +317,11 @@ where
         to_guest: to_guest.clone(),
         send_timeout: limits.send_timeout,
         close_timeout: limits.close_timeout,
+        role,
     });
     let reader = Reader::new(
         read_half,
         leftover,
-        role,
         limits,
         instance_budget,
         to_guest,

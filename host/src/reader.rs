@@ -121,7 +121,6 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     pub(crate) fn new(
         io: R,
         leftover: BytesMut,
-        role: Role,
         limits: &Limits,
         instance_budget: Arc<Semaphore>,
         to_guest: mpsc::UnboundedSender<Inbound>,
@@ -132,7 +131,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         Reader {
             io,
             buf: leftover,
-            role,
+            role: link.role(),
             max_frame: limits.max_frame_size as u64,
             max_message: limits.max_message_size as u64,
             // A piece and its overhead must fit in either budget at once.
