@@ -16,6 +16,7 @@
 
 #![warn(missing_docs)]
 
+pub mod charts;
 pub mod client;
 pub mod figures;
 pub mod instantiate;

@@ -97,6 +97,16 @@ async fn benchmark_smoke_run() {
     let table = report::echo_tables(&cells, "native");
     assert!(table.contains("| 4 | 1 KiB | wsbox |"), "{table}");
     assert!(table.contains("wsbox / native"), "{table}");
+    // The charts are drawn from what was measured.
+    let charts = std::env::temp_dir().join(format!("wsbox-charts-{}", std::process::id()));
+    let written = wsbox_bench::charts::write_all(&charts, &cells, &[]).unwrap();
+    assert_eq!(written.len(), 2, "{written:?}");
+    let throughput = std::fs::read_to_string(&written[0]).unwrap();
+    assert!(
+        throughput.contains("4 × 1 KiB") && throughput.contains("<rect"),
+        "{throughput}"
+    );
+    std::fs::remove_dir_all(&charts).unwrap();
 
     let held = within(
         "the connection-scale run",

@@ -75,6 +75,10 @@ pub struct Args {
     /// Skip the echo throughput matrix (figure 1).
     #[arg(long)]
     no_echo: bool,
+    /// Where to write the SVG charts (default: `charts/` next to `--out`;
+    /// none without either).
+    #[arg(long)]
+    charts: Option<PathBuf>,
 }
 
 impl Args {
@@ -248,6 +252,15 @@ pub fn run(args: &Args) -> Result<()> {
     if let Some(path) = &args.out {
         std::fs::write(path, &out).with_context(|| format!("writing {}", path.display()))?;
         eprintln!("bench: wrote {}", path.display());
+    }
+    let charts = args.charts.clone().or_else(|| {
+        let out = args.out.as_ref()?;
+        Some(out.parent()?.join("charts"))
+    });
+    if let Some(dir) = charts {
+        for path in crate::charts::write_all(&dir, &cells, &scale.rows)? {
+            eprintln!("bench: wrote {}", path.display());
+        }
     }
     Ok(())
 }
