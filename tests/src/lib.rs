@@ -577,9 +577,9 @@ pub async fn serve(name: &str, config: wsbox::ServeConfig) -> Served {
 /// Like [`serve`], for the handler component at `path` (any language).
 pub async fn serve_component(path: &Path, mut config: wsbox::ServeConfig) -> Served {
     let (tx, logs) = mpsc::unbounded_channel();
-    config.guest_output = Arc::new(move |remote: &str, line: &str| {
-        eprintln!("[{remote}] {line}");
-        let _ = tx.send(line.to_string());
+    config.guest_output = Arc::new(move |line: &wsbox::GuestLine<'_>| {
+        eprintln!("[{}] {}", line.client, line.text);
+        let _ = tx.send(line.text.to_string());
     });
     let server = wsbox::Server::new(path, config)
         .unwrap_or_else(|e| panic!("{} loads: {e}", path.display()));
@@ -595,7 +595,9 @@ pub async fn serve_shared(path: &Path) -> Served {
     static SERVERS: PathCache<wsbox::Server> = OnceLock::new();
     let server = once_per_path(&SERVERS, path, " for serving", || {
         let config = wsbox::ServeConfig {
-            guest_output: Arc::new(|remote: &str, line: &str| eprintln!("[{remote}] {line}")),
+            guest_output: Arc::new(|line: &wsbox::GuestLine<'_>| {
+                eprintln!("[{}] {}", line.client, line.text)
+            }),
             ..wsbox::ServeConfig::default()
         };
         wsbox::Server::new(path, config).unwrap_or_else(|e| panic!("{} loads: {e}", path.display()))
