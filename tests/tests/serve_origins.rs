@@ -47,7 +47,10 @@ async fn a_page_from_an_allowed_origin_opens_and_one_from_another_gets_403() {
     assert_eq!(report["messages"][0]["data"], "hello from the browser");
     assert_eq!(report["close"]["code"], 4001, "{report:#}");
     let upgrade = served.log_line("upgrade /room").await;
-    assert!(upgrade.contains("close-reporter: upgrade /room"), "{upgrade}");
+    assert!(
+        upgrade.contains("close-reporter: upgrade /room"),
+        "{upgrade}"
+    );
     served.log_line("query-close-status").await;
     assert_eq!(instances(&server), "1");
 

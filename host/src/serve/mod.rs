@@ -88,6 +88,15 @@ impl Inner {
         self.table().find(target)
     }
 
+    /// Accepting, and every route's cluster connected (if it has one).
+    fn ready(&self) -> bool {
+        self.accepting.load(Ordering::SeqCst)
+            && self
+                .table()
+                .iter()
+                .all(|route| route.handler.websocket.broker.connected())
+    }
+
     fn table(&self) -> Arc<Table> {
         match self.routes.read() {
             Ok(table) => table.clone(),
@@ -206,8 +215,7 @@ impl Server {
     /// connections, and the topics' cluster is connected when there is
     /// one.
     pub fn ready(&self) -> bool {
-        self.inner.accepting.load(Ordering::SeqCst)
-            && self.inner.config.websocket.broker.connected()
+        self.inner.ready()
     }
 
     /// Serves `/metrics` (the Prometheus text of [`Server::metrics`]),
@@ -216,11 +224,7 @@ impl Server {
     /// completes.
     pub async fn serve_metrics(&self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let server = Arc::downgrade(&self.inner);
-        let ready = Arc::new(move || {
-            server.upgrade().is_some_and(|inner| {
-                inner.accepting.load(Ordering::SeqCst) && inner.config.websocket.broker.connected()
-            })
-        });
+        let ready = Arc::new(move || server.upgrade().is_some_and(|inner| inner.ready()));
         metrics_http::serve(listener, self.inner.metrics.clone(), ready, shutdown).await
     }
 
