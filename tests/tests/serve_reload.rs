@@ -4,7 +4,9 @@ use std::path::{Path, PathBuf};
 use tungstenite::protocol::CloseFrame;
 use tungstenite::Message;
 use wsbox::{Route, ServeConfig};
-use wsbox_tests::{guest, next_message, read_until_close, send, serve_routes, within, ClientStream};
+use wsbox_tests::{
+    guest, next_message, read_until_close, send, serve_routes, within, ClientStream,
+};
 
 /// Copies `from` over `to` the way a deploy would: written aside, then
 /// renamed.
@@ -60,7 +62,10 @@ async fn old_connections_keep_their_version_and_new_ones_get_the_new_one() {
     reload(&server, &handler).await.unwrap();
 
     let mut after = wsbox_tests::connect(&served.url("/after")).await;
-    assert!(served.log_line("upgrade /after").await.contains("close-reporter"));
+    assert!(served
+        .log_line("upgrade /after")
+        .await
+        .contains("close-reporter"));
     // The old connection is still echo's: it answers the close with the
     // client's own code; the new one is close-reporter's.
     assert_eq!(echo_then_close(&mut before, "two").await, Some(1000));
@@ -82,7 +87,10 @@ async fn old_connections_keep_their_version_and_new_ones_get_the_new_one() {
     assert!(err.contains("start it with `/`"), "{err}");
 
     let mut later = wsbox_tests::connect(&served.url("/later")).await;
-    assert!(served.log_line("upgrade /later").await.contains("close-reporter"));
+    assert!(served
+        .log_line("upgrade /later")
+        .await
+        .contains("close-reporter"));
     assert_eq!(echo_then_close(&mut later, "four").await, Some(4000));
     served.shutdown().await;
 }

@@ -43,12 +43,9 @@ async fn connect(url: &str, origin: &str, protocol: Option<&str>) -> ClientStrea
             .headers_mut()
             .insert("Sec-WebSocket-Protocol", protocol.parse().unwrap());
     }
-    let (ws, _) = within(
-        "the connection",
-        tokio_tungstenite::connect_async(request),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("{url}: {e}"));
+    let (ws, _) = within("the connection", tokio_tungstenite::connect_async(request))
+        .await
+        .unwrap_or_else(|e| panic!("{url}: {e}"));
     ws
 }
 
@@ -87,7 +84,10 @@ async fn the_example_manifest_routes_each_path_to_its_component_and_rules() {
     let (_, close) = wsbox_tests::read_until_close(&mut chat).await;
     assert_eq!(close.map(|c| c.0), Some(1009));
     let made = instances(&server);
-    let evil = upgrade("/chat", "Origin: https://evil.example\r\nSec-WebSocket-Protocol: chat.v1\r\n");
+    let evil = upgrade(
+        "/chat",
+        "Origin: https://evil.example\r\nSec-WebSocket-Protocol: chat.v1\r\n",
+    );
     assert_eq!(http_get(served.port, &evil).await.0, 403);
     // require-origin: no Origin is refused too.
     let bare = upgrade("/chat", "Sec-WebSocket-Protocol: chat.v1\r\n");
