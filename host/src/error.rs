@@ -98,6 +98,11 @@ pub enum Error {
     /// start-up; the string says which and what to do.
     #[error("{0}")]
     Cluster(String),
+    /// The server's own settings cannot be used: a route, a TLS
+    /// certificate or key, a manifest; the string names the file or route
+    /// and says the fix.
+    #[error("{0}")]
+    Serve(String),
     /// `max_connections` live instances would need more memory mappings
     /// than the kernel allows this process (`vm.max_map_count` on Linux):
     /// past that, instantiation fails, and so may the server's own

@@ -8,7 +8,7 @@
 //! it, one notice says that output is dropped from now on and which flag
 //! raises the budget, and the rest is dropped.
 
-use crate::serve::{GuestOutput, ServeConfig};
+use crate::serve::{GuestLine, GuestOutput, ServeConfig};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -22,11 +22,17 @@ use wasmtime_wasi::WasiCtxBuilder;
 /// A line longer than this is passed on in pieces.
 const MAX_LINE: usize = 16 * 1024;
 
-/// Sends the stdout and stderr of the instance serving `remote` to
-/// `config.guest_output`, within one budget for both.
-pub(crate) fn attach(wasi: &mut WasiCtxBuilder, remote: SocketAddr, config: &ServeConfig) {
+/// Sends the stdout and stderr of the instance serving `remote` on `route`
+/// to `config.guest_output`, within one budget for both.
+pub(crate) fn attach(
+    wasi: &mut WasiCtxBuilder,
+    remote: SocketAddr,
+    route: &str,
+    config: &ServeConfig,
+) {
     let log = Arc::new(Log::new(
         remote.to_string(),
+        route.to_string(),
         config.guest_output.clone(),
         config.guest_log_bytes,
         config.guest_log_lines,
@@ -81,6 +87,7 @@ pub(crate) fn escape(text: impl AsRef<[u8]>) -> String {
 /// One instance's output: where it goes and what is left of its budget.
 struct Log {
     remote: String,
+    route: String,
     sink: GuestOutput,
     /// The budget as configured, for the notice.
     max_bytes: usize,
@@ -98,9 +105,16 @@ struct Budget {
 }
 
 impl Log {
-    fn new(remote: String, sink: GuestOutput, max_bytes: usize, max_lines: usize) -> Log {
+    fn new(
+        remote: String,
+        route: String,
+        sink: GuestOutput,
+        max_bytes: usize,
+        max_lines: usize,
+    ) -> Log {
         Log {
             remote,
+            route,
             sink,
             max_bytes,
             max_lines,
@@ -149,7 +163,11 @@ impl Log {
                  and is dropped from now on; raise it with {flag}"
             ),
         };
-        (self.sink)(&self.remote, &text);
+        (self.sink)(&GuestLine {
+            client: &self.remote,
+            route: &self.route,
+            text: &text,
+        });
     }
 }
 
@@ -301,12 +319,19 @@ mod tests {
     fn log(max_bytes: usize, max_lines: usize) -> (Arc<Log>, Seen) {
         let lines = Arc::new(Mutex::new(Vec::new()));
         let seen = lines.clone();
-        let sink: GuestOutput = Arc::new(move |remote: &str, line: &str| {
+        let sink: GuestOutput = Arc::new(move |line: &GuestLine<'_>| {
+            assert_eq!(line.route, "/chat");
             seen.lock()
                 .unwrap()
-                .push((remote.to_string(), line.to_string()));
+                .push((line.client.to_string(), line.text.to_string()));
         });
-        let log = Arc::new(Log::new("1.2.3.4:5".into(), sink, max_bytes, max_lines));
+        let log = Arc::new(Log::new(
+            "1.2.3.4:5".into(),
+            "/chat".into(),
+            sink,
+            max_bytes,
+            max_lines,
+        ));
         (log, lines)
     }
 

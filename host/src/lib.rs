@@ -13,7 +13,11 @@
 //!   does;
 //! - [`Config`] holds the outbound [`Policy`] (deny by default), the
 //!   [`Limits`] and the [`Broker`] of `wsbox:websocket/topics`, local or
-//!   linked to a NATS cluster ([`ClusterConfig`]).
+//!   linked to a NATS cluster ([`ClusterConfig`]);
+//! - [`Server`] serves a `server`-world handler per [`Route`], as
+//!   `wsbox serve` does: TLS ([`tls_server_config`]), origins
+//!   ([`OriginPolicy`]), [`Metrics`], a [`Manifest`], and
+//!   [`Server::reload`] without dropping connections.
 //!
 //! [`Linker`]: wasmtime::component::Linker
 #![deny(missing_docs)]
@@ -62,7 +66,11 @@ pub use error::{Error, HostError, HostResult, Result};
 pub use policy::{AllowPattern, Policy};
 pub use runner::{Exit, Output, RunOutput, Runner};
 pub use sandbox::{InstanceLimits, InstanceState};
-pub use serve::{GuestOutput, ServeConfig, Server};
+pub use serve::tls::server_config as tls_server_config;
+pub use serve::{
+    GuestLine, GuestOutput, Manifest, ManifestError, Metrics, OriginPattern, OriginPatternError,
+    OriginPolicy, OriginRefused, Route, ServeConfig, Server, TlsError,
+};
 pub use stats::{Percentiles, ServeStats};
 pub use task::panics;
 pub use tls::client_config_with_ca;

@@ -1,22 +1,36 @@
 //! The `wsbox` command line.
 
 use anyhow::{bail, Context, Result};
-use clap::{Args, Parser, Subcommand};
-use std::path::PathBuf;
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime};
 use wsbox::units::{Dur, Size};
 use wsbox::{
-    Broker, ClusterConfig, Config, DeflateConfig, Exit, InstanceLimits, Limits, Output, Policy,
-    Runner, ServeConfig, Server,
+    Broker, ClusterConfig, Config, DeflateConfig, Exit, GuestLine, InstanceLimits, Limits,
+    Manifest, OriginPolicy, Output, Policy, Route, Runner, ServeConfig, Server,
 };
 
 /// Real WebSockets for sandboxed WebAssembly components.
 #[derive(Parser)]
 #[command(name = "wsbox", version, about)]
 struct Cli {
+    /// How wsbox logs on stderr: `text` (lines for people) or `json` (one
+    /// JSON object per line, guest output included, with the client's
+    /// address and route as fields).
+    #[arg(long, value_enum, global = true, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -31,14 +45,50 @@ enum Command {
 
 #[derive(Args)]
 struct ServeArgs {
-    /// The address to listen on; the bound address is printed at start-up.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
-    listen: String,
+    /// The address to listen on [default: 127.0.0.1:8080, or the manifest's
+    /// `listen`]; the bound address is printed at start-up.
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<String>,
+    /// Serve several routes, each its own component, from a TOML manifest
+    /// (see the README). A flag given on the command line wins over the
+    /// manifest's key of the same name.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Check the manifest (or the component) as serving it would: read it,
+    /// compile and instantiate every component, load the TLS files; then
+    /// exit, 0 if it can serve.
+    #[arg(long)]
+    check: bool,
+    /// Reload when the manifest or a component file changes (checked every
+    /// second), as SIGHUP does: new connections get the new version, open
+    /// ones keep theirs.
+    #[arg(long)]
+    watch: bool,
+    /// Serve wss://: the server's PEM certificate, then its intermediates.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert (PKCS#8, RSA or EC).
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Accept upgrades only from browser pages of this origin,
+    /// scheme://host[:port] (`*` as a whole host label or as the port);
+    /// repeatable. Others get 403 before any instance is made. Without
+    /// any, every origin is accepted.
+    #[arg(long = "allow-origin", value_name = "PATTERN")]
+    allow_origin: Vec<String>,
+    /// Refuse (403) upgrade requests without an Origin header too.
+    #[arg(long)]
+    require_origin: bool,
+    /// Serve /metrics (Prometheus), /healthz and /readyz on this address
+    /// (HOST:PORT; port 0 picks one, printed at start-up).
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<String>,
     /// Most connections open at once; past it, upgrades get 503. Refused at
     /// start-up if that many instances would not fit in vm.max_map_count.
     #[arg(long, value_name = "N", default_value_t = ServeConfig::DEFAULT_MAX_CONNECTIONS)]
     max_connections: usize,
-    /// How long a client may take to send its upgrade request.
+    /// How long a client may take to send its upgrade request (TLS
+    /// handshake included).
     #[arg(long, value_name = "DURATION", default_value_t = Dur(ServeConfig::DEFAULT_HANDSHAKE_TIMEOUT))]
     handshake_timeout: Dur,
     /// Most connections in their handshake at once (accepted, not yet
@@ -69,8 +119,10 @@ struct ServeArgs {
     stats: bool,
     #[command(flatten)]
     limits: LimitArgs,
-    /// The handler component file (.wasm).
-    component: PathBuf,
+    /// The handler component file (.wasm); without --config, it serves
+    /// every path.
+    #[arg(required_unless_present = "config", conflicts_with = "config")]
+    component: Option<PathBuf>,
 }
 
 #[derive(Args)]
@@ -263,29 +315,304 @@ async fn run(args: RunArgs) -> Result<ExitCode> {
     }
 }
 
-async fn serve(args: ServeArgs) -> Result<ExitCode> {
+/// Which flags were given on the command line (not left at their
+/// default): those win over the manifest.
+struct Given<'a>(Option<&'a ArgMatches>);
+
+impl Given<'_> {
+    fn has(&self, id: &str) -> bool {
+        self.0
+            .and_then(|m| m.value_source(id))
+            .is_some_and(|source| source == ValueSource::CommandLine)
+    }
+}
+
+/// What `serve` serves, read from the flags and the manifest.
+struct Plan {
+    manifest: Option<Manifest>,
+    routes: Vec<Route>,
+}
+
+impl ServeArgs {
+    /// The flags that only a one-component server takes.
+    fn check_flags_for_config(&self, given: &Given) -> Result<()> {
+        let Some(file) = &self.config else {
+            return Ok(());
+        };
+        for (id, flag) in [
+            ("allow", "--allow"),
+            ("allow_origin", "--allow-origin"),
+            ("require_origin", "--require-origin"),
+            ("ca_file", "--ca-file"),
+        ] {
+            if given.has(id) {
+                bail!(
+                    "{flag} applies to one component, but --config {} gives routes: set `{}` in \
+                     each [[route]] of the manifest instead",
+                    file.display(),
+                    flag.trim_start_matches("--")
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The routes: the manifest's, or the one component's; limit flags
+    /// given on the command line win over each route's keys.
+    fn plan(&self, base: &Config, given: &Given) -> Result<Plan> {
+        let instance = self.limits.instance();
+        let Some(file) = &self.config else {
+            let component = self
+                .component
+                .clone()
+                .context("give a component file, or --config wsbox.toml")?;
+            let origins = OriginPolicy::new(&self.allow_origin, self.require_origin)?;
+            let route = Route {
+                path: "/".into(),
+                component,
+                websocket: base.clone(),
+                instance,
+                origins,
+            };
+            return Ok(Plan {
+                manifest: None,
+                routes: vec![route],
+            });
+        };
+        let manifest = Manifest::load(file)?;
+        let mut routes = Vec::new();
+        for entry in manifest.routes.iter() {
+            let mut route = entry.to_route(base, &instance)?;
+            self.limits
+                .override_given(&mut route.websocket.limits, &mut route.instance, given);
+            routes.push(route);
+        }
+        Ok(Plan {
+            manifest: Some(manifest),
+            routes,
+        })
+    }
+
+    /// The server's settings: a flag given wins, then the manifest's key,
+    /// then the flag's default.
+    fn serve_config(
+        &self,
+        websocket: Config,
+        manifest: Option<&Manifest>,
+        given: &Given,
+        log_format: LogFormat,
+    ) -> Result<ServeConfig> {
+        let settings = manifest.map(|m| m.server.clone()).unwrap_or_default();
+        fn pick<T>(given: bool, flag: T, key: Option<T>) -> T {
+            if given {
+                flag
+            } else {
+                key.unwrap_or(flag)
+            }
+        }
+        let tls_files = match (&self.tls_cert, &self.tls_key) {
+            (Some(cert), Some(key)) => Some((cert.clone(), key.clone())),
+            _ => manifest
+                .and_then(|m| m.tls.clone())
+                .map(|tls| (tls.cert, tls.key)),
+        };
+        let tls = tls_files
+            .map(|(cert, key)| wsbox::tls_server_config(&cert, &key))
+            .transpose()?;
+        let mut config = ServeConfig {
+            websocket,
+            instance: self.limits.instance(),
+            tls,
+            max_connections: pick(
+                given.has("max_connections"),
+                self.max_connections,
+                settings.max_connections,
+            ),
+            handshake_timeout: pick(
+                given.has("handshake_timeout"),
+                self.handshake_timeout.0,
+                settings.handshake_timeout,
+            ),
+            max_handshakes: pick(
+                given.has("max_handshakes"),
+                self.max_handshakes,
+                settings.max_handshakes,
+            ),
+            shutdown_timeout: pick(
+                given.has("shutdown_timeout"),
+                self.shutdown_timeout.0,
+                settings.shutdown_timeout,
+            ),
+            guest_log_bytes: pick(
+                given.has("guest_log_bytes"),
+                self.guest_log_bytes.0,
+                settings.guest_log_bytes,
+            ),
+            guest_log_lines: pick(
+                given.has("guest_log_lines"),
+                self.guest_log_lines,
+                settings.guest_log_lines,
+            ),
+            pooling: self.pooling || settings.pooling.unwrap_or(false),
+            ..ServeConfig::default()
+        };
+        if log_format == LogFormat::Json {
+            config.guest_output = Arc::new(|line: &GuestLine<'_>| {
+                tracing::info!(target: "wsbox::guest", client = line.client, route = line.route, "{}", line.text);
+            });
+        }
+        Ok(config)
+    }
+
+    fn listen(&self, manifest: Option<&Manifest>) -> String {
+        self.listen
+            .clone()
+            .or_else(|| manifest.and_then(|m| m.listen.clone()))
+            .unwrap_or_else(|| "127.0.0.1:8080".into())
+    }
+
+    fn metrics(&self, manifest: Option<&Manifest>) -> Option<String> {
+        self.metrics
+            .clone()
+            .or_else(|| manifest.and_then(|m| m.metrics.clone()))
+    }
+}
+
+impl LimitArgs {
+    /// Sets on `limits` and `instance` each limit flag given on the command
+    /// line.
+    fn override_given(&self, limits: &mut Limits, instance: &mut InstanceLimits, given: &Given) {
+        let mine = self.instance();
+        macro_rules! given {
+            ($target:expr, $($field:ident = $value:expr),* $(,)?) => {$(
+                if given.has(stringify!($field)) {
+                    $target.$field = $value;
+                }
+            )*};
+        }
+        given!(
+            limits,
+            max_message_size = self.max_message_size.0,
+            max_frame_size = self.max_frame_size.0,
+            inbound_buffer = self.inbound_buffer.0,
+            send_timeout = self.send_timeout.0,
+            connect_timeout = self.connect_timeout.0,
+            close_timeout = self.close_timeout.0,
+            instance_inbound_buffer = self.instance_inbound_buffer.0,
+            max_websockets = self.max_websockets,
+        );
+        given!(
+            instance,
+            max_handles = mine.max_handles,
+            max_memory = mine.max_memory,
+            cpu_deadline = mine.cpu_deadline,
+        );
+    }
+}
+
+/// Says something about the server itself on stderr: a plain line, or a
+/// JSON object with `--log-format json`.
+fn notice(format: LogFormat, text: &str) {
+    match format {
+        LogFormat::Text => eprintln!("wsbox serve: {text}"),
+        LogFormat::Json => tracing::info!(target: "wsbox::cli", "{text}"),
+    }
+}
+
+/// Like [`notice`], for what went wrong.
+fn warning(format: LogFormat, text: &str) {
+    match format {
+        LogFormat::Text => eprintln!("wsbox serve: {text}"),
+        LogFormat::Json => tracing::warn!(target: "wsbox::cli", "{text}"),
+    }
+}
+
+async fn serve(
+    args: ServeArgs,
+    matches: Option<ArgMatches>,
+    format: LogFormat,
+) -> Result<ExitCode> {
+    let given = Given(matches.as_ref());
+    args.check_flags_for_config(&given)?;
     let websocket = args.limits.config().await?;
     let broker = websocket.broker.clone();
-    let config = ServeConfig {
-        websocket,
-        instance: args.limits.instance(),
-        max_connections: args.max_connections,
-        handshake_timeout: args.handshake_timeout.0,
-        max_handshakes: args.max_handshakes,
-        shutdown_timeout: args.shutdown_timeout.0,
-        guest_log_bytes: args.guest_log_bytes.0,
-        guest_log_lines: args.guest_log_lines,
-        pooling: args.pooling,
-        ..ServeConfig::default()
-    };
-    let server = Server::new(&args.component, config)?;
-    let listener = tokio::net::TcpListener::bind(&args.listen)
+    let plan = args.plan(&websocket, &given)?;
+    let manifest = plan.manifest.as_ref();
+    let config = args.serve_config(websocket.clone(), manifest, &given, format)?;
+    let tls = config.tls.is_some();
+    let listen = args.listen(manifest);
+    let metrics = args.metrics(manifest);
+    let watched = Arc::new(Mutex::new(watched_files(&args.config, &plan.routes)));
+    let routes = plan.routes.len();
+    let server = Server::with_routes(plan.routes, config)?;
+    if args.check {
+        let what = match &args.config {
+            Some(file) => file.display().to_string(),
+            None => args
+                .component
+                .as_deref()
+                .map(|c| c.display().to_string())
+                .unwrap_or_default(),
+        };
+        println!(
+            "wsbox serve: {what} can serve ({routes} route{})",
+            if routes == 1 { "" } else { "s" }
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    let listener = tokio::net::TcpListener::bind(&listen)
         .await
-        .with_context(|| format!("cannot listen on {}", args.listen))?;
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let metrics_listener = match &metrics {
+        Some(address) => Some(
+            tokio::net::TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot serve the metrics on {address}"))?,
+        ),
+        None => None,
+    };
     let address = listener.local_addr()?;
-    println!("wsbox serve: listening on ws://{address}");
+    let scheme = if tls { "wss" } else { "ws" };
+    println!("wsbox serve: listening on {scheme}://{address}");
+    if let Some(metrics) = &metrics_listener {
+        println!("wsbox serve: metrics on http://{}", metrics.local_addr()?);
+    }
     std::io::Write::flush(&mut std::io::stdout())?;
+
+    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
+    let metrics_task = metrics_listener.map(|listener| {
+        let server = server.clone();
+        tokio::spawn(async move {
+            server
+                .serve_metrics(listener, async {
+                    let _ = metrics_stopped.await;
+                })
+                .await
+        })
+    });
+    let (reload, reloads) = tokio::sync::mpsc::channel::<&'static str>(1);
+    let mut background = tokio::task::JoinSet::new();
+    background.spawn(on_sighup(reload.clone()));
+    if args.watch {
+        background.spawn(watch(watched.clone(), reload.clone()));
+    }
+    let args = Arc::new(args);
+    let reloader = Reloader {
+        args: args.clone(),
+        matches,
+        websocket,
+        server: server.clone(),
+        watched,
+        format,
+    };
+    background.spawn(reloader.run(reloads));
+
     server.serve(listener, shutdown_signal()).await?;
+    background.abort_all();
+    let _ = stop_metrics.send(());
+    if let Some(task) = metrics_task {
+        let _ = task.await;
+    }
     broker.flush().await;
     if args.stats {
         /// The line's JSON (README, `wsbox serve`): the server's figures
@@ -302,8 +629,122 @@ async fn serve(args: ServeArgs) -> Result<ExitCode> {
         };
         eprintln!("wsbox serve: stats {}", serde_json::to_string(&stats)?);
     }
-    eprintln!("wsbox serve: shut down");
+    notice(format, "shut down");
     Ok(ExitCode::SUCCESS)
+}
+
+/// The files whose change `--watch` reloads on: the manifest and every
+/// route's component.
+fn watched_files(manifest: &Option<PathBuf>, routes: &[Route]) -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = manifest.iter().cloned().collect();
+    for route in routes {
+        if !files.contains(&route.component) {
+            files.push(route.component.clone());
+        }
+    }
+    files
+}
+
+/// Reloads the manifest and the components on request, one at a time.
+struct Reloader {
+    args: Arc<ServeArgs>,
+    matches: Option<ArgMatches>,
+    websocket: Config,
+    server: Server,
+    watched: Arc<Mutex<Vec<PathBuf>>>,
+    format: LogFormat,
+}
+
+impl Reloader {
+    async fn run(self, mut reloads: tokio::sync::mpsc::Receiver<&'static str>) {
+        while let Some(why) = reloads.recv().await {
+            let given = Given(self.matches.as_ref());
+            let plan = match self.args.plan(&self.websocket, &given) {
+                Ok(plan) => plan,
+                Err(e) => {
+                    warning(
+                        self.format,
+                        &format!(
+                            "reload ({why}) refused, the previous version stays in service: {e:#}"
+                        ),
+                    );
+                    continue;
+                }
+            };
+            if let Ok(mut watched) = self.watched.lock() {
+                *watched = watched_files(&self.args.config, &plan.routes);
+            }
+            let paths: Vec<String> = plan.routes.iter().map(|r| r.path.clone()).collect();
+            let server = self.server.clone();
+            let reloaded = tokio::task::spawn_blocking(move || server.reload(plan.routes)).await;
+            match reloaded {
+                Ok(Ok(())) => notice(
+                    self.format,
+                    &format!(
+                        "reloaded ({why}): new connections get the new version of {}",
+                        paths.join(", ")
+                    ),
+                ),
+                Ok(Err(e)) => warning(
+                    self.format,
+                    &format!(
+                        "reload ({why}) refused, the previous version stays in service: {e:#}"
+                    ),
+                ),
+                Err(e) => warning(
+                    self.format,
+                    &format!("reload ({why}) failed, the previous version stays in service: {e}"),
+                ),
+            }
+        }
+    }
+}
+
+/// Asks for a reload on every SIGHUP.
+async fn on_sighup(reload: tokio::sync::mpsc::Sender<&'static str>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hangups) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangups.recv().await.is_some() {
+        // One waiting is enough: it reads the files as they are then.
+        let _ = reload.try_send("SIGHUP");
+    }
+}
+
+/// How often `--watch` looks at the files.
+const WATCH_EVERY: Duration = Duration::from_secs(1);
+
+/// Asks for a reload when a watched file changed and then stayed the same
+/// for one more look (so that a file being written is not read half-way).
+async fn watch(files: Arc<Mutex<Vec<PathBuf>>>, reload: tokio::sync::mpsc::Sender<&'static str>) {
+    type Seen = HashMap<PathBuf, Option<(SystemTime, u64)>>;
+    fn look(files: &[PathBuf]) -> Seen {
+        let stamp = |path: &Path| {
+            let meta = std::fs::metadata(path).ok()?;
+            Some((meta.modified().ok()?, meta.len()))
+        };
+        files.iter().map(|f| (f.clone(), stamp(f))).collect()
+    }
+    let current = || files.lock().map(|f| f.clone()).unwrap_or_default();
+    let mut served = look(&current());
+    let mut last = served.clone();
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        let now = look(&current());
+        let settled = now == last;
+        last = now.clone();
+        let same_files = now.len() == served.len() && now.keys().all(|k| served.contains_key(k));
+        if !same_files {
+            // A reload changed which files are served: they were just read.
+            served = now;
+            continue;
+        }
+        if settled && now != served {
+            served = now;
+            let _ = reload.send("a watched file changed").await;
+        }
+    }
 }
 
 /// Completes on SIGINT or SIGTERM.
@@ -322,15 +763,39 @@ async fn shutdown_signal() {
     }
 }
 
+/// Logs on stderr through `tracing`: `RUST_LOG` (default `warn`) chooses
+/// what; with `json`, one object per line, and the guest's output and the
+/// server's notices always in.
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let builder = tracing_subscriber::fmt().with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.with_env_filter(filter).init(),
+        LogFormat::Json => {
+            let filter = ["wsbox::guest=info", "wsbox::cli=info"]
+                .iter()
+                .filter_map(|d| d.parse().ok())
+                .fold(filter, |filter, directive| filter.add_directive(directive));
+            builder
+                .json()
+                .flatten_event(true)
+                .with_current_span(false)
+                .with_span_list(false)
+                .with_env_filter(filter)
+                .init()
+        }
+    }
+}
+
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    let format = cli.log_format;
+    init_logging(format);
     // `run` drives one guest, whose calls are sequential: one thread saves
     // the cross-thread wake-ups between its socket tasks and the guest.
     // `serve` runs many connections and wants every core.
@@ -347,16 +812,20 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let serve_matches = matches.subcommand_matches("serve").cloned();
     let result = runtime.block_on(async {
         match cli.command {
             Command::Run(args) => run(args).await,
-            Command::Serve(args) => serve(args).await,
+            Command::Serve(args) => serve(args, serve_matches, format).await,
         }
     });
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("wsbox: {e:#}");
+            match format {
+                LogFormat::Text => eprintln!("wsbox: {e:#}"),
+                LogFormat::Json => tracing::error!(target: "wsbox::cli", "{e:#}"),
+            }
             ExitCode::from(2)
         }
     }

@@ -8,7 +8,7 @@ against an implementation it shares no code with.
 Usage::
 
     python peer.py server SCENARIO [ARGS...]
-    python peer.py client [--protocol P]... [--timeout S] URL SCENARIO [ARGS...]
+    python peer.py client [--protocol P]... [--timeout S] [--ca PEM] [--origin O] URL SCENARIO [ARGS...]
 
 Server mode
 -----------
@@ -93,8 +93,8 @@ type; messages received are always reported):
 Client mode
 -----------
 
-The peer connects to URL (``ws://`` only; no proxy, whatever the environment
-says) with the websockets client, runs one scenario, reports what happens on
+The peer connects to URL (``ws://``, or ``wss://`` trusting only the CA of
+``--ca``; no proxy, whatever the environment says) with the websockets client, runs one scenario, reports what happens on
 stdout (JSON lines as above, without "conn": there is one connection) and
 exits with status 0 whatever the server did (the events say what happened);
 status 2 on usage errors. Same settings as the server mode: no keepalive
@@ -103,7 +103,9 @@ pings, no permessage-deflate unless PEER_COMPRESSION=deflate, messages up to
 
 Options (before URL): ``--protocol P`` offers subprotocol P (repeatable, in
 order); ``--timeout S`` bounds the whole scenario (default 60 s): when it
-expires the peer drops TCP and "closed" has an "error" that says "timeout".
+expires the peer drops TCP and "closed" has an "error" that says "timeout";
+``--ca PEM`` trusts the CA certificates in PEM (and no other) for
+``wss://``; ``--origin O`` sends the header ``Origin: O``.
 
 Events, in order:
 
@@ -150,6 +152,7 @@ import json
 import os
 import signal
 import socket
+import ssl
 import struct
 import sys
 
@@ -533,11 +536,16 @@ async def client_scenario(ws, scenario, args):
         raise AssertionError(scenario)
 
 
-async def run_client(url, protocols, timeout, scenario, args):
+async def run_client(url, protocols, timeout, scenario, args, ca=None, origin=None):
+    extra = {}
+    if ca is not None:
+        extra["ssl"] = ssl.create_default_context(cafile=ca)
+    if origin is not None:
+        extra["origin"] = origin
     try:
         ws = await connect(url, subprotocols=protocols or None, proxy=None, open_timeout=10,
                            max_size=MAX_SIZE, ping_interval=None, close_timeout=CLOSE_TIMEOUT,
-                           compression=os.environ.get("PEER_COMPRESSION") or None)
+                           compression=os.environ.get("PEER_COMPRESSION") or None, **extra)
     except InvalidStatus as exc:
         response = exc.response
         emit({"event": "rejected", "status": response.status_code,
@@ -620,17 +628,22 @@ def check_client_args(scenario, args):
 
 
 def parse_client_argv(argv):
-    """[--protocol P]... [--timeout S] URL SCENARIO ARGS... (options anywhere
-    before SCENARIO) -> (url, protocols, timeout, scenario, args)."""
-    protocols, timeout, positional = [], 60.0, []
+    """[--protocol P]... [--timeout S] [--ca PEM] [--origin O] URL SCENARIO
+    ARGS... (options anywhere before SCENARIO) -> (url, protocols, timeout,
+    scenario, args, ca, origin)."""
+    protocols, timeout, positional, ca, origin = [], 60.0, [], None, None
     i = 0
     while i < len(argv) and len(positional) < 2:
         arg = argv[i]
-        if arg in ("--protocol", "--timeout"):
+        if arg in ("--protocol", "--timeout", "--ca", "--origin"):
             if i + 1 >= len(argv):
                 raise ValueError("%s needs a value" % arg)
             if arg == "--protocol":
                 protocols.append(argv[i + 1])
+            elif arg == "--ca":
+                ca = argv[i + 1]
+            elif arg == "--origin":
+                origin = argv[i + 1]
             else:
                 timeout = float(argv[i + 1])
                 if not timeout > 0:
@@ -651,7 +664,7 @@ def parse_client_argv(argv):
     if not lo <= len(args) <= hi:
         raise ValueError("scenario %s takes %d..%d arguments" % (scenario, lo, hi))
     check_client_args(scenario, args)
-    return url, protocols, timeout, scenario, args
+    return url, protocols, timeout, scenario, args, ca, origin
 
 
 async def main(argv):

@@ -7,7 +7,10 @@
 //! `new WebSocket(ws_url, protocols)`, runs a scenario and records what the
 //! browser saw; the file's header comment documents the scenarios and the
 //! report's fields. `ws_url` may be `wss://`: Chromium runs with
-//! `--ignore-certificate-errors`, so self-signed certificates do.
+//! `--ignore-certificate-errors`, so self-signed certificates do; or, with
+//! [`run_browser_with`] and [`Launch::trusted_spki`], it trusts only the
+//! test's CA. [`Launch::page`] serves the page from a listener the test
+//! bound, so that the test knows the page's origin beforehand.
 //!
 //! Chromium is Debian's `chromium` package (see [`chromium`]); `.ci/run`
 //! installs it. Browser runs are serialized within a test binary (one Chromium
@@ -46,12 +49,12 @@ const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
 const MAX_REQUEST: usize = 16 << 20;
 
 /// Flags for a quiet, self-contained headless Chromium: no sandbox (tests may
-/// run as root), no GPU, nothing that reaches out to Google's servers, and
-/// any certificate accepted (so `wss://` works with the tests' self-signed
-/// certificates).
+/// run as root), no GPU, nothing that reaches out to Google's servers.
+/// Unless [`Launch::trusted_spki`] says otherwise, any certificate is
+/// accepted too ([`ANY_CERTIFICATE`]), so `wss://` works with the tests'
+/// self-signed certificates.
 const CHROMIUM_FLAGS: &[&str] = &[
     "--headless",
-    "--ignore-certificate-errors",
     "--no-sandbox",
     "--disable-gpu",
     "--disable-background-networking",
@@ -60,6 +63,22 @@ const CHROMIUM_FLAGS: &[&str] = &[
     "--no-first-run",
     "--disable-quic",
 ];
+
+/// The flag that makes Chromium accept any certificate.
+const ANY_CERTIFICATE: &str = "--ignore-certificate-errors";
+
+/// How a browser run starts.
+#[derive(Default)]
+pub struct Launch {
+    /// Serve the page from this listener (on 127.0.0.1): the page's origin
+    /// is then `http://127.0.0.1:PORT`. Default: a fresh port.
+    pub page: Option<TcpListener>,
+    /// Trust the certificate chains that hold one of these public keys (the
+    /// base64 SHA-256 of a SubjectPublicKeyInfo, Chromium's
+    /// `--ignore-certificate-errors-spki-list`), and no other
+    /// self-signed chain. Default (empty): accept any certificate.
+    pub trusted_spki: Vec<String>,
+}
 
 /// The report the page posted.
 #[derive(Clone, Debug)]
@@ -149,6 +168,16 @@ fn install_chromium() {
 /// [`BROWSER_WAIT`], or when the report is not JSON; the message includes the
 /// end of Chromium's log.
 pub async fn run_browser(ws_url: &str, scenario: &str, params: &[(&str, &str)]) -> BrowserReport {
+    run_browser_with(Launch::default(), ws_url, scenario, params).await
+}
+
+/// Like [`run_browser`], started as `launch` says.
+pub async fn run_browser_with(
+    launch: Launch,
+    ws_url: &str,
+    scenario: &str,
+    params: &[(&str, &str)],
+) -> BrowserReport {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
     let binary = chromium();
     // Each run ahead of this one takes at most BROWSER_WAIT once started.
@@ -158,7 +187,7 @@ pub async fn run_browser(ws_url: &str, scenario: &str, params: &[(&str, &str)]) 
             panic!("browser run ({scenario} -> {ws_url}) waited {QUEUE_WAIT:?} for its turn")
         });
     let t0 = Instant::now();
-    match run(&binary, ws_url, scenario, params).await {
+    match run(&binary, launch, ws_url, scenario, params).await {
         Ok(json) => {
             eprintln!(
                 "browser {scenario} -> {ws_url}: report after {} ms: {json}",
@@ -172,11 +201,15 @@ pub async fn run_browser(ws_url: &str, scenario: &str, params: &[(&str, &str)]) 
 
 async fn run(
     binary: &Path,
+    launch: Launch,
     ws_url: &str,
     scenario: &str,
     params: &[(&str, &str)],
 ) -> Result<Value> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let listener = match launch.page {
+        Some(listener) => listener,
+        None => TcpListener::bind("127.0.0.1:0").await?,
+    };
     let port = listener.local_addr()?.port();
     let (tx, mut reports) = mpsc::channel(4);
     let _server = AbortOnDrop(tokio::spawn(serve(listener, tx)));
@@ -194,7 +227,15 @@ async fn run(
         .collect();
     let page_url = format!("http://127.0.0.1:{port}/page.html?{}", query.join("&"));
 
-    let mut browser = Chromium::start(binary, &page_url)?;
+    let certificates = if launch.trusted_spki.is_empty() {
+        ANY_CERTIFICATE.to_string()
+    } else {
+        format!(
+            "--ignore-certificate-errors-spki-list={}",
+            launch.trusted_spki.join(",")
+        )
+    };
+    let mut browser = Chromium::start(binary, &page_url, &certificates)?;
     let deadline = Instant::now() + BROWSER_WAIT;
     let mut tick = tokio::time::interval(Duration::from_millis(100));
     loop {
@@ -228,7 +269,7 @@ struct Chromium {
 }
 
 impl Chromium {
-    fn start(binary: &Path, url: &str) -> Result<Chromium> {
+    fn start(binary: &Path, url: &str, certificates: &str) -> Result<Chromium> {
         let dir = temp_dir()?;
         let profile = dir.join("profile");
         let spawned = std::fs::File::create(dir.join("chromium.log"))
@@ -241,6 +282,7 @@ impl Chromium {
                     .env("XDG_CONFIG_HOME", dir.join("config"))
                     .env("XDG_CACHE_HOME", dir.join("cache"))
                     .args(CHROMIUM_FLAGS)
+                    .arg(certificates)
                     .arg(format!("--user-data-dir={}", profile.display()))
                     .arg(url)
                     .stdin(Stdio::null())

@@ -19,6 +19,7 @@ pub use wsbox_testbed::{guest, polyglot_guest, python, repo};
 pub mod browser;
 pub mod nats;
 pub mod oracle;
+pub mod pki;
 pub mod raw;
 
 /// How long any single wait in a test may take before the test fails.
@@ -576,14 +577,33 @@ pub async fn serve(name: &str, config: wsbox::ServeConfig) -> Served {
 
 /// Like [`serve`], for the handler component at `path` (any language).
 pub async fn serve_component(path: &Path, mut config: wsbox::ServeConfig) -> Served {
-    let (tx, logs) = mpsc::unbounded_channel();
-    config.guest_output = Arc::new(move |remote: &str, line: &str| {
-        eprintln!("[{remote}] {line}");
-        let _ = tx.send(line.to_string());
-    });
+    let logs = collect_output(&mut config);
     let server = wsbox::Server::new(path, config)
         .unwrap_or_else(|e| panic!("{} loads: {e}", path.display()));
     serve_server(server, logs).await
+}
+
+/// Serves `routes` with `config` (its `guest_output` is replaced to collect
+/// the lines), and gives the server too, for its metrics and reloads.
+pub async fn serve_routes(
+    routes: Vec<wsbox::Route>,
+    mut config: wsbox::ServeConfig,
+) -> (Served, wsbox::Server) {
+    let logs = collect_output(&mut config);
+    let server = wsbox::Server::with_routes(routes, config)
+        .unwrap_or_else(|e| panic!("the routes load: {e}"));
+    (serve_server(server.clone(), logs).await, server)
+}
+
+/// Sets `config.guest_output` to print each line on stderr and hand it to
+/// the receiver.
+fn collect_output(config: &mut wsbox::ServeConfig) -> mpsc::UnboundedReceiver<String> {
+    let (tx, logs) = mpsc::unbounded_channel();
+    config.guest_output = Arc::new(move |line: &wsbox::GuestLine<'_>| {
+        eprintln!("[{} {}] {}", line.client, line.route, line.text);
+        let _ = tx.send(line.text.to_string());
+    });
+    logs
 }
 
 /// Serves the handler component at `path` (any language) with the default
@@ -595,7 +615,9 @@ pub async fn serve_shared(path: &Path) -> Served {
     static SERVERS: PathCache<wsbox::Server> = OnceLock::new();
     let server = once_per_path(&SERVERS, path, " for serving", || {
         let config = wsbox::ServeConfig {
-            guest_output: Arc::new(|remote: &str, line: &str| eprintln!("[{remote}] {line}")),
+            guest_output: Arc::new(|line: &wsbox::GuestLine<'_>| {
+                eprintln!("[{}] {}", line.client, line.text)
+            }),
             ..wsbox::ServeConfig::default()
         };
         wsbox::Server::new(path, config).unwrap_or_else(|e| panic!("{} loads: {e}", path.display()))
@@ -628,6 +650,11 @@ impl Served {
     /// `ws://127.0.0.1:PORT{path}`.
     pub fn url(&self, path: &str) -> String {
         format!("ws://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// `wss://localhost:PORT{path}`, for a server with TLS.
+    pub fn wss_url(&self, path: &str) -> String {
+        format!("wss://localhost:{}{path}", self.port)
     }
 
     /// The next guest output line that contains `needle`.

@@ -17,7 +17,7 @@ use wasmtime_wasi::WasiCtxBuilder;
 const MAPPING_HEADROOM: usize = 1024;
 
 /// Instances made at start-up to measure the mappings one costs.
-const PROBES: usize = 8;
+pub(crate) const PROBES: usize = 8;
 
 /// Mappings every connection slot costs besides its instance: a fibre
 /// stack and its guard page (made per call with the default allocator, for
@@ -77,13 +77,14 @@ impl MapBudget {
     }
 }
 
-/// Instantiates the handler a few times, so that a component that cannot
-/// be instantiated at all fails here, not on every connection, and returns
-/// the memory mappings one more instance costs (`None` where the kernel does
-/// not say).
+/// Instantiates the handler `probes + 1` times, so that a component that
+/// cannot be instantiated at all fails here, not on every connection, and
+/// returns the memory mappings one more instance costs (`None` where the
+/// kernel does not say, or with no probes). A pool holds no more instances
+/// than connections: give at most `max_connections - 1` probes.
 pub(crate) fn measure_instance(
     handler: &Handler,
-    config: &ServeConfig,
+    probes: usize,
     path: &Path,
 ) -> Result<Option<usize>> {
     let instantiate = || {
@@ -108,8 +109,6 @@ pub(crate) fn measure_instance(
     // The first instance may map what later ones share; the others give
     // the cost of one more. It varies (the kernel merges neighbouring
     // mappings when it can), so take the most any one of them cost.
-    // A pool holds no more instances than connections.
-    let probes = PROBES.min(config.max_connections.saturating_sub(1));
     let mut stores = Vec::with_capacity(probes + 1);
     let mut counts = Vec::with_capacity(probes + 1);
     for _ in 0..=probes {

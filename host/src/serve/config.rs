@@ -1,12 +1,25 @@
 //! The settings of `wsbox serve`, with their documented defaults.
 
+use super::origin::OriginPolicy;
 use crate::config::Config;
 use crate::sandbox::InstanceLimits;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Where guest output goes: called with the client's address and one line.
-pub type GuestOutput = Arc<dyn Fn(&str, &str) + Send + Sync>;
+/// One line of a handler instance's output, escaped (see
+/// [`ServeConfig::guest_output`]).
+#[derive(Debug, Clone, Copy)]
+pub struct GuestLine<'a> {
+    /// The client's address, `ip:port`.
+    pub client: &'a str,
+    /// The route that serves the client (its path prefix).
+    pub route: &'a str,
+    /// The line, without its line end, control characters escaped.
+    pub text: &'a str,
+}
+
+/// Where guest output goes: called with each line.
+pub type GuestOutput = Arc<dyn Fn(&GuestLine<'_>) + Send + Sync>;
 
 /// Settings of `wsbox serve`.
 #[derive(Clone)]
@@ -16,6 +29,18 @@ pub struct ServeConfig {
     pub websocket: Config,
     /// The sandbox of every handler instance: memory, CPU and handles.
     pub instance: InstanceLimits,
+    /// The browser origins that may open a WebSocket (`--allow-origin`,
+    /// `--require-origin`); an upgrade from any other gets 403 before any
+    /// instance is made. Default: every origin, and requests without one.
+    /// Like `websocket` and `instance`, it is the one route's of
+    /// [`Server::new`](crate::Server::new); [`Route`](crate::Route)s have
+    /// their own.
+    pub origins: OriginPolicy,
+    /// Serve `wss://`: the rustls configuration of the listening side
+    /// (e.g. from [`tls_server_config`](crate::tls_server_config)). The
+    /// TLS handshake counts against `max_handshakes` and
+    /// `handshake_timeout`. Default: none, plain `ws://`.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
     /// How many connections may be open at once; past it, upgrades get 503.
     /// Default: 1024. [`Server::new`] refuses a number whose live instances
     /// would not fit in the kernel's memory-mapping limit
@@ -71,11 +96,15 @@ impl Default for ServeConfig {
         ServeConfig {
             websocket: Config::default(),
             instance: InstanceLimits::default(),
+            origins: OriginPolicy::default(),
+            tls: None,
             max_connections: Self::DEFAULT_MAX_CONNECTIONS,
             handshake_timeout: Self::DEFAULT_HANDSHAKE_TIMEOUT,
             max_handshakes: Self::DEFAULT_MAX_HANDSHAKES,
             shutdown_timeout: Self::DEFAULT_SHUTDOWN_TIMEOUT,
-            guest_output: Arc::new(|remote, line| eprintln!("[{remote}] {line}")),
+            guest_output: Arc::new(|line: &GuestLine<'_>| {
+                eprintln!("[{}] {}", line.client, line.text)
+            }),
             guest_log_bytes: Self::DEFAULT_GUEST_LOG_BYTES,
             guest_log_lines: Self::DEFAULT_GUEST_LOG_LINES,
             pooling: false,
@@ -88,6 +117,8 @@ impl std::fmt::Debug for ServeConfig {
         f.debug_struct("ServeConfig")
             .field("websocket", &self.websocket)
             .field("instance", &self.instance)
+            .field("origins", &self.origins)
+            .field("tls", &self.tls.is_some())
             .field("max_connections", &self.max_connections)
             .field("handshake_timeout", &self.handshake_timeout)
             .field("max_handshakes", &self.max_handshakes)

@@ -32,15 +32,33 @@ impl Handler {
     /// Makes the engine `config` asks for (with the pooling allocator sized
     /// for `max_connections`, or not), compiles the component and checks
     /// that it is a `server`-world handler.
+    #[cfg_attr(not(feature = "bench"), allow(dead_code))]
     pub(crate) fn load(path: &Path, config: &ServeConfig) -> Result<Handler> {
         let instances = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
         let engine = sandbox::engine(config.pooling.then_some((instances, &config.instance)))?;
-        let mut linker = Linker::new(&engine);
+        Handler::load_with(
+            &engine,
+            path,
+            Arc::new(config.websocket.clone()),
+            config.instance.clone(),
+        )
+    }
+
+    /// Compiles the component with `engine` and checks that it is a
+    /// `server`-world handler; its instances get `websocket` and
+    /// `instance`.
+    pub(crate) fn load_with(
+        engine: &Engine,
+        path: &Path,
+        websocket: Arc<Config>,
+        instance: InstanceLimits,
+    ) -> Result<Handler> {
+        let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| crate::add_to_linker_async(&mut linker))
             .map_err(|e| Error::Runtime(format!("{e:#}")))?;
         let start = Instant::now();
-        let component = load_component(&engine, path)?;
+        let component = load_component(engine, path)?;
         let compile = start.elapsed();
         let wrong = |e: wasmtime::Error| Error::WrongWorld {
             path: path.display().to_string(),
@@ -50,10 +68,10 @@ impl Handler {
         let pre =
             ServerPre::new(linker.instantiate_pre(&component).map_err(wrong)?).map_err(wrong)?;
         Ok(Handler {
-            engine,
+            engine: engine.clone(),
             pre,
-            websocket: Arc::new(config.websocket.clone()),
-            instance: config.instance.clone(),
+            websocket,
+            instance,
             compile,
         })
     }

@@ -176,17 +176,34 @@ pub struct Route {
 
 impl Route {
     /// The websocket configuration of the route's instances: its policy,
-    /// CA file, and its limits over `base`.
-    pub fn websocket(&self, base: &Limits) -> crate::Result<Config> {
+    /// CA file, and its limits over `base`'s; the rest (the broker, the
+    /// hooks) is `base`'s.
+    pub fn websocket(&self, base: &Config) -> crate::Result<Config> {
+        let tls = match self.ca_file.as_deref() {
+            Some(ca) => Some(crate::client_config_with_ca(ca)?),
+            None => base.tls.clone(),
+        };
         Ok(Config {
             policy: self.policy.clone(),
-            limits: self.limits.apply(base),
-            tls: self
-                .ca_file
-                .as_deref()
-                .map(crate::client_config_with_ca)
-                .transpose()?,
-            ..Config::default()
+            limits: self.limits.apply(&base.limits),
+            tls,
+            ..base.clone()
+        })
+    }
+
+    /// The route as the server takes it: its websockets over `base`, its
+    /// sandbox over `instance`.
+    pub fn to_route(
+        &self,
+        base: &Config,
+        instance: &InstanceLimits,
+    ) -> crate::Result<super::route::Route> {
+        Ok(super::route::Route {
+            path: self.path.to_string(),
+            component: self.component.clone(),
+            websocket: self.websocket(base)?,
+            instance: self.limits.apply_instance(instance),
+            origins: self.origins.clone(),
         })
     }
 }
@@ -211,7 +228,7 @@ impl Routes {
     }
 }
 
-fn prefix_matches(prefix: &str, path: &str) -> bool {
+pub(crate) fn prefix_matches(prefix: &str, path: &str) -> bool {
     if !path.starts_with('/') {
         return false;
     }
@@ -631,7 +648,7 @@ impl Manifest {
 
 /// A route's path prefix, normalized: it starts with `/` and has no
 /// trailing `/` (but `/` itself).
-fn route_path(path: &str) -> Result<String, String> {
+pub(crate) fn route_path(path: &str) -> Result<String, String> {
     if !path.starts_with('/') {
         return Err(format!(
             "`{path}` is not a path prefix: start it with `/`, e.g. \"/chat\" (\"/\" takes every path)"
@@ -689,7 +706,7 @@ mod tests {
         assert_eq!(chat.component, file.parent().unwrap().join("router.wasm"));
         assert_eq!(chat.limits.max_message_size, Some(64 << 10));
         assert_eq!(chat.limits.cpu_deadline, Some(Duration::from_secs(2)));
-        let config = chat.websocket(&Limits::default()).unwrap();
+        let config = chat.websocket(&Config::default()).unwrap();
         assert_eq!(config.limits.max_message_size, 64 << 10);
         assert_eq!(
             config.limits.max_frame_size,
@@ -702,7 +719,7 @@ mod tests {
         let root = manifest.routes.find("/anything").unwrap();
         assert_eq!(&*root.path, "/");
         assert!(root.origins.check(Some("https://evil.example")).is_ok());
-        let policy = root.websocket(&Limits::default()).unwrap().policy;
+        let policy = root.websocket(&Config::default()).unwrap().policy;
         assert!(policy.permits(true, Destination::Name("echo.websocket.org"), 443));
         assert!(!policy.permits(true, Destination::Name("other.example"), 443));
     }
@@ -844,10 +861,7 @@ mod tests {
                 Duration::from_millis(100)
             )
         );
-        // The route's CA file is only named here, not written: loading it
-        // fails, naming the file.
-        let missing = route.websocket(&Limits::default()).unwrap_err();
-        assert!(missing.to_string().contains("ca.pem"), "{missing}");
+        // (`websocket` would read `ca.pem`, gone with the test's folder.)
         let policy = &route.policy;
         assert!(policy.permits(false, Destination::Ip("127.0.0.1".parse().unwrap()), 9001));
         assert!(!policy.permits(false, Destination::Ip("127.0.0.1".parse().unwrap()), 9002));

@@ -114,7 +114,8 @@ impl From<&crate::lifecycle::Failure> for AbortReason {
 /// What made an instance trap.
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum TrapKind {
-    /// It ran past its CPU deadline without returning to the host.
+    /// It ran past its CPU deadline without returning to the host (or
+    /// past its CPU budget).
     CpuDeadline,
     /// It grew its memory past the limit.
     Memory,
@@ -125,6 +126,15 @@ pub enum TrapKind {
 impl TrapKind {
     /// The kind of `err`, by the same rule as the trap's log line.
     pub fn of(err: &wasmtime::Error) -> TrapKind {
+        if err.downcast_ref::<crate::cpu::CpuLimitExceeded>().is_some() {
+            return TrapKind::CpuDeadline;
+        }
+        if err
+            .downcast_ref::<crate::limiter::LimitExceeded>()
+            .is_some()
+        {
+            return TrapKind::Memory;
+        }
         match err.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::Interrupt) => TrapKind::CpuDeadline,
             _ if format!("{err:#}").contains("forcing trap when growing memory") => {

@@ -13,7 +13,6 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::ServerConfig;
 use std::path::Path;
 use std::sync::Arc;
-use tokio_rustls::TlsAcceptor;
 
 /// Why the certificate or key cannot serve: one line that names the file
 /// and says the fix.
@@ -56,11 +55,6 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<Arc<ServerConfig>, TlsEr
         })?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
-}
-
-/// A TLS acceptor for `cert` and `key`; see [`server_config`].
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
-    server_config(cert, key).map(TlsAcceptor::from)
 }
 
 fn read(path: &Path, what: &str, flag: &str) -> Result<Vec<u8>, TlsError> {
@@ -174,7 +168,7 @@ mod tests {
     use std::path::PathBuf;
     use std::time::Duration;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio_rustls::TlsConnector;
+    use tokio_rustls::{TlsAcceptor, TlsConnector};
 
     const WAIT: Duration = Duration::from_secs(10);
     /// `rcgen` on `ring` cannot make RSA keys: a fixed one (see

@@ -148,6 +148,12 @@ impl Broker {
         }
     }
 
+    /// Whether the cluster is connected now; `true` without a cluster
+    /// (for `/readyz`).
+    pub fn connected(&self) -> bool {
+        self.inner.cluster.as_ref().is_none_or(Cluster::connected)
+    }
+
     /// How many topics have receivers on this node.
     pub fn topic_count(&self) -> usize {
         self.inner.lock().topics.len()

@@ -234,6 +234,11 @@ impl Cluster {
         }
     }
 
+    /// Whether the client is connected to a server now.
+    pub(super) fn connected(&self) -> bool {
+        self.client.connection_state() == State::Connected
+    }
+
     /// Waits (a bounded time) until what was handed to the client is
     /// written to the server.
     pub(super) async fn flush(&self) {

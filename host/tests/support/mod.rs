@@ -88,3 +88,93 @@ pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output 
         .await
         .unwrap_or_else(|_| panic!("timed out after {NET_WAIT:?} waiting for {what}"))
 }
+
+/// A `wsbox serve` process started by a test; killed when dropped.
+pub struct Serving {
+    /// The process.
+    pub child: Child,
+    /// The listening line's scheme and address, e.g. `ws://127.0.0.1:PORT`.
+    pub url: String,
+    /// The port it listens on.
+    pub port: u16,
+    /// Its later stdout lines (`metrics on ...`).
+    pub stdout: std::sync::mpsc::Receiver<String>,
+    /// Its stderr lines.
+    pub stderr: std::sync::mpsc::Receiver<String>,
+}
+
+/// Starts `wsbox ARGS...` (a `serve` command) and waits for its listening
+/// line.
+pub fn serve(args: &[&std::ffi::OsStr]) -> Serving {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wsbox"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("wsbox serve starts");
+    let lines = |pipe: Box<dyn Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                eprintln!("wsbox: {line}");
+                let _ = tx.send(line);
+            }
+        });
+        rx
+    };
+    let stdout = lines(Box::new(child.stdout.take().unwrap()));
+    let stderr = lines(Box::new(child.stderr.take().unwrap()));
+    let first = match stdout.recv_timeout(WAIT) {
+        Ok(line) => line,
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            let err: Vec<String> = stderr.try_iter().collect();
+            panic!("wsbox serve printed no listening line within {WAIT:?}: {err:?}");
+        }
+    };
+    let url = first
+        .strip_prefix("wsbox serve: listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
+        .to_string();
+    let port = url.rsplit(':').next().unwrap().parse().unwrap();
+    Serving {
+        child,
+        url,
+        port,
+        stdout,
+        stderr,
+    }
+}
+
+impl Serving {
+    /// The next stderr line that contains `needle`, within [`WAIT`].
+    pub fn stderr_line(&self, needle: &str) -> String {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => continue,
+                Err(_) => panic!("no stderr line with {needle:?} within {WAIT:?}"),
+            }
+        }
+    }
+
+    /// Sends `signal` (e.g. `-HUP`) to the process.
+    pub fn signal(&self, signal: &str) {
+        let mut kill = Command::new("kill")
+            .args([signal, &self.child.id().to_string()])
+            .spawn()
+            .unwrap();
+        assert!(wait_within(&mut kill, "kill").success());
+    }
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

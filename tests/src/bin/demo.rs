@@ -12,7 +12,9 @@ async fn main() -> anyhow::Result<()> {
     let client = wsbox_testbed::guest("echo-client");
 
     let serve_config = ServeConfig {
-        guest_output: Arc::new(|remote, line| println!("[handler for {remote}] {line}")),
+        guest_output: Arc::new(|line: &wsbox::GuestLine<'_>| {
+            println!("[handler for {}] {}", line.client, line.text)
+        }),
         ..ServeConfig::default()
     };
     let server = Server::new(&handler, serve_config)?;

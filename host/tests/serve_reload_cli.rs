@@ -1,0 +1,194 @@
+//! `wsbox serve --config` as a process: `--check` validates a manifest (compiling its components) and exits; SIGHUP and `--watch` reload it without dropping connections: a connection opened before keeps the old handler, one opened after gets the new one, and a broken new component is refused in one line while the old one stays.
+
+mod support;
+
+use futures_util::{SinkExt, StreamExt};
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use support::{output_within, serve, within};
+use tungstenite::protocol::CloseFrame;
+use tungstenite::Message;
+
+type Client =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// Copies sample guest `name` over `to`: written aside, then renamed.
+fn install(name: &str, to: &Path) {
+    let aside = to.with_extension("partial");
+    std::fs::copy(wsbox_testbed::guest(name), &aside).unwrap();
+    std::fs::rename(&aside, to).unwrap();
+}
+
+/// A folder with `wsbox.toml` (one route `/` to `handler.wasm`, a copy
+/// of echo) and the manifest's path.
+fn deployed() -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let handler = dir.path().join("handler.wasm");
+    install("echo", &handler);
+    let manifest = dir.path().join("wsbox.toml");
+    std::fs::write(
+        &manifest,
+        "listen = \"127.0.0.1:0\"\n\n[[route]]\npath = \"/\"\ncomponent = \"handler.wasm\"\n",
+    )
+    .unwrap();
+    (dir, manifest, handler)
+}
+
+async fn connect(url: &str) -> Client {
+    within("the connection", tokio_tungstenite::connect_async(url))
+        .await
+        .unwrap()
+        .0
+}
+
+/// Echoes `text`, closes with 1000 and gives the code the handler
+/// answered: 1000 from echo, 4000 from close-reporter.
+async fn echo_then_close(ws: &mut Client, text: &str) -> Option<u16> {
+    within("the send", ws.send(Message::text(text)))
+        .await
+        .unwrap();
+    let echo = within("the echo", ws.next()).await.unwrap().unwrap();
+    assert_eq!(echo, Message::text(text));
+    let close = CloseFrame {
+        code: 1000.into(),
+        reason: "done".into(),
+    };
+    within("our close", ws.send(Message::Close(Some(close))))
+        .await
+        .unwrap();
+    loop {
+        match within("the answer to our close", ws.next()).await {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => continue,
+            _ => return None,
+        }
+    }
+}
+
+fn args<'a>(list: &'a [&'a str], manifest: &'a Path) -> Vec<&'a OsStr> {
+    list.iter()
+        .map(OsStr::new)
+        .chain([manifest.as_os_str()])
+        .collect()
+}
+
+/// Rewrites the component, asks for a reload with `reload` and waits for
+/// `wsbox serve` to say how it went, in one line.
+async fn reload_with(
+    serving: &support::Serving,
+    reload: &dyn Fn(&support::Serving),
+    needle: &str,
+) -> String {
+    reload(serving);
+    let line = tokio::task::block_in_place(|| serving.stderr_line(needle));
+    assert!(!line.contains('\n'));
+    line
+}
+
+async fn old_and_new_versions_side_by_side(watch: bool) {
+    let (_dir, manifest, handler) = deployed();
+    let flags: &[&str] = if watch {
+        &["serve", "--watch", "--config"]
+    } else {
+        &["serve", "--config"]
+    };
+    let serving = serve(&args(flags, &manifest));
+    let url = format!("{}/v", serving.url);
+    let mut before = connect(&url).await;
+    let signal: &dyn Fn(&support::Serving) = if watch {
+        &|_| {}
+    } else {
+        &|s| s.signal("-HUP")
+    };
+
+    install("close-reporter", &handler);
+    let line = reload_with(&serving, signal, "reloaded").await;
+    let why = if watch {
+        "a watched file changed"
+    } else {
+        "SIGHUP"
+    };
+    assert!(line.contains(why), "{line}");
+    let mut after = connect(&url).await;
+    assert_eq!(echo_then_close(&mut before, "old").await, Some(1000));
+    assert_eq!(echo_then_close(&mut after, "new").await, Some(4000));
+
+    // A broken component: one line, and close-reporter stays in service.
+    let aside = handler.with_extension("partial");
+    std::fs::write(&aside, b"\0asm garbage").unwrap();
+    std::fs::rename(&aside, &handler).unwrap();
+    let line = reload_with(&serving, signal, "refused").await;
+    assert!(
+        line.contains("handler.wasm") && line.contains("the previous version stays in service"),
+        "{line}"
+    );
+    let mut later = connect(&url).await;
+    assert_eq!(echo_then_close(&mut later, "still").await, Some(4000));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sighup_reloads_without_dropping_connections() {
+    old_and_new_versions_side_by_side(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_reloads_when_the_component_changes() {
+    old_and_new_versions_side_by_side(true).await;
+}
+
+#[test]
+fn check_validates_the_manifest_and_its_components() {
+    let (_dir, manifest, handler) = deployed();
+    let check = |what: &str| {
+        output_within(
+            Command::new(env!("CARGO_BIN_EXE_wsbox"))
+                .args(["serve", "--check", "--config"])
+                .arg(&manifest),
+            what,
+        )
+    };
+    let out = check("wsbox serve --check");
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("wsbox.toml can serve (1 route)"),
+        "{stdout}"
+    );
+
+    // A component that does not compile: --check compiles, so it fails.
+    std::fs::write(&handler, b"\0asm\x01\0\0\0garbage").unwrap();
+    let out = check("wsbox serve --check, broken component");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("handler.wasm"), "{stderr}");
+
+    // An unknown key: one line naming the file, the line and the key.
+    install("echo", &handler);
+    std::fs::write(
+        &manifest,
+        "[[route]]\npath = \"/\"\ncomponent = \"handler.wasm\"\ncompnent = \"x\"\n",
+    )
+    .unwrap();
+    let out = check("wsbox serve --check, unknown key");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("wsbox.toml line 4") && stderr.contains("key `compnent`"),
+        "{stderr}"
+    );
+
+    // Per-component flags are refused with --config, saying where to put
+    // them.
+    let out = output_within(
+        Command::new(env!("CARGO_BIN_EXE_wsbox"))
+            .args(["serve", "--allow-origin", "https://a.example", "--config"])
+            .arg(&manifest),
+        "wsbox serve --allow-origin --config",
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("in each [[route]]"), "{stderr}");
+}

@@ -1,0 +1,278 @@
+//! wsbox serve's /metrics after a known workload, read with Python's reference Prometheus parser (`prometheus_client.parser`), holds exactly the counts of what happened: connections by route, upgrades by status, handshake failures by reason, traps by kind, the latency histograms and the instances alive; /healthz and /readyz answer, /readyz following the accept loop and the NATS cluster.
+
+use std::collections::BTreeMap;
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tungstenite::Message;
+use wsbox::{Broker, ClusterConfig, Config, InstanceLimits, OriginPolicy, Route, ServeConfig};
+use wsbox_tests::nats::NatsServer;
+use wsbox_tests::{guest, http_get, next_message, send, serve_routes, within};
+
+/// Parses Prometheus text with Python's `prometheus_client.parser` into
+/// `name{labels}` (labels sorted) → value.
+fn parse(text: &str) -> BTreeMap<String, f64> {
+    const SCRIPT: &str = r#"
+import sys
+from prometheus_client.parser import text_string_to_metric_families
+for family in text_string_to_metric_families(sys.stdin.read()):
+    for s in family.samples:
+        labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+        print(f"{s.name}{{{labels}}} {s.value!r}")
+"#;
+    let mut child = std::process::Command::new(wsbox_tests::python())
+        .args(["-c", SCRIPT])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the peers' Python runs");
+    std::io::Write::write_all(child.stdin.as_mut().unwrap(), text.as_bytes()).unwrap();
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "prometheus_client refused the text: {}\n{text}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (sample, value) = line.rsplit_once(' ').unwrap();
+            (sample.to_string(), value.parse().unwrap())
+        })
+        .collect()
+}
+
+/// The metrics listener of `server`, serving until the test ends.
+async fn metrics_port(server: &wsbox::Server) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = server.clone();
+    tokio::spawn(async move { server.serve_metrics(listener, std::future::pending()).await });
+    port
+}
+
+/// `GET path` on the metrics listener: (status, whole answer).
+async fn get(port: u16, path: &str) -> (u16, String) {
+    http_get(port, &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n")).await
+}
+
+/// An upgrade request for `path` with extra header lines.
+fn upgrade(path: &str, extra: &str) -> String {
+    format!(
+        "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n{extra}\r\n"
+    )
+}
+
+/// Reads until the peer ends the connection (or resets it).
+async fn until_closed(tcp: &mut TcpStream) {
+    let mut rest = Vec::new();
+    let _ = within(
+        "the server to end the connection",
+        tcp.read_to_end(&mut rest),
+    )
+    .await;
+}
+
+/// Sends one message to a faulty route, reads its echo, then the close
+/// that follows the trap.
+async fn faulty(served: &wsbox_tests::Served, path: &str) -> Option<(u16, String)> {
+    let mut ws = wsbox_tests::connect(&served.url(path)).await;
+    send(&mut ws, Message::text("x")).await;
+    assert_eq!(next_message(&mut ws).await, Message::text("x"), "{path}");
+    wsbox_tests::read_until_close(&mut ws).await.1
+}
+
+#[tokio::test]
+async fn a_known_workload_reads_back_exactly() {
+    let faulty_route = |path: &str| Route::new(path, guest("faulty"));
+    let routes = vec![
+        Route {
+            origins: OriginPolicy::new(&["https://ok.example"], false).unwrap(),
+            ..Route::new("/echo", guest("echo"))
+        },
+        faulty_route("/trap"),
+        faulty_route("/trap-upgrade"),
+        Route {
+            instance: InstanceLimits {
+                cpu_deadline: Duration::from_millis(200),
+                ..InstanceLimits::default()
+            },
+            ..faulty_route("/spin")
+        },
+        Route {
+            instance: InstanceLimits {
+                max_memory: 32 << 20,
+                ..InstanceLimits::default()
+            },
+            ..faulty_route("/alloc")
+        },
+    ];
+    let config = ServeConfig {
+        max_connections: 2,
+        max_handshakes: 1,
+        handshake_timeout: Duration::from_millis(500),
+        ..ServeConfig::default()
+    };
+    let (served, server) = serve_routes(routes, config).await;
+    let port = metrics_port(&server).await;
+    assert_eq!(get(port, "/healthz").await.0, 200);
+    assert_eq!(get(port, "/readyz").await.0, 200);
+
+    // A silent client holds the only handshake place: the next is closed
+    // at once (over_limit), the silent one at the timeout.
+    let mut silent = TcpStream::connect(("127.0.0.1", served.port))
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut over = TcpStream::connect(("127.0.0.1", served.port))
+        .await
+        .unwrap();
+    until_closed(&mut over).await;
+    until_closed(&mut silent).await;
+    // A request cut short (closed).
+    let mut cut = TcpStream::connect(("127.0.0.1", served.port))
+        .await
+        .unwrap();
+    cut.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    cut.shutdown().await.unwrap();
+    until_closed(&mut cut).await;
+    // Refusals before any instance: 404, 403, 426.
+    assert_eq!(http_get(served.port, &upgrade("/nowhere", "")).await.0, 404);
+    let evil = upgrade("/echo", "Origin: https://evil.example\r\n");
+    assert_eq!(http_get(served.port, &evil).await.0, 403);
+    let plain = "GET /echo HTTP/1.1\r\nHost: x\r\n\r\n";
+    assert_eq!(http_get(served.port, plain).await.0, 426);
+    // Traps of each kind: in handle (1011 after the echo), and in upgrade
+    // (500).
+    assert_eq!(faulty(&served, "/trap").await.map(|c| c.0), Some(1011));
+    assert_eq!(faulty(&served, "/spin").await.map(|c| c.0), Some(1011));
+    assert_eq!(faulty(&served, "/alloc").await.map(|c| c.0), Some(1011));
+    let trap_upgrade = http_get(served.port, &upgrade("/trap-upgrade", "")).await;
+    assert_eq!(trap_upgrade.0, 500);
+    // Two echo connections fill --max-connections: the third gets 503.
+    let mut first = wsbox_tests::connect(&served.url("/echo/a")).await;
+    let mut second = wsbox_tests::connect(&served.url("/echo/b")).await;
+    send(&mut second, Message::text("held")).await;
+    assert_eq!(next_message(&mut second).await, Message::text("held"));
+    assert_eq!(http_get(served.port, &upgrade("/echo", "")).await.0, 503);
+    within("the first echo's close", first.close(None))
+        .await
+        .unwrap();
+    wsbox_tests::drain(&mut first).await;
+
+    // The first echo connection's end is counted once its instance ends.
+    let samples = within("the first connection to be counted closed", async {
+        loop {
+            let (status, answer) = get(port, "/metrics").await;
+            assert_eq!(status, 200, "{answer}");
+            assert!(
+                answer.contains("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
+                "{answer}"
+            );
+            let body = answer.split_once("\r\n\r\n").unwrap().1.to_string();
+            let samples = parse(&body);
+            if samples.get(r#"wsbox_connections_open{route="/echo"}"#) == Some(&1.0)
+                && samples.get("wsbox_instances_alive{}") == Some(&1.0)
+            {
+                break samples;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    let want: &[(&str, f64)] = &[
+        (r#"wsbox_connections_total{route="/echo"}"#, 2.0),
+        (r#"wsbox_connections_open{route="/echo"}"#, 1.0),
+        (r#"wsbox_connections_total{route="/trap"}"#, 1.0),
+        (r#"wsbox_connections_open{route="/trap"}"#, 0.0),
+        (r#"wsbox_connections_total{route="/spin"}"#, 1.0),
+        (r#"wsbox_connections_total{route="/alloc"}"#, 1.0),
+        (r#"wsbox_upgrades_total{status="101"}"#, 5.0),
+        (r#"wsbox_upgrades_total{status="403"}"#, 1.0),
+        (r#"wsbox_upgrades_total{status="404"}"#, 1.0),
+        (r#"wsbox_upgrades_total{status="426"}"#, 1.0),
+        (r#"wsbox_upgrades_total{status="500"}"#, 1.0),
+        (r#"wsbox_upgrades_total{status="503"}"#, 1.0),
+        (
+            r#"wsbox_handshake_failures_total{reason="over_limit"}"#,
+            1.0,
+        ),
+        (r#"wsbox_handshake_failures_total{reason="timeout"}"#, 1.0),
+        (r#"wsbox_handshake_failures_total{reason="closed"}"#, 1.0),
+        (r#"wsbox_traps_total{kind="other"}"#, 2.0),
+        (r#"wsbox_traps_total{kind="cpu-deadline"}"#, 1.0),
+        (r#"wsbox_traps_total{kind="memory"}"#, 1.0),
+        // Six instances: four faulty, two echo; none for the refusals.
+        ("wsbox_instantiate_seconds_count{}", 6.0),
+        (r#"wsbox_instantiate_seconds_bucket{le="+Inf"}"#, 6.0),
+        ("wsbox_accept_to_handler_seconds_count{}", 5.0),
+        ("wsbox_instances_alive{}", 1.0),
+    ];
+    for (sample, value) in want {
+        assert_eq!(
+            samples.get(*sample),
+            Some(value),
+            "{sample} in the parsed samples:\n{samples:#?}"
+        );
+    }
+    // Nothing counted that did not happen.
+    let upgrades = samples
+        .keys()
+        .filter(|k| k.starts_with("wsbox_upgrades_total"))
+        .count();
+    assert_eq!(upgrades, 6, "{samples:#?}");
+    assert!(!samples.contains_key(r#"wsbox_handshake_failures_total{reason="tls"}"#));
+    let sum = samples["wsbox_instantiate_seconds_sum{}"];
+    assert!(sum > 0.0 && sum < 60.0, "{sum}");
+
+    send(&mut second, Message::text("still")).await;
+    assert_eq!(next_message(&mut second).await, Message::text("still"));
+    served.shutdown().await;
+    // Not accepting any more: not ready, but alive.
+    assert_eq!(get(port, "/readyz").await.0, 503);
+    assert_eq!(get(port, "/healthz").await.0, 200);
+}
+
+#[tokio::test]
+async fn readyz_follows_the_cluster() {
+    let mut nats = NatsServer::start().await;
+    let broker = Broker::connect(&ClusterConfig {
+        servers: vec![nats.url()],
+        prefix: "wsbox-readyz".into(),
+    })
+    .await
+    .unwrap();
+    let route = Route {
+        websocket: Config {
+            broker,
+            ..Config::default()
+        },
+        ..Route::new("/", guest("echo"))
+    };
+    let (served, server) = serve_routes(vec![route], ServeConfig::default()).await;
+    let port = metrics_port(&server).await;
+    let status_becomes = |want: u16| async move {
+        within(&format!("/readyz to answer {want}"), async {
+            while get(port, "/readyz").await.0 != want {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        })
+        .await
+    };
+    status_becomes(200).await;
+    assert!(server.ready());
+    nats.stop().await;
+    status_becomes(503).await;
+    assert!(!server.ready());
+    assert_eq!(get(port, "/healthz").await.0, 200);
+    nats.restart().await;
+    status_becomes(200).await;
+    served.shutdown().await;
+}
