@@ -3,10 +3,11 @@
 //! room each, with every wait bounded by [`WAIT`](crate::WAIT).
 
 use crate::{connect, within, ClientStream, Served};
+use futures_util::future::join_all;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tungstenite::Message;
 use wsbox::{Broker, Config, Limits, ServeConfig};
 
@@ -189,4 +190,47 @@ pub async fn wait_topic_count(broker: &Broker, count: usize) {
         broker.topic_count(),
         crate::WAIT
     );
+}
+
+/// Message `k` of a bulk run called `run`: about 1 KiB.
+pub fn bulk(run: &str, k: usize) -> String {
+    format!("{run} {k} {}", "x".repeat(1000))
+}
+
+/// How many messages the readers of [`bursts`] read before the next burst.
+pub const BURST: usize = 100;
+
+/// `publisher` sends `count` [`bulk`] messages of `run` in bursts of
+/// [`BURST`], each read by every one of `readers` (as `PUBLISHER: MESSAGE`,
+/// in order) before the next, so that they never lag by more than a burst.
+/// Gives how long it took.
+pub async fn bursts(
+    publisher: &mut ChatClient,
+    readers: &mut [ChatClient],
+    run: &str,
+    count: usize,
+) -> Duration {
+    let start = Instant::now();
+    let sender = publisher.name.clone();
+    for burst in (0..count).collect::<Vec<_>>().chunks(BURST) {
+        for &k in burst {
+            publisher.say(&bulk(run, k)).await;
+        }
+        join_all(readers.iter_mut().map(|client| {
+            let sender = &sender;
+            async move {
+                for &k in burst {
+                    let got = client.next_text().await;
+                    assert!(
+                        got == format!("{sender}: {}", bulk(run, k)),
+                        "{}: message {k} of {run} is {:?}",
+                        client.name,
+                        &got[..got.len().min(40)]
+                    );
+                }
+            }
+        }))
+        .await;
+    }
+    start.elapsed()
 }

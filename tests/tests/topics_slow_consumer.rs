@@ -1,9 +1,8 @@
 //! A joined websocket that stops reading is closed by the host with 1013 `slow consumer` once its unsent topic bytes pass `--topic-buffer`, after an unbroken prefix of the room's messages, while the other members of the room go on at the rate they had without it.
 
-use futures_util::future::join_all;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use wsbox::{Broker, Limits};
-use wsbox_tests::chat::{serve_chat_at, wait_topic_count, ChatClient};
+use wsbox_tests::chat::{bulk, bursts, serve_chat_at, wait_topic_count, ChatClient};
 use wsbox_tests::{guest, read_until_close};
 
 /// Messages the publisher sends in each phase, of about 1 KiB each: far more
@@ -11,36 +10,6 @@ use wsbox_tests::{guest, read_until_close};
 const MESSAGES: usize = 10_000;
 const BUDGET: usize = 256 << 10;
 const FAST: usize = 4;
-/// The fast members read every burst of messages before the next is sent.
-const BURST: usize = 100;
-
-fn message(phase: &str, k: usize) -> String {
-    format!("{phase} {k} {}", "x".repeat(1000))
-}
-
-/// The publisher sends a phase's messages in bursts, each read by every
-/// fast member before the next (so that the fast ones never lag by more
-/// than a burst); gives how long it took.
-async fn phase(publisher: &mut ChatClient, fast: &mut [ChatClient], name: &str) -> Duration {
-    let start = Instant::now();
-    for burst in (0..MESSAGES).collect::<Vec<_>>().chunks(BURST) {
-        for &k in burst {
-            publisher.say(&message(name, k)).await;
-        }
-        join_all(fast.iter_mut().map(|client| async move {
-            for &k in burst {
-                let got = client.next_text().await;
-                assert!(
-                    got == format!("pub: {}", message(name, k)),
-                    "{}: message {k} of {name}",
-                    client.name
-                );
-            }
-        }))
-        .await;
-    }
-    start.elapsed()
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_member_gets_1013_slow_consumer_and_the_others_go_on_at_full_rate() {
@@ -62,14 +31,14 @@ async fn a_stalled_member_gets_1013_slow_consumer_and_the_others_go_on_at_full_r
         assert_eq!(client.next_text().await, "* pub joined");
     }
 
-    let alone = phase(&mut publisher, &mut fast, "alone").await;
+    let alone = bursts(&mut publisher, &mut fast, "alone", MESSAGES).await;
 
     let slow = ChatClient::join(served.port, "feed", "slow").await;
     for client in fast.iter_mut().chain([&mut publisher]) {
         assert_eq!(client.next_text().await, "* slow joined");
     }
     // From here on, `slow` is not read.
-    let stalled = phase(&mut publisher, &mut fast, "stalled").await;
+    let stalled = bursts(&mut publisher, &mut fast, "stalled", MESSAGES).await;
     eprintln!(
         "{MESSAGES} messages to {FAST} fast members: {alone:?} alone, {stalled:?} \
          with a stalled member"
@@ -92,7 +61,7 @@ async fn a_stalled_member_gets_1013_slow_consumer_and_the_others_go_on_at_full_r
     for (k, got) in messages.iter().enumerate() {
         let got = got.to_text().expect("text");
         assert!(
-            got == format!("pub: {}", message("stalled", k)),
+            got == format!("pub: {}", bulk("stalled", k)),
             "message {k} of the prefix is {:?}",
             &got[..got.len().min(40)]
         );
