@@ -42,13 +42,14 @@ pub fn encode(s: &str) -> String {
         .collect()
 }
 
-/// `ws://127.0.0.1:PORT/room/ROOM?name=NAME`, both percent-encoded.
+/// `/room/ROOM?name=NAME`, both percent-encoded.
+pub fn room_path(room: &str, name: &str) -> String {
+    format!("/room/{}?name={}", encode(room), encode(name))
+}
+
+/// `ws://127.0.0.1:PORT/room/ROOM?name=NAME`.
 pub fn room_url(port: u16, room: &str, name: &str) -> String {
-    format!(
-        "ws://127.0.0.1:{port}/room/{}?name={}",
-        encode(room),
-        encode(name)
-    )
+    format!("ws://127.0.0.1:{port}{}", room_path(room, name))
 }
 
 /// What the chat sends a client once it joined.
@@ -77,6 +78,19 @@ impl ChatClient {
         };
         let first = client.next_text().await;
         assert_eq!(first, welcome(room, name), "{name}'s first message");
+        client
+    }
+
+    /// Like [`join`](Self::join), in a room with traffic of its own: what
+    /// arrives before the welcome is skipped.
+    pub async fn join_busy_room(port: u16, room: &str, name: &str) -> ChatClient {
+        let ws = connect(&room_url(port, room, name)).await;
+        let mut client = ChatClient {
+            name: name.into(),
+            room: room.into(),
+            ws,
+        };
+        while client.next_text().await != welcome(room, name) {}
         client
     }
 
