@@ -93,7 +93,7 @@ async fn one_join(nodes: &[Node], i: usize) {
         }
         // A handler that traps, or returns, while joined.
         _ => {
-            let path = if (r >> 24) % 2 == 0 {
+            let path = if (r >> 24).is_multiple_of(2) {
                 "/joined/trap"
             } else {
                 "/joined/return-open"
