@@ -8,8 +8,9 @@
 //! - the guest's calls write data frames, pings and their own close frames
 //!   straight to the sink;
 //! - the driver task writes the close frames the host owes (an echo, a
-//!   going-away, a violation's code, a dropped websocket), keeps the
-//!   machine's deadlines, and ends TCP.
+//!   going-away, a violation's code, a dropped websocket), writes the
+//!   messages of the topics the websocket joined (`topics::joined`), keeps
+//!   the machine's deadlines, and ends TCP.
 //!
 //! Every write has a bound (the send timeout, or the close timeout for
 //! close frames), and the driver ends when the socket is closed: no task or
@@ -22,7 +23,9 @@ use crate::error::HostError;
 use crate::lifecycle::{Actions, CloseFrame, End, Event, Failure, Finish, Machine};
 use crate::reader::Reader;
 use crate::sink::Sink;
+use crate::topics::Outbox;
 use bytes::BytesMut;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -76,6 +79,12 @@ pub(crate) struct Link {
     wake: Notify,
     /// The guest's queue, for the ends the machine decides on.
     to_guest: mpsc::UnboundedSender<Inbound>,
+    /// Wakes the driver: topic frames are queued in the outbox.
+    topics_ready: Notify,
+    /// The guest is in the middle of a fragmented message: no topic frame
+    /// may go out before its final fragment. Changed and read with the sink
+    /// held.
+    fragmenting: AtomicBool,
     send_timeout: Duration,
     close_timeout: Duration,
     role: Role,
@@ -89,6 +98,8 @@ struct Guarded {
     owed_finish: Option<Finish>,
     /// The driver has closed the socket.
     done: bool,
+    /// The topic frames the driver has still to write.
+    outbox: Outbox,
 }
 
 /// A frame to write.
@@ -173,7 +184,7 @@ impl Link {
     /// Sends a close frame with `code` now, unless one was decided on
     /// already (graceful shutdown). The guest still sees the peer's answer.
     pub(crate) fn close_now(&self, code: crate::CloseCode) {
-        self.event(Event::HostClose(code));
+        self.event(Event::HostClose(CloseFrame::code(code)));
     }
 
     /// Sets the code sent if the guest lets go without closing.
@@ -212,6 +223,13 @@ impl Link {
         allowed(&self.lock().machine)?;
         let written =
             tokio::time::timeout_at(deadline, sink.frame(opcode, payload, fin, compressed)).await;
+        if let (OpCode::Data(_), Ok(Ok(()))) = (opcode, &written) {
+            let was = self.fragmenting.swap(!fin, Ordering::Relaxed);
+            if was && fin {
+                // Topic frames held back by the fragmented message may go.
+                self.topics_ready.notify_one();
+            }
+        }
         drop(sink);
         Ok(match written {
             Ok(Ok(())) => Ok(()),
@@ -277,6 +295,70 @@ impl Link {
     pub(crate) fn close_timeout(&self) -> Duration {
         self.close_timeout
     }
+
+    /// Runs `f` on the machine and the topic outbox together.
+    pub(crate) fn with_outbox<R>(&self, f: impl FnOnce(&Machine, &mut Outbox) -> R) -> R {
+        let mut guarded = self.lock();
+        let Guarded {
+            machine, outbox, ..
+        } = &mut *guarded;
+        f(machine, outbox)
+    }
+
+    /// Wakes the driver to write the topic frames just queued.
+    pub(crate) fn topics_queued(&self) {
+        self.topics_ready.notify_one();
+    }
+
+    /// Writes a batch of the queued topic frames, with the sink held: not
+    /// inside a fragmented message of the guest's, not after our close
+    /// frame (the queue is dropped then), within the send timeout. A failed
+    /// write aborts the connection. Wakes itself again while frames are
+    /// left, so that the driver's other duties take turns with it.
+    async fn write_topics(&self) {
+        if self.lock().outbox.is_empty() {
+            return;
+        }
+        let deadline = Instant::now() + self.send_timeout;
+        let Ok(mut sink) = tokio::time::timeout_at(deadline, self.sink.lock()).await else {
+            self.failed(Failure::WriteTimeout);
+            return;
+        };
+        if self.fragmenting.load(Ordering::Relaxed) {
+            // The guest's final fragment wakes the driver again.
+            return;
+        }
+        let batch = {
+            let mut guarded = self.lock();
+            if !guarded.machine.may_write_data() {
+                guarded.outbox.clear();
+                return;
+            }
+            guarded.outbox.take_batch()
+        };
+        let frames: Vec<&[u8]> = batch.iter().map(|p| &p.frame()[..]).collect();
+        let bytes: usize = frames.iter().map(|f| f.len()).sum();
+        let written = tokio::time::timeout_at(deadline, sink.write_encoded(&frames)).await;
+        drop(sink);
+        match written {
+            Ok(Ok(())) => {
+                let more = {
+                    let mut guarded = self.lock();
+                    guarded.outbox.written(bytes);
+                    !guarded.outbox.is_empty()
+                };
+                if more {
+                    self.topics_ready.notify_one();
+                }
+            }
+            Ok(Err(e)) => {
+                self.failed(Failure::Io(e.to_string()));
+            }
+            Err(_) => {
+                self.failed(Failure::WriteTimeout);
+            }
+        }
+    }
 }
 
 /// The guest side's handles on a running connection.
@@ -311,10 +393,13 @@ where
             owed_close: None,
             owed_finish: None,
             done: false,
+            outbox: Outbox::new(limits.topic_buffer),
         }),
         sink: tokio::sync::Mutex::new(Sink::new(write_half, role)),
         wake: Notify::new(),
         to_guest: to_guest.clone(),
+        topics_ready: Notify::new(),
+        fragmenting: AtomicBool::new(false),
         send_timeout: limits.send_timeout,
         close_timeout: limits.close_timeout,
         role,
@@ -337,8 +422,12 @@ where
     }
 }
 
-/// Writes what the host owes, keeps the deadlines, and ends TCP.
+/// Writes what the host owes and the topics' messages, keeps the deadlines,
+/// and ends TCP.
 async fn drive(link: Arc<Link>, reader: JoinHandle<Option<()>>, _slot: OwnedSemaphorePermit) {
+    // However the driver ends (even aborted), the websocket leaves its
+    // topics.
+    let _leave = LeaveTopics(link.clone());
     let mut reader = Some(reader);
     let never = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let finish = loop {
@@ -366,6 +455,7 @@ async fn drive(link: Arc<Link>, reader: JoinHandle<Option<()>>, _slot: OwnedSema
             _ = sleep_until(deadline.unwrap_or(never)), if deadline.is_some() => {
                 link.event(Event::Tick);
             }
+            _ = link.topics_ready.notified() => link.write_topics().await,
             ended = async { reader.as_mut().expect("checked").await }, if reader.is_some() => {
                 reader = None;
                 if !matches!(ended, Ok(Some(()))) {
@@ -376,8 +466,19 @@ async fn drive(link: Arc<Link>, reader: JoinHandle<Option<()>>, _slot: OwnedSema
             }
         }
     };
+    // No frame goes out after the finish: the topics end here.
+    link.leave_topics();
     end_tcp(&link, finish, reader).await;
     link.lock().done = true;
+}
+
+/// Takes a connection out of its topics when dropped.
+struct LeaveTopics(Arc<Link>);
+
+impl Drop for LeaveTopics {
+    fn drop(&mut self) {
+        self.0.leave_topics();
+    }
 }
 
 /// Ends TCP the way `finish` says, each wait bounded by the close timeout,

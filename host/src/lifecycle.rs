@@ -174,8 +174,11 @@ pub(crate) enum Event {
     Released,
     /// The guest took this end off its queue.
     Received(End),
-    /// The host closes the connection on its own: going away at shutdown.
-    HostClose(CloseCode),
+    /// The host closes the connection on its own, with this frame: going
+    /// away at shutdown, or 1013 `slow consumer` for a joined websocket
+    /// that does not keep up with its topics. After the peer's close, the
+    /// host echoes the peer's code instead.
+    HostClose(CloseFrame),
     /// The code to send if the guest lets go without closing (1011 after a
     /// trap).
     DropCode(CloseCode),
@@ -239,6 +242,13 @@ impl Machine {
         self.may_write_data()
             .then_some(())
             .ok_or(HostError::Code(ErrorCode::Closed))
+    }
+
+    /// Whether the connection is open in both directions: no close frame
+    /// was sent or received. Only an open websocket is given topic
+    /// messages.
+    pub(crate) fn is_open(&self) -> bool {
+        self.state == State::Open
     }
 
     /// Whether a data frame, ping or pong may still be written: our close
@@ -345,12 +355,15 @@ impl Machine {
                     State::ClosingByUs { deadline } => {
                         deadline.get_or_insert(now + self.close_timeout);
                     }
-                    _ => self.send_close(Sender::Host(self.drop_code), now, &mut actions),
+                    _ => {
+                        let frame = CloseFrame::code(self.drop_code);
+                        self.send_close(Sender::Host(frame), now, &mut actions)
+                    }
                 }
             }
             Event::Received(End::Close(status)) => self.latch(Ok(status)),
             Event::Received(End::Failed(_)) => self.latch(Err(QueryCloseStatusError::Aborted)),
-            Event::HostClose(code) => self.send_close(Sender::Host(code), now, &mut actions),
+            Event::HostClose(frame) => self.send_close(Sender::Host(frame), now, &mut actions),
             Event::DropCode(code) => {
                 if !self.released {
                     self.drop_code = code;
@@ -359,7 +372,11 @@ impl Machine {
             Event::Tick => match &self.state {
                 State::ClosingByPeer { answer_by, .. } if now >= *answer_by => {
                     // The guest did not answer in time: the host echoes.
-                    self.send_close(Sender::Host(CloseCode::Normal), now, &mut actions);
+                    self.send_close(
+                        Sender::Host(CloseFrame::code(CloseCode::Normal)),
+                        now,
+                        &mut actions,
+                    );
                 }
                 State::ClosingByUs {
                     deadline: Some(deadline),
@@ -390,7 +407,11 @@ impl Machine {
                     answer_by: now + self.close_timeout,
                 };
                 if self.released {
-                    self.send_close(Sender::Host(CloseCode::Normal), now, actions);
+                    self.send_close(
+                        Sender::Host(CloseFrame::code(CloseCode::Normal)),
+                        now,
+                        actions,
+                    );
                 }
             }
             State::ClosingByUs { .. } => {
@@ -416,7 +437,7 @@ impl Machine {
                 };
                 actions.send_close = Some(match sender {
                     Sender::Guest(frame) => frame,
-                    Sender::Host(code) => CloseFrame::code(code),
+                    Sender::Host(frame) => frame,
                 });
             }
             State::ClosingByPeer { status, .. } => {
@@ -449,8 +470,8 @@ impl Machine {
 enum Sender {
     /// The guest, through `close` or `shutdown`.
     Guest(CloseFrame),
-    /// The host, with this code unless the peer closed first.
-    Host(CloseCode),
+    /// The host, with this frame unless the peer closed first.
+    Host(CloseFrame),
 }
 
 /// The reason we put in the close frame that fails the connection.

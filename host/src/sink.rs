@@ -115,6 +115,68 @@ pub(crate) fn apply_mask(buf: &mut [u8], mask: [u8; 4], offset: usize) {
     }
 }
 
+impl Sink {
+    /// Writes whole data frames encoded once for every receiver of a topic
+    /// (`topics::Publication::frame`: unmasked, FIN set), then flushes. A
+    /// server writes them as they are, in as few writes as the stream
+    /// allows; a client gives each a header of its own with a fresh mask
+    /// and masks a copy of the payload.
+    pub(crate) async fn write_encoded(&mut self, frames: &[&[u8]]) -> io::Result<()> {
+        let Some(io) = self.io.as_mut() else {
+            return Err(io::ErrorKind::NotConnected.into());
+        };
+        match self.role {
+            Role::Server => write_all_slices(io, frames).await?,
+            Role::Client => {
+                for frame in frames {
+                    write_masked(io, frame).await?;
+                }
+            }
+        }
+        io.flush().await
+    }
+}
+
+/// Writes every byte of `frames`, in order, with vectored writes.
+async fn write_all_slices(
+    io: &mut Pin<Box<dyn AsyncWrite + Send>>,
+    frames: &[&[u8]],
+) -> io::Result<()> {
+    let mut slices: Vec<IoSlice<'_>> = frames.iter().map(|f| IoSlice::new(f)).collect();
+    let mut rest = &mut slices[..];
+    while !rest.is_empty() {
+        let n = io.write_vectored(rest).await?;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        IoSlice::advance_slices(&mut rest, n);
+    }
+    Ok(())
+}
+
+/// Writes the unmasked frame `frame` as a client must: its header with a
+/// fresh mask, and a masked copy of its payload.
+async fn write_masked(io: &mut Pin<Box<dyn AsyncWrite + Send>>, frame: &[u8]) -> io::Result<()> {
+    let mut cursor = Cursor::new(frame);
+    let (mut header, len) = FrameHeader::parse(&mut cursor)
+        .map_err(io::Error::other)?
+        .ok_or_else(|| io::Error::other("an encoded frame without a whole header"))?;
+    let mut payload = frame[cursor.position() as usize..].to_vec();
+    if payload.len() as u64 != len {
+        return Err(io::Error::other(
+            "an encoded frame whose length is not its header's",
+        ));
+    }
+    let mask = rand::random::<[u8; 4]>();
+    header.mask = Some(mask);
+    let mut head = [0u8; 14];
+    let mut cursor = Cursor::new(&mut head[..]);
+    header.format(len, &mut cursor).map_err(io::Error::other)?;
+    let head_len = cursor.position() as usize;
+    apply_mask(&mut payload, mask, 0);
+    write_all_vectored(io, &head[..head_len], &payload).await
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -5,39 +5,42 @@
 //!   delivers publications to them; with a [`ClusterConfig`] it also links
 //!   the process to the other wsbox processes on a NATS server (`cluster`).
 //! - A receiver is anything that implements [`Receiver`]: a guest's
-//!   [`Subscription`] (`subscription`), or a joined websocket.
+//!   [`Subscription`] (`subscription`), or a joined websocket's connection
+//!   (`joined`).
 //! - [`InstanceTopics`] (`instance`) is one instance's share: its limit on
 //!   joins and subscriptions, and the joins to undo when it ends.
 //!
-//! # The seam for joined websockets
+//! # Joined websockets
 //!
-//! The connection code hands publications to a joined websocket through
-//! [`Receiver::offer`]. The broker calls it from the publisher's task with
-//! no lock of its own held, once per publication and receiver, in publish
-//! order for each publisher. An implementation queues the
-//! [`Publication`] for the socket's writer and returns at once:
+//! The broker hands publications to a joined websocket through
+//! [`Receiver::offer`], from the publisher's task with no lock of its own
+//! held, once per publication and receiver, in publish order for each
+//! publisher. The connection queues the [`Publication`] in its outbox
+//! (`joined`) and returns at once; its driver task writes it:
 //! - a server-role socket writes [`Publication::frame`] as it is (the
 //!   unmasked header and the payload, encoded once for every receiver);
 //! - a client-role socket writes a header of its own with a fresh mask and
-//!   [`Publication::payload`] masked for it alone.
+//!   the payload masked for it alone.
 //!
-//! It counts the unsent bytes against its budget (`Limits::topic_buffer`)
-//! and answers [`Offered::Full`] when a publication would pass it (then it
-//! closes the websocket with 1013 `slow consumer` itself), or
-//! [`Offered::Gone`] once the websocket is closing or closed; either way the
-//! broker removes it from all its topics. When the connection ends, the
-//! connection code calls [`Broker::leave_all`] with the websocket's
-//! [`ReceiverKey`] (`ReceiverKey::of(&link)`); when its instance ends,
-//! [`InstanceTopics`] does it for every websocket that joined through it.
+//! The outbox counts the unsent bytes against `Limits::topic_buffer` and
+//! answers [`Offered::Full`] when a publication would pass it (and the
+//! websocket is closed with 1013 `slow consumer`), or [`Offered::Gone`] once
+//! the websocket is closing or closed; either way the broker removes it from
+//! all its topics. When the connection ends, it calls [`Broker::leave_all`]
+//! with its [`ReceiverKey`] (`ReceiverKey::of(&link)`); when its instance
+//! ends, [`InstanceTopics`] does it for every websocket that joined through
+//! it.
 
 mod broker;
 mod cluster;
 mod instance;
+mod joined;
 mod subscription;
 
 pub use broker::Broker;
 pub use cluster::ClusterConfig;
 pub(crate) use instance::InstanceTopics;
+pub(crate) use joined::Outbox;
 pub use subscription::Subscription;
 
 use crate::bindings::types::{ErrorCode, Message, MessageKind};
@@ -92,6 +95,11 @@ impl ReceiverKey {
     /// The key of whatever `owner` points to.
     pub(crate) fn of<T: ?Sized>(owner: &Arc<T>) -> ReceiverKey {
         ReceiverKey(Arc::as_ptr(owner) as *const () as usize)
+    }
+
+    /// The key of whatever `owner` points to, as [`of`](Self::of) gives it.
+    pub(crate) fn of_weak<T: ?Sized>(owner: &std::sync::Weak<T>) -> ReceiverKey {
+        ReceiverKey(std::sync::Weak::as_ptr(owner) as *const () as usize)
     }
 }
 
@@ -148,14 +156,11 @@ impl Publication {
 
     /// The whole frame as a server-role socket writes it: the unmasked
     /// header (FIN set, opcode 0x1 or 0x2) and the payload.
-    // TODO(lead): the joined websockets' writer uses it; remove the allow.
-    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn frame(&self) -> &Bytes {
         &self.frame
     }
 
-    /// The message's bytes, without the header; a client-role socket masks
-    /// a copy of them.
+    /// The message's bytes, without the header.
     pub(crate) fn payload(&self) -> &[u8] {
         &self.frame[self.header_len..]
     }
@@ -201,22 +206,6 @@ pub(crate) trait Receiver: Send + Sync + 'static {
     /// Called from the publisher's task with no broker lock held; it must
     /// not call back into the broker.
     fn offer(&self, publication: &Arc<Publication>) -> Offered;
-}
-
-/// The receiver that writes a joined websocket's publications.
-///
-/// TODO(lead): wire joined websockets: return the connection's
-/// [`Receiver`] here, one `Arc` per websocket whose [`ReceiverKey`] is
-/// `ReceiverKey::of(&ws.link())`, and call [`Broker::leave_all`] with that
-/// key when the connection ends. Until then `join` gets `other`.
-pub(crate) fn websocket_receiver(
-    _ws: &crate::types::WebSocket,
-) -> Result<Arc<dyn Receiver>, ErrorCode> {
-    Err(ErrorCode::Other(
-        "joining a websocket to a topic is not wired in this build yet; \
-         open a subscription (topics.subscription.open) and send its messages yourself"
-            .into(),
-    ))
 }
 
 #[cfg(test)]

@@ -3,9 +3,10 @@
 use crate::bindings::topics::{Host, HostSubscription};
 use crate::bindings::types::Message;
 use crate::error::{invalid_state, HostResult};
-use crate::topics::{self, ReceiverKey, Subscription, TopicName};
+use crate::topics::{Receiver, ReceiverKey, Subscription, TopicName};
 use crate::types::{State, WebSocket};
 use crate::view::WebSocketCtxView;
+use std::sync::Arc;
 use wasmtime::component::Resource;
 use wasmtime_wasi::p2::DynPollable;
 
@@ -23,9 +24,14 @@ impl Host for WebSocketCtxView<'_> {
                 "the websocket is closing or closed; only an open websocket may join a topic",
             ));
         }
-        let receiver = topics::websocket_receiver(ws)?;
-        let key = key(ws);
-        Ok(self.ctx.topics.join(key, &receiver, &topic).await?)
+        let link = ws.link();
+        let receiver: Arc<dyn Receiver> = link.clone();
+        self.ctx
+            .topics
+            .join(ReceiverKey::of(&link), &receiver, &topic)
+            .await?;
+        link.joined(self.ctx.topics.broker());
+        Ok(())
     }
 
     async fn leave(&mut self, conn: Resource<WebSocket>, topic: String) -> HostResult<()> {

@@ -12,6 +12,10 @@
 //! test's CA. [`Launch::page`] serves the page from a listener the test
 //! bound, so that the test knows the page's origin beforehand.
 //!
+//! [`run_pages`] does the same for the chat page, `tests/browser/chat.html`
+//! (the `chat` sample's page), in several browsers at once: headless
+//! Chromium opens one page per process.
+//!
 //! Chromium is Debian's `chromium` package (see [`chromium`]); `.ci/run`
 //! installs it. Browser runs are serialized within a test binary (one Chromium
 //! at a time: each one is several processes and a few hundred MB), and every
@@ -30,6 +34,13 @@ use tokio::task::{JoinHandle, JoinSet};
 
 /// The test page (its header comment documents scenarios and report).
 const PAGE: &str = include_str!("../browser/page.html");
+
+/// The `chat` sample's page (its header comment documents its parameters).
+const CHAT_PAGE: &str = include_str!("../browser/chat.html");
+
+/// One browser run at a time per test binary (a run may have several
+/// browsers).
+static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 /// How long one browser run may take, from starting Chromium to the report.
 pub const BROWSER_WAIT: Duration = Duration::from_secs(30);
@@ -178,7 +189,6 @@ pub async fn run_browser_with(
     scenario: &str,
     params: &[(&str, &str)],
 ) -> BrowserReport {
-    static ONE_AT_A_TIME: Mutex<()> = Mutex::const_new(());
     let binary = chromium();
     // Each run ahead of this one takes at most BROWSER_WAIT once started.
     let _turn = tokio::time::timeout(QUEUE_WAIT, ONE_AT_A_TIME.lock())
@@ -197,6 +207,87 @@ pub async fn run_browser_with(
         }
         Err(e) => panic!("browser run ({scenario} -> {ws_url}) failed: {e:#}"),
     }
+}
+
+/// Loads `page` (`chat.html`) with each of `params` in a headless Chromium
+/// of its own, all at once (as users on different machines), and returns
+/// their JSON reports in the order of `params`. Each page also gets
+/// `page=INDEX` and `timeout_ms`; its report must carry `"page": "INDEX"`.
+///
+/// # Panics
+///
+/// When Chromium is missing or exits early, or when the reports do not all
+/// arrive within [`BROWSER_WAIT`]; the message includes the end of each
+/// Chromium's log.
+pub async fn run_pages(page: &str, params: &[Vec<(&str, &str)>]) -> Vec<Value> {
+    let binary = chromium();
+    let _turn = tokio::time::timeout(QUEUE_WAIT, ONE_AT_A_TIME.lock())
+        .await
+        .unwrap_or_else(|_| panic!("browser run of {page} waited {QUEUE_WAIT:?} for its turn"));
+    let t0 = Instant::now();
+    match run_many(&binary, page, params).await {
+        Ok(reports) => {
+            eprintln!(
+                "browsers on {page}: reports after {} ms: {reports:?}",
+                t0.elapsed().as_millis()
+            );
+            reports
+        }
+        Err(e) => panic!("browser run of {page} failed: {e:#}"),
+    }
+}
+
+async fn run_many(binary: &Path, page: &str, params: &[Vec<(&str, &str)>]) -> Result<Vec<Value>> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let (tx, mut reports) = mpsc::channel(params.len().max(1));
+    let _server = AbortOnDrop(tokio::spawn(serve(listener, tx)));
+    let page_timeout = PAGE_TIMEOUT.as_millis().to_string();
+    let mut browsers = Vec::new();
+    for (index, params) in params.iter().enumerate() {
+        let index = index.to_string();
+        let mut query = vec![("page", index.as_str()), ("timeout_ms", &page_timeout)];
+        query.extend_from_slice(params);
+        let query: Vec<String> = query
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect();
+        let url = format!("http://127.0.0.1:{port}/{page}?{}", query.join("&"));
+        browsers.push(Chromium::start(binary, &url, ANY_CERTIFICATE)?);
+    }
+    let mut got: Vec<Option<Value>> = vec![None; params.len()];
+    let deadline = Instant::now() + BROWSER_WAIT;
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    while got.iter().any(Option::is_none) {
+        tokio::select! {
+            report = reports.recv() => {
+                let body = report.ok_or_else(|| anyhow!("HTTP server stopped"))?;
+                let json: Value = serde_json::from_str(&body)
+                    .with_context(|| format!("a page's report is not JSON: {body:?}"))?;
+                let index: usize = json["page"]
+                    .as_str()
+                    .and_then(|p| p.parse().ok())
+                    .filter(|&i| i < params.len())
+                    .ok_or_else(|| anyhow!("a report without a known page: {json}"))?;
+                got[index] = Some(json);
+            }
+            _ = tick.tick() => {
+                for browser in &mut browsers {
+                    if let Some(status) = browser.child.try_wait()? {
+                        bail!("chromium exited early ({status}); its log:\n{}", browser.log_tail());
+                    }
+                }
+                if Instant::now() > deadline {
+                    let logs: Vec<String> = browsers.iter().map(Chromium::log_tail).collect();
+                    bail!(
+                        "not every page reported within {BROWSER_WAIT:?} ({got:?}); chromium's logs:\n{}",
+                        logs.join("\n---\n")
+                    );
+                }
+            }
+        }
+    }
+    Ok(got.into_iter().flatten().collect())
 }
 
 async fn run(
@@ -361,7 +452,7 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// The HTTP server: `GET /page.html` is the page, `POST /report` a report
+/// The HTTP server: `GET /page.html` and `GET /chat.html` are the pages, `POST /report` a report
 /// (its body goes to `reports`); one request per connection. Aborting this
 /// task drops the connections it is serving (they live in its `JoinSet`).
 async fn serve(listener: TcpListener, reports: mpsc::Sender<String>) {
@@ -429,6 +520,9 @@ async fn handle(mut stream: TcpStream, reports: mpsc::Sender<String>) -> Result<
     match (method, path) {
         ("GET", "/page.html") => {
             respond(&mut stream, "200 OK", "text/html; charset=utf-8", PAGE).await
+        }
+        ("GET", "/chat.html") => {
+            respond(&mut stream, "200 OK", "text/html; charset=utf-8", CHAT_PAGE).await
         }
         ("POST", "/report") => {
             let report = String::from_utf8(body).context("report is not UTF-8")?;

@@ -17,6 +17,7 @@ use wsbox::{Config, Exit, InstanceLimits, Output, Policy, RunOutput, Runner};
 pub use wsbox_testbed::{guest, polyglot_guest, python, repo};
 
 pub mod browser;
+pub mod chat;
 pub mod nats;
 pub mod oracle;
 pub mod pki;

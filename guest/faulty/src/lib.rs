@@ -32,6 +32,10 @@
 //!   wsbox's, with carriage returns, ANSI escapes, DEL, NUL, a C1 control,
 //!   a right-to-left override and invalid UTF-8, then echoes.
 //! - anything else: goes on like `echo`.
+//!
+//! A path that starts with `/joined` (`/joined/trap`, `/joined/spin`, ...)
+//! first joins the topic `faulty`, then goes on as the rest of the path
+//! says: for the tests that a misbehaving handler leaves its topics.
 
 use std::io::Write;
 use std::sync::OnceLock;
@@ -42,6 +46,9 @@ use wsbox_guest::{Handler, Incoming, UpgradeRequest, UpgradeResponse, WebSocket}
 /// The request path, saved by `upgrade` for `handle`: every connection has
 /// an instance of its own, so a global holds one connection's state.
 static PATH: OnceLock<String> = OnceLock::new();
+
+/// Whether `handle` joins the topic `faulty` first (a `/joined` path).
+static JOINED: OnceLock<bool> = OnceLock::new();
 
 /// The size of each allocation of `/alloc`.
 const CHUNK: usize = 16 << 20;
@@ -69,7 +76,11 @@ struct Faulty;
 
 impl Handler for Faulty {
     fn upgrade(request: UpgradeRequest) -> UpgradeResponse {
-        let path = request.route();
+        let (joined, path) = match request.route().strip_prefix("/joined") {
+            Some(rest) => (true, rest),
+            None => (false, request.route()),
+        };
+        let _ = JOINED.set(joined);
         let _ = PATH.set(path.into());
         match path {
             "/trap-upgrade" => panic!("trap in upgrade"),
@@ -85,6 +96,11 @@ impl Handler for Faulty {
     }
 
     fn handle(conn: WebSocket) {
+        if JOINED.get() == Some(&true) {
+            if let Err(e) = conn.join("faulty") {
+                eprintln!("join -> err({e})");
+            }
+        }
         if PATH.get().is_some_and(|path| path == "/late-answer") {
             return late_answer(&conn);
         }

@@ -9,10 +9,26 @@
 //!   names, a publication to its own subscription, a queue past its budget
 //!   (run it with a `--topic-buffer` under 1500 bytes) and the
 //!   `--max-topics` limit, one line each.
+//! - `topics-client join URL TOPIC`: connects to URL, joins TOPIC (so the
+//!   host writes the topic's messages to the server, masked as a client's
+//!   frames), publishes `ready` to `TOPIC/ready`, then prints each message
+//!   the server sends as `got: TEXT` until the server's close, which it
+//!   answers.
+//! - `topics-client join-then trap|drop URL TOPIC`: connects to URL (an
+//!   echo server), joins TOPIC, publishes `ready` to `TOPIC/ready` and
+//!   waits for one message from the server (`got: TEXT`). Then `trap`
+//!   traps; `drop` drops the websocket, publishes `dropped` to
+//!   `TOPIC/ready` and waits for a message on `TOPIC/exit` before it exits.
+//! - `topics-client limit URL`: opens a subscription, connects to URL (an
+//!   echo server) and joins `limit/0`, `limit/1`, ... until an error, then
+//!   prints what joining again, leaving, an invalid name and a closed
+//!   websocket give, one line each (run it with `--max-topics 5`).
 
 use std::process::ExitCode;
 
-use wsbox_guest::{poll_any, publish, Message, Subscription, Waitable};
+use wsbox_guest::{
+    poll_any, publish, CloseCode, Incoming, Message, Subscription, Waitable, WebSocket,
+};
 use wsbox_guest_common::{exit_with, Describe};
 
 fn main() -> ExitCode {
@@ -30,7 +46,14 @@ fn run() -> Result<(), String> {
             checks();
             Ok(())
         }
-        _ => Err("usage: topics-client relay TOPIC N | topics-client checks".into()),
+        ["join", url, topic] => join(url, topic),
+        ["join-then", then, url, topic] => join_then(then, url, topic),
+        ["limit", url] => limit(url),
+        _ => Err(
+            "usage: topics-client relay TOPIC N | checks | join URL TOPIC \
+                  | join-then trap|drop URL TOPIC | limit URL"
+                .into(),
+        ),
     }
 }
 
@@ -123,4 +146,67 @@ fn checks() {
         "after dropping one: {}",
         describe(Subscription::open("limit/again").map(drop))
     );
+}
+
+/// Connects to `url` and joins `topic`, then says `ready` on `TOPIC/ready`.
+fn connect_and_join(url: &str, topic: &str) -> Result<WebSocket, String> {
+    let ws = WebSocket::connect(url).map_err(|e| format!("connect: {e}"))?;
+    ws.join(topic).map_err(|e| format!("join: {e}"))?;
+    publish(&format!("{topic}/ready"), &Message::Text("ready".into()))
+        .map_err(|e| format!("publish: {e}"))?;
+    Ok(ws)
+}
+
+fn join(url: &str, topic: &str) -> Result<(), String> {
+    let ws = connect_and_join(url, topic)?;
+    for message in ws.messages() {
+        println!("got: {}", show(message));
+    }
+    if let Ok(status) = ws.close_status() {
+        ws.answer_close(&status)
+            .map_err(|e| format!("answer: {e}"))?;
+    }
+    Ok(())
+}
+
+fn join_then(then: &str, url: &str, topic: &str) -> Result<(), String> {
+    let ws = connect_and_join(url, topic)?;
+    match ws.receive() {
+        Ok(Incoming::Message(message)) => println!("got: {}", show(Ok(message))),
+        other => return Err(format!("expected a message, got {other:?}")),
+    }
+    match then {
+        "trap" => panic!("trapping on purpose, joined to {topic}"),
+        "drop" => {
+            let exit = Subscription::open(&format!("{topic}/exit")).map_err(|e| e.to_string())?;
+            drop(ws);
+            publish(&format!("{topic}/ready"), &Message::Text("dropped".into()))
+                .map_err(|e| format!("publish: {e}"))?;
+            exit.receive().map_err(|e| format!("receive: {e}"))?;
+            Ok(())
+        }
+        other => Err(format!("join-then {other}: use trap or drop")),
+    }
+}
+
+fn limit(url: &str) -> Result<(), String> {
+    let _subscription = Subscription::open("limit/own").map_err(|e| format!("open: {e}"))?;
+    let ws = WebSocket::connect(url).map_err(|e| format!("connect: {e}"))?;
+    let mut joined = 0;
+    let error = loop {
+        match ws.join(&format!("limit/{joined}")) {
+            Ok(()) => joined += 1,
+            Err(e) => break e,
+        }
+    };
+    println!("joined {joined}, then: {}", error.code().describe());
+    println!("join limit/0 again: {}", describe(ws.join("limit/0")));
+    println!("leave never-joined: {}", describe(ws.leave("never")));
+    println!("leave limit/0: {}", describe(ws.leave("limit/0")));
+    println!("join limit/again: {}", describe(ws.join("limit/again")));
+    println!("join control: {}", describe(ws.join("a\u{7}b")));
+    ws.close(CloseCode::Normal, "")
+        .map_err(|e| format!("close: {e}"))?;
+    println!("join after close: {}", describe(ws.join("limit/late")));
+    Ok(())
 }

@@ -66,6 +66,11 @@ fn peer_close(code: u16, reason: &str) -> Event {
     Event::PeerClose(status(code, reason))
 }
 
+/// The host's close of a joined websocket that does not keep up.
+fn slow_consumer() -> Event {
+    Event::HostClose(frame(1013, "slow consumer"))
+}
+
 #[test]
 fn the_peer_closes_first() {
     check(vec![
@@ -149,11 +154,22 @@ fn the_peer_closes_first() {
             actions: actions(Some(frame(3000, "")), None, Some(Finish::AwaitEnd)),
         },
         Row {
+            name: "a slow consumer after the peer's close echoes the peer's code",
+            role: Role::Server,
+            setup: vec![peer_close(4001, "bye")],
+            after: Duration::ZERO,
+            event: slow_consumer(),
+            state: |_| State::Closed {
+                status: status(4001, "bye"),
+            },
+            actions: actions(Some(frame(4001, "")), None, Some(Finish::Fin)),
+        },
+        Row {
             name: "going away after the peer's close echoes the peer's code",
             role: Role::Server,
             setup: vec![peer_close(4001, "bye")],
             after: Duration::ZERO,
-            event: Event::HostClose(CloseCode::Away),
+            event: Event::HostClose(CloseFrame::code(CloseCode::Away)),
             state: |_| State::Closed {
                 status: status(4001, "bye"),
             },
@@ -339,7 +355,7 @@ fn we_close_first() {
             role: Role::Server,
             setup: vec![],
             after: Duration::ZERO,
-            event: Event::HostClose(CloseCode::Away),
+            event: Event::HostClose(CloseFrame::code(CloseCode::Away)),
             state: |t0| State::ClosingByUs {
                 deadline: Some(t0 + T),
             },
@@ -350,14 +366,14 @@ fn we_close_first() {
             role: Role::Server,
             setup: vec![Event::Shutdown(frame(4000, ""))],
             after: Duration::ZERO,
-            event: Event::HostClose(CloseCode::Away),
+            event: Event::HostClose(CloseFrame::code(CloseCode::Away)),
             state: |_| State::ClosingByUs { deadline: None },
             actions: Actions::default(),
         },
         Row {
             name: "close after the host's own close sends nothing more",
             role: Role::Server,
-            setup: vec![Event::HostClose(CloseCode::Away)],
+            setup: vec![Event::HostClose(CloseFrame::code(CloseCode::Away))],
             after: Duration::from_secs(1),
             event: Event::Close(frame(1000, "")),
             state: |t0| State::ClosingByUs {
@@ -368,9 +384,77 @@ fn we_close_first() {
         Row {
             name: "shutdown after the host's own close sends nothing more",
             role: Role::Server,
-            setup: vec![Event::HostClose(CloseCode::Away)],
+            setup: vec![Event::HostClose(CloseFrame::code(CloseCode::Away))],
             after: Duration::ZERO,
             event: Event::Shutdown(frame(4000, "")),
+            state: |t0| State::ClosingByUs {
+                deadline: Some(t0 + T),
+            },
+            actions: Actions::default(),
+        },
+        Row {
+            name: "a slow consumer while open: 1013 with its reason",
+            role: Role::Server,
+            setup: vec![],
+            after: Duration::ZERO,
+            event: slow_consumer(),
+            state: |t0| State::ClosingByUs {
+                deadline: Some(t0 + T),
+            },
+            actions: actions(Some(frame(1013, "slow consumer")), None, None),
+        },
+        Row {
+            name: "a slow consumer on a client-role websocket: the same frame",
+            role: Role::Client,
+            setup: vec![],
+            after: Duration::ZERO,
+            event: slow_consumer(),
+            state: |t0| State::ClosingByUs {
+                deadline: Some(t0 + T),
+            },
+            actions: actions(Some(frame(1013, "slow consumer")), None, None),
+        },
+        Row {
+            name: "a slow consumer after our shutdown sends nothing more",
+            role: Role::Server,
+            setup: vec![Event::Shutdown(frame(4000, ""))],
+            after: Duration::ZERO,
+            event: slow_consumer(),
+            state: |_| State::ClosingByUs { deadline: None },
+            actions: Actions::default(),
+        },
+        Row {
+            name: "the peer's answer to the slow-consumer close completes the handshake",
+            role: Role::Server,
+            setup: vec![slow_consumer()],
+            after: Duration::from_secs(1),
+            event: peer_close(1013, "slow consumer"),
+            state: |_| State::Closed {
+                status: status(1013, "slow consumer"),
+            },
+            actions: actions(
+                None,
+                Some(End::Close(status(1013, "slow consumer"))),
+                Some(Finish::Fin),
+            ),
+        },
+        Row {
+            name: "the guest's close after the slow-consumer close sends nothing more",
+            role: Role::Server,
+            setup: vec![slow_consumer()],
+            after: Duration::from_secs(1),
+            event: Event::Close(frame(1000, "")),
+            state: |t0| State::ClosingByUs {
+                deadline: Some(t0 + T),
+            },
+            actions: Actions::default(),
+        },
+        Row {
+            name: "the guest lets go after the slow-consumer close: the deadline stays",
+            role: Role::Server,
+            setup: vec![slow_consumer()],
+            after: Duration::from_secs(1),
+            event: Event::Released,
             state: |t0| State::ClosingByUs {
                 deadline: Some(t0 + T),
             },
@@ -592,10 +676,19 @@ fn sending_follows_the_state() {
     assert!(m.may_send().is_ok() && m.may_write_data());
     let m = machine(Role::Client, t0, &[Event::Shutdown(CloseFrame::Empty)]);
     assert!(invalid(&m) && !m.may_write_data());
-    let m = machine(Role::Server, t0, &[Event::HostClose(CloseCode::Away)]);
+    let m = machine(
+        Role::Server,
+        t0,
+        &[Event::HostClose(CloseFrame::code(CloseCode::Away))],
+    );
     assert!(
         closed(&m) && !m.may_write_data(),
         "nothing after the host's close"
+    );
+    let m = machine(Role::Server, t0, &[slow_consumer()]);
+    assert!(
+        closed(&m) && !m.may_write_data(),
+        "the guest's sends after the slow-consumer close are `closed`"
     );
     let m = machine(
         Role::Server,
@@ -609,6 +702,33 @@ fn sending_follows_the_state() {
     let mut m = machine(Role::Server, t0, &[peer_close(4001, "")]);
     m.on(Event::Tick, t0 + T).unwrap();
     assert!(closed(&m), "a late send after the host's echo is `closed`");
+}
+
+/// Topic messages are offered to a websocket only while it is open: once a
+/// close frame went either way, the broker drops it from its topics.
+#[test]
+fn only_an_open_websocket_is_open_for_topics() {
+    let t0 = Instant::now();
+    assert!(machine(Role::Server, t0, &[]).is_open());
+    assert!(machine(Role::Client, t0, &[Event::DropCode(CloseCode::Error)]).is_open());
+    for (name, events) in [
+        ("the peer closed", vec![peer_close(1000, "")]),
+        (
+            "the guest shut down",
+            vec![Event::Shutdown(CloseFrame::Empty)],
+        ),
+        ("the guest closed", vec![Event::Close(CloseFrame::Empty)]),
+        ("a slow consumer", vec![slow_consumer()]),
+        ("released", vec![Event::Released]),
+        ("aborted", vec![Event::Abort]),
+        ("TCP ended", vec![Event::Ended(Failure::Ended)]),
+        (
+            "closed both ways",
+            vec![Event::Close(CloseFrame::Empty), peer_close(1000, "")],
+        ),
+    ] {
+        assert!(!machine(Role::Server, t0, &events).is_open(), "{name}");
+    }
 }
 
 #[test]

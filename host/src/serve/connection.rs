@@ -161,7 +161,10 @@ where
         protocol: accepting.options.protocol.clone(),
         deflate: deflate.map(|d| d.params),
     };
-    handle(&server, &route, accepting, stream, upgraded, remote, stopped).await;
+    handle(
+        &server, &route, accepting, stream, upgraded, remote, stopped,
+    )
+    .await;
 }
 
 /// Reads and parses the upgrade request by `deadline`; refuses it (or

@@ -139,9 +139,10 @@ impl Broker {
         Ok(self.subscribe(topic, budget, None).await)
     }
 
-    /// Waits until the publications handed to the cluster so far have been
-    /// written to it (at most a few seconds), for instance before the
-    /// process exits. Nothing to do without a cluster.
+    /// Waits until the NATS server has processed the publications handed
+    /// to the cluster so far (at most a few seconds), for instance before
+    /// the process exits: after it, every node subscribed to their topics
+    /// gets them. Nothing to do without a cluster.
     pub async fn flush(&self) {
         if let Some(cluster) = &self.inner.cluster {
             cluster.flush().await;

@@ -10,6 +10,10 @@
 //!   skips its own publications when NATS hands them back, since it
 //!   delivered them locally already.
 //! - The message kind travels in a header, the payload as the NATS payload.
+//! - A node knows the server has processed what it sent (a subscription, a
+//!   publication) by a round trip: a request to a subject no one
+//!   subscribes to, which the server answers with "no responders" after
+//!   everything the node sent before it.
 //! - A lost server is reconnected to by the client, forever, every few
 //!   hundred milliseconds at most 2 s apart; it subscribes again by itself.
 //!   Meanwhile `publish` reports the failure instead of queueing.
@@ -100,6 +104,17 @@ impl Drop for Remote {
     fn drop(&mut self) {
         // Dropping the task's `Subscriber` sends the unsubscribe.
         self.task.abort();
+    }
+}
+
+/// Waits (a bounded time) until the server has processed everything the
+/// client sent before: a request to `subject`, which no one subscribes to,
+/// is answered with "no responders" in order after it. Nothing to wait for
+/// while the server is unreachable.
+async fn round_trip(client: &Client, subject: &str) {
+    if client.connection_state() == State::Connected {
+        let request = client.request(subject.to_string(), bytes::Bytes::new());
+        let _ = tokio::time::timeout(FLUSH_TIMEOUT, request).await;
     }
 }
 
@@ -239,12 +254,16 @@ impl Cluster {
         self.client.connection_state() == State::Connected
     }
 
-    /// Waits (a bounded time) until what was handed to the client is
-    /// written to the server.
+    /// Waits (a bounded time) until the server has processed what was
+    /// handed to the client so far.
     pub(super) async fn flush(&self) {
-        if self.client.connection_state() == State::Connected {
-            let _ = tokio::time::timeout(FLUSH_TIMEOUT, self.client.flush()).await;
-        }
+        round_trip(&self.client, &self.sync_subject()).await;
+    }
+
+    /// The subject of this node's round trips: under the prefix, and never
+    /// a topic's (`sync` is not hex).
+    fn sync_subject(&self) -> String {
+        format!("{}.sync.{}", self.prefix, self.node)
     }
 
     /// Subscribes the node to `topic`, delivering other nodes' publications
@@ -254,6 +273,7 @@ impl Cluster {
         let client = self.client.clone();
         let node = self.node.clone();
         let subject = subject(&self.prefix, &topic);
+        let sync = self.sync_subject();
         let task = crate::task::spawn("cluster topic", async move {
             let mut subscriber = match client.subscribe(subject).await {
                 Ok(subscriber) => subscriber,
@@ -266,9 +286,9 @@ impl Cluster {
                     return;
                 }
             };
-            if client.connection_state() == State::Connected {
-                let _ = tokio::time::timeout(FLUSH_TIMEOUT, client.flush()).await;
-            }
+            // Ready once the server has the subscription, so that what
+            // another node publishes from now on reaches this one.
+            round_trip(&client, &sync).await;
             let _ = ready_tx.send(true);
             while let Some(message) = subscriber.next().await {
                 let headers = message.headers.as_ref();

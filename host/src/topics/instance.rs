@@ -4,7 +4,7 @@
 use super::{Broker, Receiver, ReceiverKey, Subscription, TopicName};
 use crate::bindings::types::{ErrorCode, Message};
 use crate::config::Config;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// One instance's topics.
@@ -15,8 +15,11 @@ pub(crate) struct InstanceTopics {
     slots: Arc<Semaphore>,
     max_topics: usize,
     buffer: usize,
-    /// The websockets that joined a topic through this instance.
-    joined: Vec<ReceiverKey>,
+    /// The websockets that joined a topic through this instance, to take
+    /// out of every topic when it ends. Weak, so that a websocket whose
+    /// connection ended is freed; yet its allocation, whose address is its
+    /// key, is not reused for another websocket while it is listed here.
+    joined: Vec<Weak<dyn Receiver>>,
 }
 
 impl InstanceTopics {
@@ -57,12 +60,20 @@ impl InstanceTopics {
         receiver: &Arc<dyn Receiver>,
         topic: &TopicName,
     ) -> Result<(), ErrorCode> {
-        if !self.joined.contains(&key) {
-            self.joined.push(key);
+        // A websocket no one holds any more is in no topic.
+        self.joined.retain(|w| w.strong_count() > 0);
+        let receiver_weak = Arc::downgrade(receiver);
+        if !self.joined.iter().any(|w| w.ptr_eq(&receiver_weak)) {
+            self.joined.push(receiver_weak);
         }
         self.broker
             .join(key, receiver, topic, || self.take_slot().map(Some))
             .await
+    }
+
+    /// The broker this instance's topics are in.
+    pub(crate) fn broker(&self) -> &Broker {
+        &self.broker
     }
 
     /// Takes the websocket `key` out of `topic`.
@@ -83,8 +94,8 @@ impl InstanceTopics {
 
 impl Drop for InstanceTopics {
     fn drop(&mut self) {
-        for key in self.joined.drain(..) {
-            self.broker.leave_all(key);
+        for receiver in self.joined.drain(..) {
+            self.broker.leave_all(ReceiverKey::of_weak(&receiver));
         }
     }
 }

@@ -7,7 +7,7 @@ use crate::config::{Config, Limits};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tungstenite::protocol::frame::coding::{Data, OpCode};
+use tungstenite::protocol::frame::coding::{Control, Data, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -457,4 +457,272 @@ async fn ten_thousand_receivers_on_one_topic() {
         "leaving took {:?}",
         leaving.elapsed()
     );
+}
+
+#[test]
+fn an_outbox_holds_frames_within_its_budget_and_closes_past_it() {
+    // 4-byte frames ("mN" and 2 bytes of header): room for three.
+    let frame = |i: usize| {
+        Arc::new(Publication::new(
+            MessageKind::Text,
+            format!("m{i}").as_bytes(),
+        ))
+    };
+    let mut outbox = Outbox::new(12);
+    for i in 0..3 {
+        assert_eq!(outbox.push(&frame(i)), Offered::Queued);
+    }
+    assert_eq!(outbox.unsent(), 12);
+    let batch = outbox.take_batch();
+    assert_eq!(batch.len(), 3);
+    assert!(outbox.is_empty());
+    // Taken frames count until they are written.
+    assert_eq!(outbox.push(&frame(3)), Offered::Full);
+    assert_eq!(outbox.push(&frame(4)), Offered::Gone, "closed once full");
+    outbox.written(12);
+    assert_eq!(outbox.unsent(), 0);
+
+    let mut outbox = Outbox::new(usize::MAX);
+    for i in 0..100 {
+        assert_eq!(outbox.push(&frame(i)), Offered::Queued);
+    }
+    let batch = outbox.take_batch();
+    assert_eq!(batch.len(), 64, "a batch holds at most 64 frames");
+    assert_eq!(batch[0].payload(), b"m0");
+    assert_eq!(outbox.take_batch()[0].payload(), b"m64", "in order");
+    outbox.written(100 * 4);
+    // A frame over the batch's bytes still goes, alone.
+    let big = Arc::new(Publication::new(MessageKind::Binary, &vec![0; 300 * 1024]));
+    outbox.push(&big);
+    outbox.push(&frame(0));
+    assert_eq!(outbox.take_batch().len(), 1);
+    assert_eq!(outbox.take_batch().len(), 1);
+
+    // The end drops what is queued, refuses more, and gives the broker.
+    let broker = Broker::local();
+    let mut outbox = Outbox::new(usize::MAX);
+    assert!(outbox.joined(&broker));
+    outbox.push(&frame(0));
+    assert!(outbox.end().is_some());
+    assert!(outbox.is_empty() && outbox.unsent() == 0);
+    assert_eq!(outbox.push(&frame(1)), Offered::Gone);
+    assert!(
+        !outbox.joined(&broker),
+        "joining after the end: leave at once"
+    );
+}
+
+/// Reads frames from `io` until `count` were read, a close frame was, or
+/// it ends: (FIN, opcode, masked, unmasked payload) each.
+async fn read_frames(
+    io: &mut (impl tokio::io::AsyncRead + Unpin),
+    count: usize,
+) -> Vec<(bool, OpCode, bool, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut frames = Vec::new();
+    while frames.len() < count {
+        let mut cursor = std::io::Cursor::new(&buf[..]);
+        if let Ok(Some((header, len))) = FrameHeader::parse(&mut cursor) {
+            let start = cursor.position() as usize;
+            if buf.len() >= start + len as usize {
+                let mut payload = buf[start..start + len as usize].to_vec();
+                if let Some(mask) = header.mask {
+                    crate::sink::apply_mask(&mut payload, mask, 0);
+                }
+                let close = matches!(header.opcode, OpCode::Control(Control::Close));
+                frames.push((
+                    header.is_final,
+                    header.opcode,
+                    header.mask.is_some(),
+                    payload,
+                ));
+                buf.drain(..start + len as usize);
+                if close {
+                    break;
+                }
+                continue;
+            }
+        }
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(WAIT, io.read(&mut chunk))
+            .await
+            .expect("frames within 5 s")
+            .unwrap();
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    frames
+}
+
+#[tokio::test]
+async fn the_sink_writes_a_shared_frame_as_is_for_a_server_and_masked_for_a_client() {
+    use crate::connection::Role;
+    use crate::sink::Sink;
+    let publications = [
+        Publication::new(MessageKind::Text, "héllo".as_bytes()),
+        Publication::new(MessageKind::Binary, &vec![7; 70_000]),
+        Publication::new(MessageKind::Text, b""),
+    ];
+    let frames: Vec<&[u8]> = publications.iter().map(|p| &p.frame()[..]).collect();
+    for role in [Role::Server, Role::Client] {
+        let (ours, mut theirs) = tokio::io::duplex(1 << 20);
+        let mut sink = Sink::new(ours, role);
+        sink.write_encoded(&frames).await.unwrap();
+        drop(sink);
+        if role == Role::Server {
+            use tokio::io::AsyncReadExt;
+            let mut all = Vec::new();
+            theirs.read_to_end(&mut all).await.unwrap();
+            assert_eq!(all, frames.concat(), "the shared bytes, unchanged");
+            continue;
+        }
+        let got = read_frames(&mut theirs, 3).await;
+        assert_eq!(got.len(), 3);
+        for ((fin, opcode, masked, payload), publication) in got.iter().zip(&publications) {
+            assert!(*fin && *masked, "a client's frame is final and masked");
+            let expected = match publication.kind() {
+                MessageKind::Text => OpCode::Data(Data::Text),
+                MessageKind::Binary => OpCode::Data(Data::Binary),
+            };
+            assert_eq!(*opcode, expected);
+            assert_eq!(&payload[..], publication.payload());
+        }
+        // The shared frame itself is left unmasked for the others.
+        assert_eq!(&publications[0].frame()[2..], "héllo".as_bytes());
+    }
+}
+
+/// A server connection over an in-memory stream of `capacity` bytes, as
+/// a joined websocket: its link (the receiver) and the client's end.
+fn joined_connection(
+    limits: &Limits,
+    capacity: usize,
+) -> (crate::connection::Connection, tokio::io::DuplexStream) {
+    use crate::connection::{spawn, Role};
+    use tokio::sync::Semaphore;
+    let (ours, theirs) = tokio::io::duplex(capacity);
+    let slot = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
+    let budget = Arc::new(Semaphore::new(1 << 20));
+    let connection = spawn(
+        ours,
+        bytes::BytesMut::new(),
+        Role::Server,
+        limits,
+        budget,
+        slot,
+        None,
+    );
+    (connection, theirs)
+}
+
+#[tokio::test]
+async fn a_joined_connection_writes_its_topics_and_closes_with_1013_past_its_budget() {
+    let limits = Limits {
+        topic_buffer: 100,
+        ..Limits::default()
+    };
+    // A client that reads only when told: 64 bytes of room in between.
+    let (connection, mut client) = joined_connection(&limits, 64);
+    let broker = Broker::local();
+    let link = connection.link.clone();
+    let receiver: Arc<dyn Receiver> = link.clone();
+    let key = ReceiverKey::of(&link);
+    broker
+        .join(key, &receiver, &topic("t"), || Ok(None))
+        .await
+        .unwrap();
+    link.joined(&broker);
+    let other = broker.open("t", usize::MAX).await.unwrap();
+
+    broker.publish("t", text("first")).await.unwrap();
+    let got = read_frames(&mut client, 1).await;
+    assert_eq!(got[0].3, b"first");
+    assert!(!got[0].2, "a server's frame is not masked");
+
+    // The client stops reading: 40-byte frames fill the stream's 64 bytes,
+    // then the outbox's 100, and the next one is past the budget.
+    let payload = "x".repeat(38);
+    for _ in 0..20 {
+        broker.publish("t", text(&payload)).await.unwrap();
+        // The driver writes what fits meanwhile.
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+    }
+    assert!(!broker.has_joined(key, "t"), "out of its topics once full");
+    // The others go on.
+    assert_eq!(next(&other).await.unwrap(), text("first"));
+    for _ in 0..20 {
+        assert_eq!(next(&other).await.unwrap(), text(&payload));
+    }
+    // Reading again: a prefix of the messages, then 1013 `slow consumer`.
+    let frames = read_frames(&mut client, 100).await;
+    let (close, data) = frames.split_last().expect("frames");
+    assert!(!data.is_empty() && data.len() < 20, "{} frames", data.len());
+    assert!(data.iter().all(|f| f.3 == payload.as_bytes()));
+    assert_eq!(close.1, OpCode::Control(Control::Close));
+    assert_eq!(&close.3[..2], &1013u16.to_be_bytes());
+    assert_eq!(&close.3[2..], b"slow consumer");
+    assert_eq!(
+        receiver.offer(&Arc::new(Publication::new(MessageKind::Text, b"late"))),
+        Offered::Gone
+    );
+    assert_eq!(broker.topic_count(), 1, "only the subscription is left");
+}
+
+#[tokio::test]
+async fn topic_frames_wait_for_the_end_of_the_guests_fragmented_message() {
+    let (connection, mut client) = joined_connection(&Limits::default(), 1 << 16);
+    let broker = Broker::local();
+    let link = connection.link.clone();
+    let receiver: Arc<dyn Receiver> = link.clone();
+    broker
+        .join(ReceiverKey::of(&link), &receiver, &topic("t"), || Ok(None))
+        .await
+        .unwrap();
+    link.joined(&broker);
+    let allowed = |_: &crate::lifecycle::Machine| Ok(());
+    let write = |op: Data, payload: &str, fin: bool| {
+        let link = link.clone();
+        let mut payload = payload.as_bytes().to_vec();
+        async move {
+            let frame = crate::connection::Frame {
+                opcode: OpCode::Data(op),
+                payload: &mut payload,
+                fin,
+                compressed: false,
+            };
+            link.write_frame(frame, allowed).await.unwrap().unwrap()
+        }
+    };
+    write(Data::Text, "one ", false).await;
+    broker.publish("t", text("topic")).await.unwrap();
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+    write(Data::Continue, "two ", false).await;
+    write(Data::Continue, "three", true).await;
+    let frames = read_frames(&mut client, 4).await;
+    let seen: Vec<(bool, OpCode, &[u8])> = frames.iter().map(|f| (f.0, f.1, &f.3[..])).collect();
+    assert_eq!(
+        seen,
+        [
+            (false, OpCode::Data(Data::Text), &b"one "[..]),
+            (false, OpCode::Data(Data::Continue), b"two "),
+            (true, OpCode::Data(Data::Continue), b"three"),
+            (true, OpCode::Data(Data::Text), b"topic"),
+        ]
+    );
+    // The connection leaves its topics when it ends.
+    link.event(crate::lifecycle::Event::Abort);
+    tokio::time::timeout(WAIT, async {
+        while broker.topic_count() != 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("the topic is left when the connection ends");
 }

@@ -57,7 +57,7 @@ fn target() -> PathBuf {
     repo().join("target")
 }
 
-/// The component file of guest `name` (`echo` or `close-probe`) written in
+/// The component file of guest `name` (`echo`, `close-probe` or `chat`) written in
 /// `language`: `"python"` (componentize-py, from `guest/python`) or `"js"`
 /// (componentize-js, from `guest/js`). The guests of that language and
 /// their tool are built or updated on first use.

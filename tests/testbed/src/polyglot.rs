@@ -38,6 +38,12 @@ const GUESTS: &[Guest] = &[
         name: "close-probe",
     },
     Guest {
+        language: "python",
+        source: "chat.py",
+        world: "wsbox:websocket/server",
+        name: "chat",
+    },
+    Guest {
         language: "js",
         source: "echo.js",
         world: "wsbox:websocket/server",
@@ -48,6 +54,12 @@ const GUESTS: &[Guest] = &[
         source: "close-probe.js",
         world: "wsbox:websocket/client-command",
         name: "close-probe",
+    },
+    Guest {
+        language: "js",
+        source: "chat.js",
+        world: "wsbox:websocket/server",
+        name: "chat",
     },
 ];
 
