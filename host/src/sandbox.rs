@@ -5,6 +5,7 @@
 //! `run`) is wrapped in [`CpuMeter::run`]: get the meter with [`cpu`]
 //! before the call borrows the store.
 
+use crate::close_code::CloseCode;
 use crate::config::Config;
 use crate::cpu::{CpuLimitExceeded, CpuMeter};
 use crate::error::{Error, Result};
@@ -205,7 +206,7 @@ pub(crate) fn cpu(store: &Store<InstanceState>) -> Arc<CpuMeter> {
 pub(crate) async fn finish(mut store: Store<InstanceState>, trapped: bool) {
     let websockets = store.data_mut().websockets_mut();
     if trapped {
-        websockets.set_drop_code(crate::CloseCode::Error.into());
+        websockets.set_drop_code(CloseCode::Error);
     }
     let ended = websockets.finish();
     drop(store);

@@ -5,6 +5,7 @@
 //! code outside the codes a close frame may carry is counted as `invalid`.
 //! See [`Metrics`] for the list.
 
+use crate::close_code::CloseCode;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -156,11 +157,14 @@ pub enum CloseLabel {
     Invalid,
 }
 
-impl From<u16> for CloseLabel {
-    fn from(code: u16) -> Self {
-        let reported = matches!(code, 1005 | 1006 | 1015);
-        if reported || crate::CloseCode::from(code).is_allowed() {
-            CloseLabel::Code(code)
+impl From<CloseCode> for CloseLabel {
+    fn from(code: CloseCode) -> Self {
+        let reported = matches!(
+            code,
+            CloseCode::Status | CloseCode::Abnormal | CloseCode::Tls
+        );
+        if reported || code.is_allowed() {
+            CloseLabel::Code(code.into())
         } else {
             CloseLabel::Invalid
         }
@@ -436,7 +440,7 @@ impl Metrics {
 
     /// A close frame with `code` went `direction` (1005 for one without a
     /// code).
-    pub fn close_code(&self, direction: Direction, code: u16) {
+    pub fn close_code(&self, direction: Direction, code: CloseCode) {
         let labels = CloseLabels {
             direction,
             code: code.into(),
@@ -513,7 +517,9 @@ mod tests {
     /// and `invalid`.
     #[test]
     fn close_code_labels_are_bounded() {
-        let labels: HashSet<CloseLabel> = (0..=u16::MAX).map(CloseLabel::from).collect();
+        let labels: HashSet<CloseLabel> = (0..=u16::MAX)
+            .map(|code| CloseLabel::from(CloseCode::from(code)))
+            .collect();
         let allowed = 4 + 7 + 2000; // 1000-1003, 1007-1013, 3000-4999
         assert_eq!(labels.len(), allowed + 3 + 1);
         for (code, want) in [
@@ -529,7 +535,7 @@ mod tests {
             (0, CloseLabel::Invalid),
             (u16::MAX, CloseLabel::Invalid),
         ] {
-            assert_eq!(CloseLabel::from(code), want, "{code}");
+            assert_eq!(CloseLabel::from(CloseCode::from(code)), want, "{code}");
         }
         let statuses: HashSet<StatusLabel> = (0..=u16::MAX).map(StatusLabel::from).collect();
         assert_eq!(statuses.len(), 500 + 1);

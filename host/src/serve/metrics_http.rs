@@ -212,6 +212,7 @@ fn answer(request: &Request, metrics: &Metrics, ready: &Readiness) -> Answer {
 mod tests {
     use super::super::metrics::{AbortReason, Direction, HandshakeFailure, TrapKind};
     use super::*;
+    use crate::close_code::CloseCode;
     use std::collections::BTreeMap;
     use std::net::SocketAddr;
     use std::process::Stdio;
@@ -337,11 +338,11 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         metrics.message(Direction::In, 5);
         metrics.message(Direction::In, 7);
         metrics.message(Direction::Out, 100);
-        metrics.close_code(Direction::In, 1000);
-        metrics.close_code(Direction::Out, 4001);
-        metrics.close_code(Direction::Out, 4001);
-        metrics.close_code(Direction::In, 2999);
-        metrics.close_code(Direction::In, 1);
+        metrics.close_code(Direction::In, CloseCode::Normal);
+        metrics.close_code(Direction::Out, CloseCode::from(4001));
+        metrics.close_code(Direction::Out, CloseCode::from(4001));
+        metrics.close_code(Direction::In, CloseCode::from(2999));
+        metrics.close_code(Direction::In, CloseCode::from(1));
         metrics.aborted(AbortReason::Ended);
         metrics.aborted(AbortReason::Keepalive);
         metrics.trapped(TrapKind::CpuDeadline);
