@@ -323,8 +323,18 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("wsbox: {e:#}");
+            eprintln!("wsbox: {}", one_line(&format!("{e:#}")));
             ExitCode::from(2)
         }
     }
+}
+
+/// An error's chain as one line, as the CLI prints every error: a cause from
+/// wasmtime may span lines (a wasm backtrace).
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

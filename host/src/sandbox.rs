@@ -102,7 +102,8 @@ pub(crate) fn engine(pool: Option<(u32, &InstanceLimits)>) -> Result<Engine> {
         config.memory_init_cow(true);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
     }
-    let engine = Engine::new(&config).map_err(|e| Error::Runtime(format!("{e:#}")))?;
+    let engine =
+        Engine::new(&config).map_err(|e| Error::runtime("cannot create the wasmtime engine", e))?;
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("wsbox-epoch".into())
@@ -113,7 +114,7 @@ pub(crate) fn engine(pool: Option<(u32, &InstanceLimits)>) -> Result<Engine> {
                 std::thread::sleep(EPOCH_TICK);
             }
         })
-        .map_err(|e| Error::Runtime(format!("cannot start the epoch thread: {e}")))?;
+        .map_err(|e| Error::runtime("cannot start the epoch thread", e))?;
     Ok(engine)
 }
 
@@ -213,20 +214,58 @@ pub(crate) async fn finish(mut store: Store<InstanceState>, trapped: bool) {
     ended.await;
 }
 
+/// What made an instance trap, told by the error's type: the CPU and memory
+/// limits are our own errors ([`CpuLimitExceeded`], [`LimitExceeded`]);
+/// anything else is wasmtime's (a [`wasmtime::Trap`] code, or a host error
+/// that ended the call).
+pub(crate) enum TrapCause<'a> {
+    /// The CPU deadline or the CPU budget.
+    Cpu(&'a CpuLimitExceeded),
+    /// The memory limit, or a growth that failed.
+    Memory(&'a LimitExceeded),
+    /// Anything else.
+    Other,
+}
+
+impl<'a> TrapCause<'a> {
+    /// The cause of the trap `err`.
+    pub(crate) fn of(err: &'a wasmtime::Error) -> TrapCause<'a> {
+        if let Some(cpu) = err.downcast_ref::<CpuLimitExceeded>() {
+            TrapCause::Cpu(cpu)
+        } else if let Some(memory) = err.downcast_ref::<LimitExceeded>() {
+            TrapCause::Memory(memory)
+        } else {
+            TrapCause::Other
+        }
+    }
+}
+
 /// A trap's message, naming the CPU deadline, the CPU budget or the memory
-/// limit when one of them was the cause.
+/// limit when one of them was the cause; otherwise wasmtime's description,
+/// with where in the guest it happened.
 pub(crate) fn describe_trap(err: &wasmtime::Error, limits: &InstanceLimits) -> String {
-    if let Some(cpu) = err.downcast_ref::<CpuLimitExceeded>() {
-        return cpu.to_string();
-    }
-    if let Some(memory) = err.downcast_ref::<LimitExceeded>() {
-        return format!(
+    match TrapCause::of(err) {
+        TrapCause::Cpu(cpu) => cpu.to_string(),
+        TrapCause::Memory(memory) => format!(
             "the guest hit its memory limit ({} bytes for all its linear memories and tables; \
-             raise --max-memory if it needs more): {memory}",
-            limits.max_memory
-        );
+             raise --max-memory if it needs more): {}",
+            limits.max_memory,
+            chain(memory)
+        ),
+        TrapCause::Other => format!("{err:#}"),
     }
-    format!("{err:#}")
+}
+
+/// An error and its causes on one line, `: ` between them.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }
 
 /// The most memory mappings the kernel allows this process, where it says

@@ -5,7 +5,6 @@
 use super::handler::Handler;
 use super::ServeConfig;
 use crate::error::{Error, Result};
-use crate::runner::one_line;
 use crate::sandbox;
 use std::future::Future;
 use std::path::Path;
@@ -95,11 +94,10 @@ pub(crate) fn measure_instance(
         };
         match polled {
             Poll::Ready(Ok(_)) => Ok(Some((store, sandbox::mappings()))),
-            Poll::Ready(Err(e)) => Err(Error::Runtime(format!(
-                "cannot instantiate {}: {}",
-                path.display(),
-                one_line(&e)
-            ))),
+            Poll::Ready(Err(e)) => Err(Error::runtime(
+                format!("cannot instantiate {}", path.display()),
+                e,
+            )),
             // Only a start function that waits could get here; measure
             // nothing then.
             Poll::Pending => Ok(None),

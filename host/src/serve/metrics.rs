@@ -6,6 +6,8 @@
 //! See [`Metrics`] for the list.
 
 use crate::close_code::CloseCode;
+use crate::cpu::CpuLimitExceeded;
+use crate::sandbox::TrapCause;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -117,6 +119,8 @@ impl From<&crate::lifecycle::Failure> for AbortReason {
 pub enum TrapKind {
     /// It ran past its CPU deadline without returning to the host.
     CpuDeadline,
+    /// It used up its CPU budget.
+    CpuBudget,
     /// It grew its memory past the limit.
     Memory,
     /// Anything else.
@@ -124,14 +128,14 @@ pub enum TrapKind {
 }
 
 impl TrapKind {
-    /// The kind of `err`, by the same rule as the trap's log line.
+    /// The kind of `err`, by the same rule as the trap's log line
+    /// ([`TrapCause`]).
     pub fn of(err: &wasmtime::Error) -> TrapKind {
-        match err.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => TrapKind::CpuDeadline,
-            _ if format!("{err:#}").contains("forcing trap when growing memory") => {
-                TrapKind::Memory
-            }
-            _ => TrapKind::Other,
+        match TrapCause::of(err) {
+            TrapCause::Cpu(CpuLimitExceeded::Deadline(_)) => TrapKind::CpuDeadline,
+            TrapCause::Cpu(CpuLimitExceeded::Budget(_)) => TrapKind::CpuBudget,
+            TrapCause::Memory(_) => TrapKind::Memory,
+            TrapCause::Other => TrapKind::Other,
         }
     }
 }
@@ -140,6 +144,7 @@ impl EncodeLabelValue for TrapKind {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
         encoder.write_str(match self {
             TrapKind::CpuDeadline => "cpu-deadline",
+            TrapKind::CpuBudget => "cpu-budget",
             TrapKind::Memory => "memory",
             TrapKind::Other => "other",
         })
@@ -257,7 +262,7 @@ struct KindLabels {
 /// | `wsbox_message_bytes_total` (payload bytes) | counter | `direction` |
 /// | `wsbox_close_codes_total` | counter | `direction`, `code` |
 /// | `wsbox_aborts_total` | counter | `reason`: see [`AbortReason`] |
-/// | `wsbox_traps_total` | counter | `kind`: `cpu-deadline`, `memory`, `other` |
+/// | `wsbox_traps_total` | counter | `kind`: `cpu-deadline`, `cpu-budget`, `memory`, `other` |
 /// | `wsbox_instantiate_seconds` | histogram | |
 /// | `wsbox_accept_to_handler_seconds` | histogram | |
 /// | `wsbox_instances_alive` | gauge | |
@@ -569,11 +574,23 @@ mod tests {
     }
 
     #[test]
-    fn trap_kinds() {
-        let deadline = wasmtime::Error::from(wasmtime::Trap::Interrupt);
+    fn trap_kinds_come_from_the_errors_types() {
+        use crate::limiter::LimitExceeded;
+        let second = Duration::from_secs(1);
+        let deadline = wasmtime::Error::from(CpuLimitExceeded::Deadline(second));
         assert_eq!(TrapKind::of(&deadline), TrapKind::CpuDeadline);
-        let memory = wasmtime::Error::msg("forcing trap when growing memory to 300 pages");
+        // Found under the context wasmtime adds (the wasm backtrace).
+        let budget = wasmtime::Error::from(CpuLimitExceeded::Budget(second))
+            .context("error while executing at wasm backtrace");
+        assert_eq!(TrapKind::of(&budget), TrapKind::CpuBudget);
+        let memory = wasmtime::Error::from(LimitExceeded::Sum {
+            what: "linear memory",
+            wanted: 300 << 20,
+        });
         assert_eq!(TrapKind::of(&memory), TrapKind::Memory);
+        // Not by its words: a message that reads like the limit is other.
+        let lookalike = wasmtime::Error::msg("forcing trap when growing memory to 300 pages");
+        assert_eq!(TrapKind::of(&lookalike), TrapKind::Other);
         let other = wasmtime::Error::from(wasmtime::Trap::UnreachableCodeReached);
         assert_eq!(TrapKind::of(&other), TrapKind::Other);
     }
