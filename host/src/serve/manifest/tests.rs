@@ -195,7 +195,17 @@ fn everything_a_manifest_may_say() {
             Duration::from_millis(100)
         )
     );
-    let policy = route.websocket(&Limits::default()).unwrap().policy;
+    // `websocket` loads the CA file: the test's is empty (and gone with its
+    // folder), so it is refused, naming the file.
+    match route.websocket(&Limits::default()) {
+        Err(crate::Error::CaFile { path, .. }) => assert!(path.ends_with("ca.pem"), "{path}"),
+        other => panic!("expected the CA file refused, got {other:?}"),
+    }
+    let without_ca = Route {
+        ca_file: None,
+        ..route.clone()
+    };
+    let policy = without_ca.websocket(&Limits::default()).unwrap().policy;
     assert!(policy.permits(false, Destination::Ip("127.0.0.1".parse().unwrap()), 9001));
     assert!(!policy.permits(false, Destination::Ip("127.0.0.1".parse().unwrap()), 9002));
 }
