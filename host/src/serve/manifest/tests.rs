@@ -100,10 +100,8 @@ fn longest_prefix_on_segment_boundaries() {
     assert!(only_chat.routes.find("/chat/x").is_some());
 }
 
-#[test]
-fn everything_a_manifest_may_say() {
-    let manifest = load(
-        r#"
+/// A manifest that sets every key.
+const EVERYTHING: &str = r#"
             listen = "[::1]:8443"
             metrics = "localhost:9090"
             max-connections = 10
@@ -136,9 +134,11 @@ fn everything_a_manifest_may_say() {
             max-handles = 64
             max-memory = "32MiB"
             cpu-deadline = "100ms"
-            "#,
-    )
-    .unwrap();
+            "#;
+
+#[test]
+fn everything_a_manifest_may_say() {
+    let manifest = load(EVERYTHING).unwrap();
     let dir = manifest.file.parent().unwrap();
     assert_eq!(manifest.listen.as_deref(), Some("[::1]:8443"));
     assert_eq!(
@@ -163,6 +163,13 @@ fn everything_a_manifest_may_say() {
             guest_log_lines: Some(7),
         }
     );
+}
+
+#[test]
+fn everything_a_route_may_say() {
+    let manifest = load(EVERYTHING).unwrap();
+    let dir = manifest.file.parent().unwrap();
+    let s = Duration::from_secs;
     let route = manifest.routes.find("/").unwrap();
     assert_eq!(route.ca_file.as_deref(), Some(&*dir.join("ca.pem")));
     let limits = route.limits.apply(&Limits::default());
@@ -210,33 +217,77 @@ fn everything_a_manifest_may_say() {
     assert!(!policy.permits(false, Destination::Ip("127.0.0.1".parse().unwrap()), 9002));
 }
 
-/// (what, manifest text, words the one line must hold). Each line also
-/// names the file. `echo.wasm`, `router.wasm`, `ca.pem`, `cert.pem` and
-/// `key.pem` exist; nothing else does.
+/// Asserts that each manifest (what, text, words) is refused in one line
+/// that names the file and holds every word. `echo.wasm`, `router.wasm`,
+/// `ca.pem`, `cert.pem` and `key.pem` exist; nothing else does.
+fn assert_refused(cases: &[(&str, String, &[&str])]) {
+    for (what, text, words) in cases {
+        let err = load(text)
+            .map(|_| ())
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"))
+            .to_string();
+        eprintln!("{what}: {err}");
+        assert!(!err.contains('\n'), "{what}: not one line: {err}");
+        assert!(err.contains("wsbox.toml"), "{what}: no file: {err}");
+        for word in words.iter() {
+            assert!(err.contains(word), "{what}: {err:?} lacks {word:?}");
+        }
+    }
+}
+
+/// An unknown key, at the top, in a route or in `[tls]`.
 #[test]
-fn every_error_is_one_line_naming_file_line_and_key() {
+fn unknown_keys_name_their_line_and_table() {
     let route = "[[route]]\npath = \"/\"\ncomponent = \"echo.wasm\"\n";
-    let cases: Vec<(&str, String, &[&str])> = vec![
+    assert_refused(&[
         (
             "unknown top-level key",
             format!("colour = \"red\"\n{route}"),
-            &["line 1", "key `colour`", "unknown key", "expected one of", "`listen`"],
+            &[
+                "line 1",
+                "key `colour`",
+                "unknown key",
+                "expected one of",
+                "`listen`",
+            ],
         ),
         (
             "unknown route key",
             "[[route]]\npath = \"/\"\ncomponent = \"echo.wasm\"\ncompnent = \"x\"\n".into(),
-            &["line 4", "[[route]] #1", "key `compnent`", "unknown key", "fix its spelling"],
+            &[
+                "line 4",
+                "[[route]] #1",
+                "key `compnent`",
+                "unknown key",
+                "fix its spelling",
+            ],
         ),
         (
             "unknown key in the second route",
-            format!("{route}[[route]]\npath = \"/a\"\ncomponent = \"echo.wasm\"\nmax-msg-size = 3\n"),
-            &["line 7", "[[route]] #2", "key `max-msg-size`", "unknown key"],
+            format!(
+                "{route}[[route]]\npath = \"/a\"\ncomponent = \"echo.wasm\"\nmax-msg-size = 3\n"
+            ),
+            &[
+                "line 7",
+                "[[route]] #2",
+                "key `max-msg-size`",
+                "unknown key",
+            ],
         ),
         (
             "unknown tls key",
             format!("[tls]\ncert = \"cert.pem\"\nkey = \"key.pem\"\npassword = \"x\"\n{route}"),
             &["line 4", "[tls]", "key `password`", "unknown key"],
         ),
+    ]);
+}
+
+/// A required key left out, or a file that does not exist.
+#[test]
+fn missing_keys_and_files_say_what_to_add_or_fix() {
+    let route = "[[route]]\npath = \"/\"\ncomponent = \"echo.wasm\"\n";
+    assert_refused(&[
         (
             "missing component key",
             "[[route]]\npath = \"/\"\n".into(),
@@ -245,8 +296,36 @@ fn every_error_is_one_line_naming_file_line_and_key() {
         (
             "missing component file",
             "[[route]]\npath = \"/\"\ncomponent = \"missing.wasm\"\n".into(),
-            &["line 3", "key `component`", "missing.wasm does not exist", "fix the path"],
+            &[
+                "line 3",
+                "key `component`",
+                "missing.wasm does not exist",
+                "fix the path",
+            ],
         ),
+        (
+            "missing CA file",
+            format!("{route}ca-file = \"nope.pem\"\n"),
+            &["line 4", "key `ca-file`", "nope.pem does not exist"],
+        ),
+        (
+            "missing TLS key file",
+            format!("[tls]\ncert = \"cert.pem\"\nkey = \"nope.key\"\n{route}"),
+            &["line 3", "[tls]", "key `key`", "nope.key does not exist"],
+        ),
+        (
+            "TLS without its key",
+            format!("[tls]\ncert = \"cert.pem\"\n{route}"),
+            &["key `key`", "required"],
+        ),
+    ]);
+}
+
+/// Routes: none, listed twice, a path that is not a prefix, not a table.
+#[test]
+fn routes_need_their_own_path_prefix() {
+    let route = "[[route]]\npath = \"/\"\ncomponent = \"echo.wasm\"\n";
+    assert_refused(&[
         (
             "route listed twice",
             format!("{route}\n[[route]]\npath = \"/\"\ncomponent = \"router.wasm\"\n"),
@@ -268,9 +347,33 @@ fn every_error_is_one_line_naming_file_line_and_key() {
             &["line 2", "key `path`", "no query"],
         ),
         (
+            "no route",
+            "listen = \"127.0.0.1:8080\"\n".into(),
+            &["no route", "[[route]]"],
+        ),
+        ("empty file", String::new(), &["no route"]),
+        (
+            "a route that is not a table",
+            "route = \"/\"\n".into(),
+            &["line 1", "key `route`", "invalid type"],
+        ),
+    ]);
+}
+
+/// Values: sizes, durations, counts, addresses, and the TOML itself.
+#[test]
+fn values_say_how_to_write_them() {
+    let route = "[[route]]\npath = \"/\"\ncomponent = \"echo.wasm\"\n";
+    assert_refused(&[
+        (
             "bad size unit",
             format!("{route}max-message-size = \"16XB\"\n"),
-            &["line 4", "[[route]] #1", "key `max-message-size`", "unknown size unit `XB`"],
+            &[
+                "line 4",
+                "[[route]] #1",
+                "key `max-message-size`",
+                "unknown size unit `XB`",
+            ],
         ),
         (
             "zero size",
@@ -290,37 +393,16 @@ fn every_error_is_one_line_naming_file_line_and_key() {
         (
             "count as a string",
             format!("{route}max-websockets = \"many\"\n"),
-            &["line 4", "key `max-websockets`", "a whole number such as 128"],
+            &[
+                "line 4",
+                "key `max-websockets`",
+                "a whole number such as 128",
+            ],
         ),
         (
             "negative count",
             format!("max-connections = -1\n{route}"),
             &["line 1", "key `max-connections`", "-1 is not a count"],
-        ),
-        (
-            "bad allow pattern",
-            format!("{route}allow = [\"ws://127.0.0.1:9001\",\n  \"ftp://x\"]\n"),
-            &["line 5", "key `allow`", "invalid --allow pattern `ftp://x`", "ws, wss or *"],
-        ),
-        (
-            "bad allow-origin pattern",
-            format!("{route}allow-origin = [\"example.com\"]\n"),
-            &["line 4", "key `allow-origin`", "invalid --allow-origin pattern `example.com`"],
-        ),
-        (
-            "missing CA file",
-            format!("{route}ca-file = \"nope.pem\"\n"),
-            &["line 4", "key `ca-file`", "nope.pem does not exist"],
-        ),
-        (
-            "missing TLS key file",
-            format!("[tls]\ncert = \"cert.pem\"\nkey = \"nope.key\"\n{route}"),
-            &["line 3", "[tls]", "key `key`", "nope.key does not exist"],
-        ),
-        (
-            "TLS without its key",
-            format!("[tls]\ncert = \"cert.pem\"\n{route}"),
-            &["key `key`", "required"],
         ),
         (
             "bad listen address",
@@ -338,12 +420,6 @@ fn every_error_is_one_line_naming_file_line_and_key() {
             &["line 1", "key `keepalive-timeout`", "more than 0s"],
         ),
         (
-            "no route",
-            "listen = \"127.0.0.1:8080\"\n".into(),
-            &["no route", "[[route]]"],
-        ),
-        ("empty file", String::new(), &["no route"]),
-        (
             "TOML syntax",
             format!("{route}max-memory = \"16MiB\n"),
             &["line 4"],
@@ -353,25 +429,34 @@ fn every_error_is_one_line_naming_file_line_and_key() {
             "[[route]]\npath = \"/\"\npath = \"/a\"\ncomponent = \"echo.wasm\"\n".into(),
             &["line 3", "key `path`", "given twice"],
         ),
+    ]);
+}
+
+/// `allow` and `allow-origin` patterns, as their flags would say.
+#[test]
+fn bad_patterns_name_their_flag() {
+    let route = "[[route]]\npath = \"/\"\ncomponent = \"echo.wasm\"\n";
+    assert_refused(&[
         (
-            "a route that is not a table",
-            "route = \"/\"\n".into(),
-            &["line 1", "key `route`", "invalid type"],
+            "bad allow pattern",
+            format!("{route}allow = [\"ws://127.0.0.1:9001\",\n  \"ftp://x\"]\n"),
+            &[
+                "line 5",
+                "key `allow`",
+                "invalid --allow pattern `ftp://x`",
+                "ws, wss or *",
+            ],
         ),
-    ];
-    for (what, text, words) in cases {
-        let err = load(&text)
-            .map(|_| ())
-            .err()
-            .unwrap_or_else(|| panic!("{what}: accepted"))
-            .to_string();
-        eprintln!("{what}: {err}");
-        assert!(!err.contains('\n'), "{what}: not one line: {err}");
-        assert!(err.contains("wsbox.toml"), "{what}: no file: {err}");
-        for word in words {
-            assert!(err.contains(word), "{what}: {err:?} lacks {word:?}");
-        }
-    }
+        (
+            "bad allow-origin pattern",
+            format!("{route}allow-origin = [\"example.com\"]\n"),
+            &[
+                "line 4",
+                "key `allow-origin`",
+                "invalid --allow-origin pattern `example.com`",
+            ],
+        ),
+    ]);
 }
 
 #[test]

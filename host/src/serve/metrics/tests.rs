@@ -1,6 +1,8 @@
 //! Unit tests of the metrics: bounded labels, guards, trap kinds.
 
+use super::labels::{CloseLabel, StatusLabel};
 use super::*;
+use crate::cpu::CpuLimitExceeded;
 use std::collections::HashSet;
 
 /// However many codes peers and guests choose, the label takes a bounded

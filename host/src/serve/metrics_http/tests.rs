@@ -1,6 +1,8 @@
 //! Unit tests of the metrics endpoint over real loopback sockets.
 
-use super::super::metrics::{AbortReason, Direction, HandshakeFailure, TrapKind};
+use super::super::metrics::{
+    AbortReason, AliveInstance, Direction, HandshakeFailure, OpenConnection, TrapKind,
+};
 use super::*;
 use crate::close_code::CloseCode;
 use std::collections::BTreeMap;
@@ -109,16 +111,14 @@ for family in text_string_to_metric_families(sys.stdin.read()):
         .collect()
 }
 
-/// After a known workload, `/metrics` answers the Prometheus text type,
-/// and the reference parser reads exactly the counts that went in.
-#[tokio::test]
-async fn scrape_reads_exact_counts() {
-    let metrics = Arc::new(Metrics::new());
+/// Counts a known workload into `metrics`; returns the guards of the
+/// connections open on `/chat` and on `/`, and of the instance alive.
+fn known_workload(metrics: &Metrics) -> (OpenConnection, OpenConnection, AliveInstance) {
     let chat: Arc<str> = "/chat".into();
     let root: Arc<str> = "/".into();
     let open_chat = metrics.connection_opened(&chat);
     drop(metrics.connection_opened(&chat));
-    let _open_root = metrics.connection_opened(&root);
+    let open_root = metrics.connection_opened(&root);
     for status in [101, 101, 101, 403, 404, 503] {
         metrics.upgrade_answered(status);
     }
@@ -147,6 +147,63 @@ async fn scrape_reads_exact_counts() {
     metrics.topic_delivered(41);
     metrics.topic_delivered(1);
     metrics.slow_consumer_closed();
+    (open_chat, open_root, alive)
+}
+
+/// The samples [`known_workload`] makes, as the reference parser reads them.
+const EXPECTED: &[(&str, f64)] = &[
+    (r#"wsbox_connections_open{route="/chat"}"#, 1.0),
+    (r#"wsbox_connections_open{route="/"}"#, 1.0),
+    (r#"wsbox_connections_total{route="/chat"}"#, 2.0),
+    (r#"wsbox_connections_total{route="/"}"#, 1.0),
+    (r#"wsbox_upgrades_total{status="101"}"#, 3.0),
+    (r#"wsbox_upgrades_total{status="403"}"#, 1.0),
+    (r#"wsbox_upgrades_total{status="404"}"#, 1.0),
+    (r#"wsbox_upgrades_total{status="503"}"#, 1.0),
+    (r#"wsbox_handshake_failures_total{reason="tls"}"#, 2.0),
+    (r#"wsbox_handshake_failures_total{reason="timeout"}"#, 1.0),
+    (r#"wsbox_messages_total{direction="in"}"#, 2.0),
+    (r#"wsbox_messages_total{direction="out"}"#, 1.0),
+    (r#"wsbox_message_bytes_total{direction="in"}"#, 12.0),
+    (r#"wsbox_message_bytes_total{direction="out"}"#, 100.0),
+    (
+        r#"wsbox_close_codes_total{code="1000",direction="in"}"#,
+        1.0,
+    ),
+    (
+        r#"wsbox_close_codes_total{code="4001",direction="out"}"#,
+        2.0,
+    ),
+    (
+        r#"wsbox_close_codes_total{code="invalid",direction="in"}"#,
+        2.0,
+    ),
+    (r#"wsbox_aborts_total{reason="ended"}"#, 1.0),
+    (r#"wsbox_aborts_total{reason="keepalive"}"#, 1.0),
+    (r#"wsbox_traps_total{kind="cpu-deadline"}"#, 1.0),
+    (r#"wsbox_traps_total{kind="memory"}"#, 2.0),
+    (r#"wsbox_instantiate_seconds_count{}"#, 3.0),
+    (r#"wsbox_instantiate_seconds_bucket{le="0.0016"}"#, 0.0),
+    (r#"wsbox_instantiate_seconds_bucket{le="0.0032"}"#, 2.0),
+    (r#"wsbox_instantiate_seconds_bucket{le="1.6384"}"#, 2.0),
+    (r#"wsbox_instantiate_seconds_bucket{le="3.2768"}"#, 3.0),
+    (r#"wsbox_instantiate_seconds_bucket{le="+Inf"}"#, 3.0),
+    (r#"wsbox_accept_to_handler_seconds_count{}"#, 1.0),
+    (
+        r#"wsbox_accept_to_handler_seconds_bucket{le="0.0001"}"#,
+        1.0,
+    ),
+    (r#"wsbox_instances_alive{}"#, 1.0),
+    (r#"wsbox_topic_deliveries_total{}"#, 42.0),
+    (r#"wsbox_slow_consumer_closes_total{}"#, 1.0),
+];
+
+/// After a known workload, `/metrics` answers the Prometheus text type,
+/// and the reference parser reads exactly the counts that went in.
+#[tokio::test]
+async fn scrape_reads_exact_counts() {
+    let metrics = Arc::new(Metrics::new());
+    let (open_chat, _open_root, alive) = known_workload(&metrics);
 
     let server = start(metrics.clone(), always(), REQUEST_TIMEOUT).await;
     let (status, head, body) = get(server.address, "/metrics").await;
@@ -156,53 +213,7 @@ async fn scrape_reads_exact_counts() {
         "{head}"
     );
     let samples = parse_with_python(&body);
-    let want: &[(&str, f64)] = &[
-        (r#"wsbox_connections_open{route="/chat"}"#, 1.0),
-        (r#"wsbox_connections_open{route="/"}"#, 1.0),
-        (r#"wsbox_connections_total{route="/chat"}"#, 2.0),
-        (r#"wsbox_connections_total{route="/"}"#, 1.0),
-        (r#"wsbox_upgrades_total{status="101"}"#, 3.0),
-        (r#"wsbox_upgrades_total{status="403"}"#, 1.0),
-        (r#"wsbox_upgrades_total{status="404"}"#, 1.0),
-        (r#"wsbox_upgrades_total{status="503"}"#, 1.0),
-        (r#"wsbox_handshake_failures_total{reason="tls"}"#, 2.0),
-        (r#"wsbox_handshake_failures_total{reason="timeout"}"#, 1.0),
-        (r#"wsbox_messages_total{direction="in"}"#, 2.0),
-        (r#"wsbox_messages_total{direction="out"}"#, 1.0),
-        (r#"wsbox_message_bytes_total{direction="in"}"#, 12.0),
-        (r#"wsbox_message_bytes_total{direction="out"}"#, 100.0),
-        (
-            r#"wsbox_close_codes_total{code="1000",direction="in"}"#,
-            1.0,
-        ),
-        (
-            r#"wsbox_close_codes_total{code="4001",direction="out"}"#,
-            2.0,
-        ),
-        (
-            r#"wsbox_close_codes_total{code="invalid",direction="in"}"#,
-            2.0,
-        ),
-        (r#"wsbox_aborts_total{reason="ended"}"#, 1.0),
-        (r#"wsbox_aborts_total{reason="keepalive"}"#, 1.0),
-        (r#"wsbox_traps_total{kind="cpu-deadline"}"#, 1.0),
-        (r#"wsbox_traps_total{kind="memory"}"#, 2.0),
-        (r#"wsbox_instantiate_seconds_count{}"#, 3.0),
-        (r#"wsbox_instantiate_seconds_bucket{le="0.0016"}"#, 0.0),
-        (r#"wsbox_instantiate_seconds_bucket{le="0.0032"}"#, 2.0),
-        (r#"wsbox_instantiate_seconds_bucket{le="1.6384"}"#, 2.0),
-        (r#"wsbox_instantiate_seconds_bucket{le="3.2768"}"#, 3.0),
-        (r#"wsbox_instantiate_seconds_bucket{le="+Inf"}"#, 3.0),
-        (r#"wsbox_accept_to_handler_seconds_count{}"#, 1.0),
-        (
-            r#"wsbox_accept_to_handler_seconds_bucket{le="0.0001"}"#,
-            1.0,
-        ),
-        (r#"wsbox_instances_alive{}"#, 1.0),
-        (r#"wsbox_topic_deliveries_total{}"#, 42.0),
-        (r#"wsbox_slow_consumer_closes_total{}"#, 1.0),
-    ];
-    for (sample, value) in want {
+    for (sample, value) in EXPECTED {
         assert_eq!(
             samples.get(*sample),
             Some(value),

@@ -90,252 +90,212 @@ fn bad_patterns_say_the_fix() {
     assert_eq!(err.pattern, "nope");
 }
 
-/// (patterns, require-origin, Origin header, accepted?)
-#[test]
-fn origins_against_patterns() {
-    let cases: &[(&[&str], bool, Option<&str>, bool)] = &[
-        // No patterns: everything, with or without an origin.
-        (&[], false, Some("https://evil.example"), true),
-        (&[], false, Some("garbage"), true),
-        (&[], false, None, true),
-        (&[], true, None, false),
-        (&[], true, Some("https://any.example"), true),
-        // Exact site, default ports.
-        (
-            &["https://example.com"],
-            false,
-            Some("https://example.com"),
-            true,
-        ),
-        (
-            &["https://example.com"],
-            false,
-            Some("https://example.com:443"),
-            true,
-        ),
-        (
-            &["https://example.com"],
-            false,
-            Some("https://example.com:8443"),
-            false,
-        ),
-        (
-            &["https://example.com"],
-            false,
-            Some("http://example.com"),
-            false,
-        ),
-        (
-            &["http://example.com"],
-            false,
-            Some("http://example.com:80"),
-            true,
-        ),
-        (
-            &["http://example.com"],
-            false,
-            Some("http://example.com:443"),
-            false,
-        ),
-        (
-            &["https://example.com"],
-            false,
-            Some("https://example.com.evil.net"),
-            false,
-        ),
-        (
-            &["https://example.com"],
-            false,
-            Some("https://evil-example.com"),
-            false,
-        ),
-        (
-            &["https://example.com"],
-            false,
-            Some("https://sub.example.com"),
-            false,
-        ),
-        // Case of scheme and host.
-        (
-            &["https://example.com"],
-            false,
-            Some("HTTPS://EXAMPLE.COM"),
-            true,
-        ),
-        (
-            &["https://EXAMPLE.com"],
-            false,
-            Some("https://example.COM"),
-            true,
-        ),
-        // `*` as a whole label.
-        (
-            &["https://*.example.com"],
-            false,
-            Some("https://app.example.com"),
-            true,
-        ),
-        (
-            &["https://*.example.com"],
-            false,
-            Some("https://example.com"),
-            false,
-        ),
-        (
-            &["https://*.example.com"],
-            false,
-            Some("https://a.b.example.com"),
-            false,
-        ),
-        (
-            &["https://*.example.com"],
-            false,
-            Some("https://app.example.org"),
-            false,
-        ),
-        (
-            &["https://*"],
-            false,
-            Some("https://anything.example"),
-            true,
-        ),
-        (&["https://*"], false, Some("https://127.0.0.1"), false),
-        (&["https://*"], false, Some("https://localhost"), false),
-        // Ports.
-        (
-            &["http://localhost:3000"],
-            false,
-            Some("http://localhost:3000"),
-            true,
-        ),
-        (
-            &["http://localhost:3000"],
-            false,
-            Some("http://localhost:3001"),
-            false,
-        ),
-        (
-            &["http://localhost:3000"],
-            false,
-            Some("http://localhost"),
-            false,
-        ),
-        (
-            &["http://localhost:*"],
-            false,
-            Some("http://localhost:5173"),
-            true,
-        ),
-        (
-            &["http://localhost:*"],
-            false,
-            Some("http://localhost"),
-            true,
-        ),
-        (
-            &["*://example.com"],
-            false,
-            Some("http://example.com"),
-            true,
-        ),
-        (
-            &["*://example.com"],
-            false,
-            Some("https://example.com"),
-            true,
-        ),
-        (
-            &["*://example.com"],
-            false,
-            Some("https://example.com:80"),
-            false,
-        ),
-        // IP literals.
-        (
-            &["http://127.0.0.1:8080"],
-            false,
-            Some("http://127.0.0.1:8080"),
-            true,
-        ),
-        (
-            &["http://[::1]:8080"],
-            false,
-            Some("http://[::1]:8080"),
-            true,
-        ),
-        (
-            &["http://[::1]:8080"],
-            false,
-            Some("http://[0:0::1]:8080"),
-            true,
-        ),
-        (
-            &["http://127.0.0.1:8080"],
-            false,
-            Some("http://localhost:8080"),
-            false,
-        ),
-        // `null`.
-        (&["https://example.com"], false, Some("null"), false),
-        (&["https://example.com", "null"], false, Some("null"), true),
-        (&["null"], false, Some("https://example.com"), false),
-        // Not origins at all.
-        (&["https://example.com"], false, Some(""), false),
-        (
-            &["https://example.com"],
-            false,
-            Some("https://example.com/path"),
-            false,
-        ),
-        (
-            &["https://example.com"],
-            false,
-            Some("https://example.com https://example.com"),
-            false,
-        ),
-        (
-            &["https://example.com"],
-            false,
-            Some("chrome-extension://abcdef"),
-            false,
-        ),
-        (
-            &["https://example.com"],
-            false,
-            Some("https://exa mple.com"),
-            false,
-        ),
-        (
-            &["https://example.com"],
-            false,
-            Some("https://example.com:"),
-            false,
-        ),
-        // Without an origin: only --require-origin refuses.
-        (&["https://example.com"], false, None, true),
-        (&["https://example.com"], true, None, false),
-        (
-            &["https://example.com"],
-            true,
-            Some("https://example.com"),
-            true,
-        ),
-        // Several patterns: any one.
-        (
-            &["https://a.example", "https://b.example"],
-            false,
-            Some("https://b.example"),
-            true,
-        ),
-    ];
-    for (patterns, require, origin, accepted) in cases {
-        let got = policy(patterns, *require).check(*origin);
+/// Asserts which `origins` `patterns` accept (`true`) or refuse, with
+/// `require` as --require-origin.
+fn assert_origins(patterns: &[&str], require: bool, origins: &[(Option<&str>, bool)]) {
+    let policy = policy(patterns, require);
+    for (origin, accepted) in origins {
+        let got = policy.check(*origin);
         assert_eq!(
             got.is_ok(),
             *accepted,
             "patterns {patterns:?}, require {require}, origin {origin:?}: {got:?}"
         );
     }
+}
+
+/// No patterns: every origin, with or without one (unless one is required).
+#[test]
+fn without_patterns_every_origin_passes() {
+    assert_origins(
+        &[],
+        false,
+        &[
+            (Some("https://evil.example"), true),
+            (Some("garbage"), true),
+            (None, true),
+        ],
+    );
+    assert_origins(
+        &[],
+        true,
+        &[(None, false), (Some("https://any.example"), true)],
+    );
+}
+
+/// An exact site, with the scheme's default port.
+#[test]
+fn a_site_matches_its_scheme_host_and_default_port() {
+    assert_origins(
+        &["https://example.com"],
+        false,
+        &[
+            (Some("https://example.com"), true),
+            (Some("https://example.com:443"), true),
+            (Some("https://example.com:8443"), false),
+            (Some("http://example.com"), false),
+        ],
+    );
+    assert_origins(
+        &["http://example.com"],
+        false,
+        &[
+            (Some("http://example.com:80"), true),
+            (Some("http://example.com:443"), false),
+        ],
+    );
+    assert_origins(
+        &["https://example.com"],
+        false,
+        &[
+            (Some("https://example.com.evil.net"), false),
+            (Some("https://evil-example.com"), false),
+            (Some("https://sub.example.com"), false),
+        ],
+    );
+}
+
+/// Scheme and host match in any case.
+#[test]
+fn scheme_and_host_match_in_any_case() {
+    assert_origins(
+        &["https://example.com"],
+        false,
+        &[(Some("HTTPS://EXAMPLE.COM"), true)],
+    );
+    assert_origins(
+        &["https://EXAMPLE.com"],
+        false,
+        &[(Some("https://example.COM"), true)],
+    );
+}
+
+/// `*` stands for one whole label, never an IP or localhost.
+#[test]
+fn a_star_is_one_whole_label() {
+    assert_origins(
+        &["https://*.example.com"],
+        false,
+        &[
+            (Some("https://app.example.com"), true),
+            (Some("https://example.com"), false),
+            (Some("https://a.b.example.com"), false),
+            (Some("https://app.example.org"), false),
+        ],
+    );
+    assert_origins(
+        &["https://*"],
+        false,
+        &[
+            (Some("https://anything.example"), true),
+            (Some("https://127.0.0.1"), false),
+            (Some("https://localhost"), false),
+        ],
+    );
+}
+
+/// Ports match exactly, by the default, or by `*`.
+#[test]
+fn ports_match_exactly_or_by_star() {
+    assert_origins(
+        &["http://localhost:3000"],
+        false,
+        &[
+            (Some("http://localhost:3000"), true),
+            (Some("http://localhost:3001"), false),
+            (Some("http://localhost"), false),
+        ],
+    );
+    assert_origins(
+        &["http://localhost:*"],
+        false,
+        &[
+            (Some("http://localhost:5173"), true),
+            (Some("http://localhost"), true),
+        ],
+    );
+    assert_origins(
+        &["*://example.com"],
+        false,
+        &[
+            (Some("http://example.com"), true),
+            (Some("https://example.com"), true),
+            (Some("https://example.com:80"), false),
+        ],
+    );
+}
+
+/// IP literals match as addresses, not as names.
+#[test]
+fn ip_literals_match_as_addresses() {
+    assert_origins(
+        &["http://127.0.0.1:8080"],
+        false,
+        &[(Some("http://127.0.0.1:8080"), true)],
+    );
+    assert_origins(
+        &["http://[::1]:8080"],
+        false,
+        &[
+            (Some("http://[::1]:8080"), true),
+            (Some("http://[0:0::1]:8080"), true),
+        ],
+    );
+    assert_origins(
+        &["http://127.0.0.1:8080"],
+        false,
+        &[(Some("http://localhost:8080"), false)],
+    );
+}
+
+/// `null` matches only the `null` pattern.
+#[test]
+fn null_matches_only_the_null_pattern() {
+    assert_origins(&["https://example.com"], false, &[(Some("null"), false)]);
+    assert_origins(
+        &["https://example.com", "null"],
+        false,
+        &[(Some("null"), true)],
+    );
+    assert_origins(&["null"], false, &[(Some("https://example.com"), false)]);
+}
+
+/// What is not an origin at all is refused.
+#[test]
+fn what_is_not_an_origin_is_refused() {
+    assert_origins(
+        &["https://example.com"],
+        false,
+        &[
+            (Some(""), false),
+            (Some("https://example.com/path"), false),
+            (Some("https://example.com https://example.com"), false),
+            (Some("chrome-extension://abcdef"), false),
+            (Some("https://exa mple.com"), false),
+            (Some("https://example.com:"), false),
+        ],
+    );
+}
+
+/// Without an origin, only --require-origin refuses.
+#[test]
+fn without_an_origin_only_require_origin_refuses() {
+    assert_origins(&["https://example.com"], false, &[(None, true)]);
+    assert_origins(
+        &["https://example.com"],
+        true,
+        &[(None, false), (Some("https://example.com"), true)],
+    );
+}
+
+/// Any one of several patterns accepts.
+#[test]
+fn any_one_of_several_patterns_accepts() {
+    assert_origins(
+        &["https://a.example", "https://b.example"],
+        false,
+        &[(Some("https://b.example"), true)],
+    );
 }
 
 #[test]

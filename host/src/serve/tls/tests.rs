@@ -166,19 +166,34 @@ async fn one_file_with_both() {
     handshake(server_config(&path, &path).unwrap(), &pki.ca).await;
 }
 
-/// What each broken pair says, as (certificate text, key text, words
-/// the one line must hold). Every message names the file it blames.
+/// Asserts that each broken pair (what, certificate text, key text, words)
+/// is refused in one line that holds every word. Every message names the
+/// file it blames.
+fn assert_refused(cases: Vec<(&str, String, String, &[&str])>) {
+    for (what, cert_text, key_text, words) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let cert_path = write(&dir, "cert.pem", &cert_text);
+        let key_path = write(&dir, "key.pem", &key_text);
+        let err = server_config(&cert_path, &key_path)
+            .err()
+            .unwrap_or_else(|| panic!("{what}: accepted"))
+            .to_string();
+        assert!(!err.contains('\n'), "{what}: not one line: {err}");
+        for word in words {
+            assert!(err.contains(word), "{what}: {err:?} lacks {word:?}");
+        }
+    }
+}
+
+/// A key for another certificate, the CA first, or the two files swapped.
 #[test]
-fn broken_files_are_one_clear_line() {
+fn a_certificate_and_key_that_do_not_belong_together_are_one_clear_line() {
     let good = pki(generated(&rcgen::PKCS_ECDSA_P256_SHA256));
-    let other = generated(&rcgen::PKCS_ECDSA_P256_SHA256);
     let leaf = good.leaf.pem();
     let key = good.leaf_key.serialize_pem();
+    let other = generated(&rcgen::PKCS_ECDSA_P256_SHA256);
     let ca_first = format!("{}{}", good.ca.pem(), good.leaf.pem());
-    let encrypted =
-        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
-    let not_der = pem_of("CERTIFICATE", b"not a certificate");
-    let cases: Vec<(&str, String, String, &[&str])> = vec![
+    assert_refused(vec![
         (
             "mismatched",
             leaf.clone(),
@@ -195,6 +210,23 @@ fn broken_files_are_one_clear_line() {
             key.clone(),
             &["does not match", "comes first in", "cert.pem"],
         ),
+        (
+            "swapped",
+            key.clone(),
+            leaf.clone(),
+            &["cert.pem holds no PEM certificate", "swapped"],
+        ),
+    ]);
+}
+
+/// A certificate file that holds no usable certificate.
+#[test]
+fn broken_certificates_are_one_clear_line() {
+    let good = pki(generated(&rcgen::PKCS_ECDSA_P256_SHA256));
+    let leaf = good.leaf.pem();
+    let key = good.leaf_key.serialize_pem();
+    let not_der = pem_of("CERTIFICATE", b"not a certificate");
+    assert_refused(vec![
         (
             "empty certificate",
             String::new(),
@@ -225,6 +257,17 @@ fn broken_files_are_one_clear_line() {
             key.clone(),
             &["cert.pem is not a valid X.509 certificate", "--tls-cert"],
         ),
+    ]);
+}
+
+/// A key file that holds no usable key.
+#[test]
+fn broken_keys_are_one_clear_line() {
+    let good = pki(generated(&rcgen::PKCS_ECDSA_P256_SHA256));
+    let leaf = good.leaf.pem();
+    let encrypted =
+        "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
+    assert_refused(vec![
         (
             "empty key",
             leaf.clone(),
@@ -238,12 +281,6 @@ fn broken_files_are_one_clear_line() {
             &["key.pem: it holds no PEM private key"],
         ),
         (
-            "swapped",
-            key.clone(),
-            leaf.clone(),
-            &["cert.pem holds no PEM certificate", "swapped"],
-        ),
-        (
             "encrypted key",
             leaf.clone(),
             encrypted.into(),
@@ -255,20 +292,7 @@ fn broken_files_are_one_clear_line() {
             pem_of("PRIVATE KEY", b"0123456789"),
             &["key.pem cannot be used", "--tls-key"],
         ),
-    ];
-    for (what, cert_text, key_text, words) in cases {
-        let dir = tempfile::tempdir().unwrap();
-        let cert_path = write(&dir, "cert.pem", &cert_text);
-        let key_path = write(&dir, "key.pem", &key_text);
-        let err = server_config(&cert_path, &key_path)
-            .err()
-            .unwrap_or_else(|| panic!("{what}: accepted"))
-            .to_string();
-        assert!(!err.contains('\n'), "{what}: not one line: {err}");
-        for word in words {
-            assert!(err.contains(word), "{what}: {err:?} lacks {word:?}");
-        }
-    }
+    ]);
 }
 
 #[test]
