@@ -1,4 +1,6 @@
-//! Which failures the guest sees as values and which ones trap.
+//! The host's errors: which failures the guest sees as values and which
+//! ones trap ([`HostError`]), and the errors of the embedding API and the
+//! CLI ([`Error`]), which keep their causes.
 //!
 //! Network and protocol failures, bad arguments and wrong states are
 //! [`ErrorCode`] values: the guest inspects them and goes on. A broken

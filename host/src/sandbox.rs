@@ -1,5 +1,6 @@
 //! The sandbox around every instance: the engine's settings, the memory
-//! limit ([`crate::limiter`]) and the CPU deadline ([`crate::cpu`]).
+//! limit ([`crate::limiter`]) and the CPU deadline ([`crate::cpu`]), and
+//! what a trap says about them.
 //!
 //! Every call that runs guest code (instantiation, `upgrade`, `handle`,
 //! `run`) is wrapped in [`CpuMeter::run`]: get the meter with [`cpu`]
@@ -266,21 +267,4 @@ fn chain(err: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-/// The most memory mappings the kernel allows this process, where it says
-/// (`/proc/sys/vm/max_map_count` on Linux).
-pub(crate) fn max_map_count() -> Option<usize> {
-    std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// How many memory mappings this process has now, where the kernel says
-/// (`/proc/self/maps` on Linux).
-pub(crate) fn mappings() -> Option<usize> {
-    let maps = std::fs::read("/proc/self/maps").ok()?;
-    Some(maps.iter().filter(|&&b| b == b'\n').count())
 }
