@@ -309,7 +309,7 @@ async fn handle(
     };
     let websockets = &mut store.data_mut().websockets;
     if trapped {
-        websockets.set_drop_code(CloseCode::Error.into());
+        websockets.set_drop_code(CloseCode::Error);
     }
     let ended = websockets.finish();
     drop(store);

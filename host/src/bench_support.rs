@@ -61,7 +61,7 @@ impl HandlerPre {
         sandbox::cpu(&store)
             .run(self.handler.pre.instantiate_async(&mut store))
             .await
-            .map_err(|e| Error::Runtime(sandbox::describe_trap(&e, &self.handler.instance)))?;
+            .map_err(|e| Error::runtime("cannot instantiate the handler", e))?;
         Ok(HandlerInstance { _store: store })
     }
 }

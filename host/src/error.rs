@@ -1,4 +1,6 @@
-//! Which failures the guest sees as values and which ones trap.
+//! The host's errors: which failures the guest sees as values and which
+//! ones trap ([`HostError`]), and the errors of the embedding API and the
+//! CLI ([`Error`]), which keep their causes.
 //!
 //! Network and protocol failures, bad arguments and wrong states are
 //! [`ErrorCode`] values: the guest inspects them and goes on. A broken
@@ -73,15 +75,26 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// wasmtime cannot compile the component: it is not valid, or it uses a
+    /// feature the engine does not enable.
+    #[error("cannot compile the component {path}")]
+    Compile {
+        /// The file.
+        path: String,
+        /// wasmtime's error, with its causes.
+        #[source]
+        source: Cause,
+    },
     /// The component does not fit the world the host runs.
-    #[error("{path} cannot run as a `{world}` component: {reason}")]
+    #[error("{path} cannot run as a `{world}` component")]
     WrongWorld {
         /// The file.
         path: String,
         /// The world the host expected.
         world: &'static str,
-        /// What did not fit.
-        reason: String,
+        /// What did not fit: wasmtime's error, with its causes.
+        #[source]
+        source: Cause,
     },
     /// A CA file for `wss://` could not be loaded.
     #[error("cannot load CA file {path}: {reason}")]
@@ -92,8 +105,14 @@ pub enum Error {
         reason: String,
     },
     /// The runtime failed outside the guest's control.
-    #[error("runtime error: {0}")]
-    Runtime(String),
+    #[error("{what}")]
+    Runtime {
+        /// What the host was doing.
+        what: String,
+        /// Why it failed: wasmtime's or the system's error, with its causes.
+        #[source]
+        source: Cause,
+    },
     /// The cluster (`--cluster`, NATS) is misconfigured or unreachable at
     /// start-up; the string says which and what to do.
     #[error("{0}")]
@@ -131,6 +150,21 @@ pub enum Error {
         /// A hint to use the pooling allocator, when it is not in use.
         pooling_hint: &'static str,
     },
+}
+
+/// The cause an [`Error`] keeps: a wasmtime or system error, its own causes
+/// reachable through [`source`](std::error::Error::source), so that the edge
+/// (`{:#}` with `anyhow`, for one) prints the whole chain.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+impl Error {
+    /// A runtime failure: `what` the host was doing, and the error `source`.
+    pub(crate) fn runtime(what: impl Into<String>, source: impl Into<Cause>) -> Error {
+        Error::Runtime {
+            what: what.into(),
+            source: source.into(),
+        }
+    }
 }
 
 /// The crate-wide result type.

@@ -78,12 +78,13 @@ pub(crate) enum LimitExceeded {
         whose: &'static str,
     },
     /// The growth was allowed, and then failed.
-    #[error("growing a {what} failed: {reason}")]
+    #[error("growing a {what} failed")]
     Failed {
         /// "linear memory" or "table".
         what: &'static str,
-        /// What wasmtime said.
-        reason: String,
+        /// Why: wasmtime's error, with its causes.
+        #[source]
+        source: crate::error::Cause,
     },
 }
 
@@ -143,7 +144,7 @@ impl ResourceLimiter for InstanceLimiter {
     fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
         Err(LimitExceeded::Failed {
             what: "linear memory",
-            reason: format!("{error:#}"),
+            source: error.into(),
         }
         .into())
     }
@@ -176,7 +177,7 @@ impl ResourceLimiter for InstanceLimiter {
     fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
         Err(LimitExceeded::Failed {
             what: "table",
-            reason: format!("{error:#}"),
+            source: error.into(),
         }
         .into())
     }

@@ -822,11 +822,22 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
+            let line = one_line(&format!("{e:#}"));
             match format {
-                LogFormat::Text => eprintln!("wsbox: {e:#}"),
-                LogFormat::Json => tracing::error!(target: "wsbox::cli", "{e:#}"),
+                LogFormat::Text => eprintln!("wsbox: {line}"),
+                LogFormat::Json => tracing::error!(target: "wsbox::cli", "{line}"),
             }
             ExitCode::from(2)
         }
     }
+}
+
+/// An error's chain as one line, as the CLI prints every error: a cause from
+/// wasmtime may span lines (a wasm backtrace).
+fn one_line(text: &str) -> String {
+    text.lines()
+        .map(str::trim)
+        .filter(|line| !line.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }

@@ -80,7 +80,7 @@ impl Runner {
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| crate::add_to_linker_async(&mut linker))
-            .map_err(|e| Error::Runtime(format!("{e:#}")))?;
+            .map_err(|e| Error::runtime("cannot add WASI and wsbox:websocket to the linker", e))?;
         Ok(Runner { engine, linker })
     }
 
@@ -102,7 +102,7 @@ impl Runner {
         let wrong = |e: wasmtime::Error| Error::WrongWorld {
             path: shown.to_string(),
             world: "wsbox:websocket/client",
-            reason: one_line(&e),
+            source: e.into(),
         };
         let pre = self.linker.instantiate_pre(component).map_err(wrong)?;
         CommandPre::new(pre).map_err(wrong)
@@ -183,15 +183,7 @@ impl Runner {
     }
 }
 
-/// A wasmtime error's whole chain on one line, for start-up messages.
-pub(crate) fn one_line(e: &wasmtime::Error) -> String {
-    format!("{e:#}")
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
-/// Reads and compiles a component file, with one-line errors for a missing
+/// Reads and compiles a component file, with clear errors for a missing
 /// file, a core module or anything else that is not a component.
 pub(crate) fn load_component(engine: &Engine, path: &Path) -> Result<Component> {
     let shown = path.display().to_string();
@@ -211,8 +203,8 @@ pub(crate) fn load_component(engine: &Engine, path: &Path) -> Result<Component> 
             reason: "it is a core WebAssembly module; build it for wasm32-wasip2, or wrap it with `wasm-tools component new`".into(),
         });
     }
-    Component::from_binary(engine, &bytes).map_err(|e| Error::NotAComponent {
+    Component::from_binary(engine, &bytes).map_err(|e| Error::Compile {
         path: shown,
-        reason: one_line(&e),
+        source: e.into(),
     })
 }

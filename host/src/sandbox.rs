@@ -1,10 +1,12 @@
 //! The sandbox around every instance: the engine's settings, the memory
-//! limit ([`crate::limiter`]) and the CPU deadline ([`crate::cpu`]).
+//! limit ([`crate::limiter`]) and the CPU deadline ([`crate::cpu`]), and
+//! what a trap says about them.
 //!
 //! Every call that runs guest code (instantiation, `upgrade`, `handle`,
 //! `run`) is wrapped in [`CpuMeter::run`]: get the meter with [`cpu`]
 //! before the call borrows the store.
 
+use crate::close_code::CloseCode;
 use crate::config::Config;
 use crate::cpu::{CpuLimitExceeded, CpuMeter};
 use crate::error::{Error, Result};
@@ -101,7 +103,8 @@ pub(crate) fn engine(pool: Option<(u32, &InstanceLimits)>) -> Result<Engine> {
         config.memory_init_cow(true);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
     }
-    let engine = Engine::new(&config).map_err(|e| Error::Runtime(format!("{e:#}")))?;
+    let engine =
+        Engine::new(&config).map_err(|e| Error::runtime("cannot create the wasmtime engine", e))?;
     let weak = engine.weak();
     std::thread::Builder::new()
         .name("wsbox-epoch".into())
@@ -112,7 +115,7 @@ pub(crate) fn engine(pool: Option<(u32, &InstanceLimits)>) -> Result<Engine> {
                 std::thread::sleep(EPOCH_TICK);
             }
         })
-        .map_err(|e| Error::Runtime(format!("cannot start the epoch thread: {e}")))?;
+        .map_err(|e| Error::runtime("cannot start the epoch thread", e))?;
     Ok(engine)
 }
 
@@ -205,42 +208,63 @@ pub(crate) fn cpu(store: &Store<InstanceState>) -> Arc<CpuMeter> {
 pub(crate) async fn finish(mut store: Store<InstanceState>, trapped: bool) {
     let websockets = store.data_mut().websockets_mut();
     if trapped {
-        websockets.set_drop_code(crate::CloseCode::Error.into());
+        websockets.set_drop_code(CloseCode::Error);
     }
     let ended = websockets.finish();
     drop(store);
     ended.await;
 }
 
+/// What made an instance trap, told by the error's type: the CPU and memory
+/// limits are our own errors ([`CpuLimitExceeded`], [`LimitExceeded`]);
+/// anything else is wasmtime's (a [`wasmtime::Trap`] code, or a host error
+/// that ended the call).
+pub(crate) enum TrapCause<'a> {
+    /// The CPU deadline or the CPU budget.
+    Cpu(&'a CpuLimitExceeded),
+    /// The memory limit, or a growth that failed.
+    Memory(&'a LimitExceeded),
+    /// Anything else.
+    Other,
+}
+
+impl<'a> TrapCause<'a> {
+    /// The cause of the trap `err`.
+    pub(crate) fn of(err: &'a wasmtime::Error) -> TrapCause<'a> {
+        if let Some(cpu) = err.downcast_ref::<CpuLimitExceeded>() {
+            TrapCause::Cpu(cpu)
+        } else if let Some(memory) = err.downcast_ref::<LimitExceeded>() {
+            TrapCause::Memory(memory)
+        } else {
+            TrapCause::Other
+        }
+    }
+}
+
 /// A trap's message, naming the CPU deadline, the CPU budget or the memory
-/// limit when one of them was the cause.
+/// limit when one of them was the cause; otherwise wasmtime's description,
+/// with where in the guest it happened.
 pub(crate) fn describe_trap(err: &wasmtime::Error, limits: &InstanceLimits) -> String {
-    if let Some(cpu) = err.downcast_ref::<CpuLimitExceeded>() {
-        return cpu.to_string();
-    }
-    if let Some(memory) = err.downcast_ref::<LimitExceeded>() {
-        return format!(
+    match TrapCause::of(err) {
+        TrapCause::Cpu(cpu) => cpu.to_string(),
+        TrapCause::Memory(memory) => format!(
             "the guest hit its memory limit ({} bytes for all its linear memories and tables; \
-             raise --max-memory if it needs more): {memory}",
-            limits.max_memory
-        );
+             raise --max-memory if it needs more): {}",
+            limits.max_memory,
+            chain(memory)
+        ),
+        TrapCause::Other => format!("{err:#}"),
     }
-    format!("{err:#}")
 }
 
-/// The most memory mappings the kernel allows this process, where it says
-/// (`/proc/sys/vm/max_map_count` on Linux).
-pub(crate) fn max_map_count() -> Option<usize> {
-    std::fs::read_to_string("/proc/sys/vm/max_map_count")
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
-}
-
-/// How many memory mappings this process has now, where the kernel says
-/// (`/proc/self/maps` on Linux).
-pub(crate) fn mappings() -> Option<usize> {
-    let maps = std::fs::read("/proc/self/maps").ok()?;
-    Some(maps.iter().filter(|&&b| b == b'\n').count())
+/// An error and its causes on one line, `: ` between them.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

@@ -340,13 +340,21 @@ impl WebSocket {
         Ok(())
     }
 
-    pub(crate) async fn shutdown(&mut self, code: Option<u16>, reason: String) -> HostResult<()> {
+    pub(crate) async fn shutdown(
+        &mut self,
+        code: Option<CloseCode>,
+        reason: String,
+    ) -> HostResult<()> {
         let frame = close_frame(code, reason)?;
         let deadline = Instant::now() + self.link.close_timeout();
         self.send_close(Event::Shutdown(frame), deadline).await
     }
 
-    pub(crate) async fn close(&mut self, code: Option<u16>, reason: String) -> HostResult<()> {
+    pub(crate) async fn close(
+        &mut self,
+        code: Option<CloseCode>,
+        reason: String,
+    ) -> HostResult<()> {
         let frame = close_frame(code, reason)?;
         let fallback = Instant::now() + self.link.close_timeout();
         self.send_close(Event::Close(frame), fallback).await?;
@@ -414,7 +422,7 @@ fn write_error(e: WriteError) -> ErrorCode {
 }
 
 /// Checks `close` / `shutdown` arguments before anything is sent.
-fn close_frame(code: Option<u16>, reason: String) -> HostResult<CloseFrame> {
+fn close_frame(code: Option<CloseCode>, reason: String) -> HostResult<CloseFrame> {
     if reason.len() > MAX_REASON_BYTES {
         return Err(invalid_parameter(format!(
             "the close reason is {} bytes; at most {MAX_REASON_BYTES} are allowed",
@@ -424,10 +432,10 @@ fn close_frame(code: Option<u16>, reason: String) -> HostResult<CloseFrame> {
     match code {
         None if !reason.is_empty() => Err(invalid_parameter("a close reason needs a close code")),
         None => Ok(CloseFrame::Empty),
-        Some(code) if !CloseCode::from(code).is_allowed() => Err(invalid_parameter(format!(
+        Some(code) if !code.is_allowed() => Err(invalid_parameter(format!(
             "close code {code} may not be sent; use 1000-1003, 1007-1013 or 3000-4999"
         ))),
-        Some(code) => Ok(CloseFrame::Code(CloseCode::from(code), reason)),
+        Some(code) => Ok(CloseFrame::Code(code, reason)),
     }
 }
 

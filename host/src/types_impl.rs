@@ -5,6 +5,7 @@ use crate::bindings::types::{
     IncomingFragment, Message, QueryCloseStatusError,
 };
 use crate::client;
+use crate::close_code::CloseCode;
 use crate::connection::Role;
 use crate::error::{HostError, HostResult};
 use crate::types::WebSocket;
@@ -90,6 +91,7 @@ impl HostWebsocket for WebSocketCtxView<'_> {
         code: Option<u16>,
         reason: String,
     ) -> HostResult<()> {
+        let code = code.map(CloseCode::from);
         self.table.get_mut(&ws)?.close(code, reason).await
     }
 
@@ -99,6 +101,7 @@ impl HostWebsocket for WebSocketCtxView<'_> {
         code: Option<u16>,
         reason: String,
     ) -> HostResult<()> {
+        let code = code.map(CloseCode::from);
         self.table.get_mut(&ws)?.shutdown(code, reason).await
     }
 

@@ -2,6 +2,7 @@
 //! the one call that adds the interface to a `Linker`.
 
 use crate::bindings::types::ErrorCode;
+use crate::close_code::CloseCode;
 use crate::config::Config;
 use crate::connection::{self, Link, Role};
 use crate::deflate::{Compressor, Params};
@@ -104,17 +105,17 @@ impl WebSocketCtx {
     /// Sends a close frame with `code` on every open websocket of this
     /// instance that has not sent one yet (graceful shutdown). The guest
     /// still receives the peers' answers.
-    pub fn close_all(&self, code: u16) {
+    pub fn close_all(&self, code: CloseCode) {
         for connection in &self.connections {
-            connection.close_now(crate::CloseCode::from(code));
+            connection.close_now(code);
         }
     }
 
     /// Sets the close code sent for websockets this instance lets go of
     /// without closing them (for instance 1011 after a trap).
-    pub fn set_drop_code(&self, code: u16) {
+    pub fn set_drop_code(&self, code: CloseCode) {
         for connection in &self.connections {
-            connection.set_drop_code(crate::CloseCode::from(code));
+            connection.set_drop_code(code);
         }
     }
 

@@ -65,13 +65,25 @@ fn a_core_module_or_garbage_is_not_a_component() {
 }
 
 #[test]
+fn a_component_wasmtime_cannot_compile_is_refused_with_its_cause() {
+    // A component's header, then a section id that does not exist.
+    let broken = scratch("broken.wasm", b"\0asm\x0d\0\x01\0\x7f\x00");
+    let out = wsbox(&["run", arg(&broken)]);
+    assert_one_line_error(&out, "cannot compile the component");
+    // wasmtime's error comes through as the cause, after the summary.
+    let stderr = text(&out.stderr);
+    let (_, cause) = stderr.split_once("broken.wasm: ").expect(&stderr);
+    assert!(!cause.trim().is_empty(), "{stderr}");
+}
+
+#[test]
 fn a_component_of_the_wrong_world_is_refused() {
     // The empty component: valid, but it exports no wasi:cli/run.
     let empty = scratch("empty.wasm", b"\0asm\x0d\0\x01\0");
-    assert_one_line_error(
-        &wsbox(&["run", arg(&empty)]),
-        "cannot run as a `wsbox:websocket/client` component",
-    );
+    let out = wsbox(&["run", arg(&empty)]);
+    assert_one_line_error(&out, "cannot run as a `wsbox:websocket/client` component");
+    // wasmtime's reason comes through as the cause: the missing export.
+    assert_one_line_error(&out, "wasi:cli/run");
 }
 
 #[test]

@@ -82,6 +82,6 @@ fn finish(ws: &WebSocket) -> Result<(), Error> {
 /// code that may not be sent is answered with an empty close frame as well.
 /// (`WebSocket::answer_close` would answer those with 1000 instead.)
 fn answer_close(ws: &WebSocket, status: &CloseStatus) -> Result<(), Error> {
-    let code = Some(status.code).filter(|code| code.is_sendable());
+    let code = Some(status.code).filter(|code| code.is_allowed());
     ws.close(code, "")
 }

@@ -66,7 +66,7 @@ impl Handler for Chat {
         let topic = format!("room/{room}");
         if let Err(e) = ws.join(&topic) {
             let reason = cut(&format!("cannot join {room}: {e}"), MAX_REASON);
-            let _ = ws.close(CloseCode::TryAgainLater, &reason);
+            let _ = ws.close(CloseCode::Again, &reason);
             return;
         }
         say(&ws, &topic, &format!("* {name} joined"));

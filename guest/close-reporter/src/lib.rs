@@ -69,7 +69,7 @@ fn answer(ws: &WebSocket, status: &CloseStatus) {
     report_close_status(ws);
     // The result is not reported: if the answer cannot go out, the
     // connection is over anyway.
-    let _ = if status.code == CloseCode::NoStatus {
+    let _ = if status.code == CloseCode::Status {
         ws.close(None, "")
     } else {
         let mut reason = format!("seen:{}:{}", status.code, status.reason);

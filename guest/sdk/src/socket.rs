@@ -343,7 +343,7 @@ impl WebSocket {
     /// # let ws = wsbox_guest::WebSocket::connect("ws://127.0.0.1:9001/").unwrap();
     /// use wsbox_guest::CloseCode;
     ///
-    /// ws.shutdown(CloseCode::GoingAway, "bye")?;
+    /// ws.shutdown(CloseCode::Away, "bye")?;
     /// for message in ws.messages() {
     ///     println!("late: {:?}", message?);
     /// }
@@ -369,8 +369,8 @@ impl WebSocket {
     /// ```
     pub fn answer_close(&self, peer: &CloseStatus) -> Result<(), Error> {
         let code = match peer.code {
-            CloseCode::NoStatus => None,
-            code if code.is_sendable() => Some(code),
+            CloseCode::Status => None,
+            code if code.is_allowed() => Some(code),
             _ => Some(CloseCode::Normal),
         };
         self.close(code, "")

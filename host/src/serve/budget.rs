@@ -5,7 +5,6 @@
 use super::handler::Handler;
 use super::ServeConfig;
 use crate::error::{Error, Result};
-use crate::runner::one_line;
 use crate::sandbox;
 use std::future::Future;
 use std::path::Path;
@@ -41,8 +40,8 @@ impl MapBudget {
     /// `None` where the kernel does not say (not Linux).
     pub(crate) fn measure() -> Option<MapBudget> {
         Some(MapBudget {
-            limit: sandbox::max_map_count()?,
-            in_use: sandbox::mappings()?,
+            limit: max_map_count()?,
+            in_use: mappings()?,
         })
     }
 
@@ -95,12 +94,11 @@ pub(crate) fn measure_instance(
             instantiated.poll(&mut Context::from_waker(std::task::Waker::noop()))
         };
         match polled {
-            Poll::Ready(Ok(_)) => Ok(Some((store, sandbox::mappings()))),
-            Poll::Ready(Err(e)) => Err(Error::Runtime(format!(
-                "cannot instantiate {}: {}",
-                path.display(),
-                one_line(&e)
-            ))),
+            Poll::Ready(Ok(_)) => Ok(Some((store, mappings()))),
+            Poll::Ready(Err(e)) => Err(Error::runtime(
+                format!("cannot instantiate {}", path.display()),
+                e,
+            )),
             // Only a start function that waits could get here; measure
             // nothing then.
             Poll::Pending => Ok(None),
@@ -126,4 +124,21 @@ pub(crate) fn measure_instance(
         .map(|pair| pair[1].saturating_sub(pair[0]))
         .max();
     Ok(most.map(|n| n.max(1)))
+}
+
+/// The most memory mappings the kernel allows this process, where it says
+/// (`/proc/sys/vm/max_map_count` on Linux).
+fn max_map_count() -> Option<usize> {
+    std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// How many memory mappings this process has now, where the kernel says
+/// (`/proc/self/maps` on Linux).
+fn mappings() -> Option<usize> {
+    let maps = std::fs::read("/proc/self/maps").ok()?;
+    Some(maps.iter().filter(|&&b| b == b'\n').count())
 }

@@ -42,10 +42,11 @@ pub struct ServeConfig {
     /// `handshake_timeout`. Default: none, plain `ws://`.
     pub tls: Option<Arc<rustls::ServerConfig>>,
     /// How many connections may be open at once; past it, upgrades get 503.
-    /// Default: 1024. [`Server::new`] refuses a number whose live instances
-    /// would not fit in the kernel's memory-mapping limit
-    /// (`vm.max_map_count`), measured for the component and allocator at
-    /// start-up ([`Error::TooManyConnections`]).
+    /// Default: 1024. [`Server::new`](crate::Server::new) refuses a number
+    /// whose live instances would not fit in the kernel's memory-mapping
+    /// limit (`vm.max_map_count`), measured for the component and allocator
+    /// at start-up
+    /// ([`Error::TooManyConnections`](crate::Error::TooManyConnections)).
     pub max_connections: usize,
     /// How long a client may take to send its upgrade request; a slower one
     /// is dropped, so a slowloris client cannot hold a slot. Default: 10 s.

@@ -6,7 +6,7 @@ use super::ServeConfig;
 use crate::bindings::ServerPre;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::runner::{load_component, one_line};
+use crate::runner::load_component;
 use crate::sandbox::{self, InstanceLimits, InstanceState};
 use std::path::Path;
 use std::sync::Arc;
@@ -56,14 +56,14 @@ impl Handler {
         let mut linker = Linker::new(engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)
             .and_then(|()| crate::add_to_linker_async(&mut linker))
-            .map_err(|e| Error::Runtime(format!("{e:#}")))?;
+            .map_err(|e| Error::runtime("cannot add WASI and wsbox:websocket to the linker", e))?;
         let start = Instant::now();
         let component = load_component(engine, path)?;
         let compile = start.elapsed();
         let wrong = |e: wasmtime::Error| Error::WrongWorld {
             path: path.display().to_string(),
             world: "wsbox:websocket/server",
-            reason: one_line(&e),
+            source: e.into(),
         };
         let pre =
             ServerPre::new(linker.instantiate_pre(&component).map_err(wrong)?).map_err(wrong)?;

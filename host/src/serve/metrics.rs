@@ -5,251 +5,25 @@
 //! code outside the codes a close frame may carry is counted as `invalid`.
 //! See [`Metrics`] for the list.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use crate::close_code::CloseCode;
+use labels::{
+    AbortLabels, CloseLabels, DirectionLabels, HandshakeLabels, KindLabels, RouteLabels,
+    StatusLabels,
+};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::{Registry, Unit};
-use std::fmt::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod labels;
+
+pub use labels::{AbortReason, Direction, HandshakeFailure, TrapKind};
+
 /// The `Content-Type` of [`Metrics::encode`]'s text.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
-
-/// Which way a message or close frame went.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum Direction {
-    /// From the peer to the guest.
-    In,
-    /// From the guest (or the host) to the peer.
-    Out,
-}
-
-impl EncodeLabelValue for Direction {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
-        encoder.write_str(match self {
-            Direction::In => "in",
-            Direction::Out => "out",
-        })
-    }
-}
-
-/// Why a connection ended before its upgrade was answered.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum HandshakeFailure {
-    /// No full request within the handshake timeout.
-    Timeout,
-    /// The client closed before its request was complete.
-    Closed,
-    /// Too many connections were in their handshake: closed at once.
-    OverLimit,
-    /// The TLS handshake failed or timed out.
-    Tls,
-}
-
-impl EncodeLabelValue for HandshakeFailure {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
-        encoder.write_str(match self {
-            HandshakeFailure::Timeout => "timeout",
-            HandshakeFailure::Closed => "closed",
-            HandshakeFailure::OverLimit => "over_limit",
-            HandshakeFailure::Tls => "tls",
-        })
-    }
-}
-
-/// Why a connection ended without a closing handshake.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum AbortReason {
-    /// The peer broke RFC 6455 (the host sent 1002 or 1007).
-    Protocol,
-    /// A message or frame over the limit (the host sent 1009).
-    TooBig,
-    /// TCP ended without a close frame.
-    Ended,
-    /// The socket failed.
-    Io,
-    /// A write did not finish within the send timeout.
-    SendTimeout,
-    /// The peer did not answer a close within the close timeout.
-    CloseTimeout,
-    /// No pong or other frame within the keepalive timeout after a ping.
-    Keepalive,
-    /// The guest called `abort`.
-    Guest,
-}
-
-impl EncodeLabelValue for AbortReason {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
-        encoder.write_str(match self {
-            AbortReason::Protocol => "protocol",
-            AbortReason::TooBig => "too_big",
-            AbortReason::Ended => "ended",
-            AbortReason::Io => "io",
-            AbortReason::SendTimeout => "send_timeout",
-            AbortReason::CloseTimeout => "close_timeout",
-            AbortReason::Keepalive => "keepalive",
-            AbortReason::Guest => "guest",
-        })
-    }
-}
-
-impl From<&crate::lifecycle::Failure> for AbortReason {
-    fn from(failure: &crate::lifecycle::Failure) -> Self {
-        use crate::lifecycle::Failure;
-        match failure {
-            Failure::Protocol(_) => AbortReason::Protocol,
-            Failure::TooBig => AbortReason::TooBig,
-            Failure::Ended => AbortReason::Ended,
-            Failure::Io(_) => AbortReason::Io,
-            Failure::WriteTimeout => AbortReason::SendTimeout,
-            Failure::CloseTimeout => AbortReason::CloseTimeout,
-            Failure::Aborted => AbortReason::Guest,
-        }
-    }
-}
-
-/// What made an instance trap.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum TrapKind {
-    /// It ran past its CPU deadline without returning to the host (or
-    /// past its CPU budget).
-    CpuDeadline,
-    /// It grew its memory past the limit.
-    Memory,
-    /// Anything else.
-    Other,
-}
-
-impl TrapKind {
-    /// The kind of `err`, by the same rule as the trap's log line.
-    pub fn of(err: &wasmtime::Error) -> TrapKind {
-        if err.downcast_ref::<crate::cpu::CpuLimitExceeded>().is_some() {
-            return TrapKind::CpuDeadline;
-        }
-        if err
-            .downcast_ref::<crate::limiter::LimitExceeded>()
-            .is_some()
-        {
-            return TrapKind::Memory;
-        }
-        match err.downcast_ref::<wasmtime::Trap>() {
-            Some(wasmtime::Trap::Interrupt) => TrapKind::CpuDeadline,
-            _ if format!("{err:#}").contains("forcing trap when growing memory") => {
-                TrapKind::Memory
-            }
-            _ => TrapKind::Other,
-        }
-    }
-}
-
-impl EncodeLabelValue for TrapKind {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
-        encoder.write_str(match self {
-            TrapKind::CpuDeadline => "cpu-deadline",
-            TrapKind::Memory => "memory",
-            TrapKind::Other => "other",
-        })
-    }
-}
-
-/// A close code as a label: one a close frame may carry (1000-1003,
-/// 1007-1013, 3000-4999), one the host reports for a close without a frame
-/// or code (1005, 1006, 1015), or `invalid`.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum CloseLabel {
-    /// A code worth its own label.
-    Code(u16),
-    /// Any other number.
-    Invalid,
-}
-
-impl From<u16> for CloseLabel {
-    fn from(code: u16) -> Self {
-        let reported = matches!(code, 1005 | 1006 | 1015);
-        if reported || crate::CloseCode::from(code).is_allowed() {
-            CloseLabel::Code(code)
-        } else {
-            CloseLabel::Invalid
-        }
-    }
-}
-
-impl EncodeLabelValue for CloseLabel {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
-        match self {
-            CloseLabel::Code(code) => write!(encoder, "{code}"),
-            CloseLabel::Invalid => encoder.write_str("invalid"),
-        }
-    }
-}
-
-/// An HTTP status as a label: 100-599 as the number, anything else
-/// `invalid`.
-#[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
-pub enum StatusLabel {
-    /// A status in 100-599.
-    Code(u16),
-    /// Any other number.
-    Invalid,
-}
-
-impl From<u16> for StatusLabel {
-    fn from(status: u16) -> Self {
-        if (100..=599).contains(&status) {
-            StatusLabel::Code(status)
-        } else {
-            StatusLabel::Invalid
-        }
-    }
-}
-
-impl EncodeLabelValue for StatusLabel {
-    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
-        match self {
-            StatusLabel::Code(code) => write!(encoder, "{code}"),
-            StatusLabel::Invalid => encoder.write_str("invalid"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct RouteLabels {
-    route: Arc<str>,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct StatusLabels {
-    status: StatusLabel,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct HandshakeLabels {
-    reason: HandshakeFailure,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct AbortLabels {
-    reason: AbortReason,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct DirectionLabels {
-    direction: Direction,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct CloseLabels {
-    direction: Direction,
-    code: CloseLabel,
-}
-
-#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct KindLabels {
-    kind: TrapKind,
-}
 
 /// The server's metrics, all named `wsbox_…`:
 ///
@@ -263,7 +37,7 @@ struct KindLabels {
 /// | `wsbox_message_bytes_total` (payload bytes) | counter | `direction` |
 /// | `wsbox_close_codes_total` | counter | `direction`, `code` |
 /// | `wsbox_aborts_total` | counter | `reason`: see [`AbortReason`] |
-/// | `wsbox_traps_total` | counter | `kind`: `cpu-deadline`, `memory`, `other` |
+/// | `wsbox_traps_total` | counter | `kind`: `cpu-deadline`, `cpu-budget`, `memory`, `other` |
 /// | `wsbox_instantiate_seconds` | histogram | |
 /// | `wsbox_accept_to_handler_seconds` | histogram | |
 /// | `wsbox_instances_alive` | gauge | |
@@ -320,83 +94,100 @@ impl Metrics {
             topic_deliveries: Counter::default(),
             slow_consumer_closes: Counter::default(),
         };
-        let m = &metrics;
+        metrics.register_connections(&mut registry);
+        metrics.register_traffic(&mut registry);
+        metrics.register_instances(&mut registry);
+        Metrics {
+            registry,
+            ..metrics
+        }
+    }
+
+    /// Registers the metrics of connections: open, upgraded, upgrades
+    /// answered, handshakes that failed.
+    fn register_connections(&self, registry: &mut Registry) {
         registry.register(
             "connections_open",
             "WebSocket connections open now, by route",
-            m.connections_open.clone(),
+            self.connections_open.clone(),
         );
         registry.register(
             "connections",
             "WebSocket connections upgraded, by route",
-            m.connections.clone(),
+            self.connections.clone(),
         );
         registry.register(
             "upgrades",
             "Upgrade requests answered, by HTTP status (101 or a refusal)",
-            m.upgrades.clone(),
+            self.upgrades.clone(),
         );
         registry.register(
             "handshake_failures",
             "Connections that ended before their upgrade was answered, by reason",
-            m.handshake_failures.clone(),
+            self.handshake_failures.clone(),
         );
+    }
+
+    /// Registers the metrics of what goes over the connections: messages,
+    /// close codes, aborts, traps.
+    fn register_traffic(&self, registry: &mut Registry) {
         registry.register(
             "messages",
             "WebSocket messages, in (from peers) and out (to peers)",
-            m.messages.clone(),
+            self.messages.clone(),
         );
         registry.register(
             "message_bytes",
             "Payload bytes of WebSocket messages, in and out",
-            m.message_bytes.clone(),
+            self.message_bytes.clone(),
         );
         registry.register(
             "close_codes",
             "Close codes sent (out) and received (in); codes no close frame may carry are `invalid`",
-            m.close_codes.clone(),
+            self.close_codes.clone(),
         );
         registry.register(
             "aborts",
             "Connections that ended without a closing handshake, by reason",
-            m.aborts.clone(),
+            self.aborts.clone(),
         );
         registry.register(
             "traps",
             "Handler instances that trapped, by kind",
-            m.traps.clone(),
+            self.traps.clone(),
         );
+    }
+
+    /// Registers the metrics of instances and topics: instantiation, accept
+    /// to handler, alive, topic deliveries, slow consumers.
+    fn register_instances(&self, registry: &mut Registry) {
         registry.register_with_unit(
             "instantiate",
             "Time to instantiate a handler for a connection",
             Unit::Seconds,
-            m.instantiate.clone(),
+            self.instantiate.clone(),
         );
         registry.register_with_unit(
             "accept_to_handler",
             "Time from accepting a connection to calling the handler's `handle`",
             Unit::Seconds,
-            m.accept_to_handler.clone(),
+            self.accept_to_handler.clone(),
         );
         registry.register(
             "instances_alive",
             "Handler instances alive now",
-            m.instances_alive.clone(),
+            self.instances_alive.clone(),
         );
         registry.register(
             "topic_deliveries",
             "Messages delivered to topic subscribers",
-            m.topic_deliveries.clone(),
+            self.topic_deliveries.clone(),
         );
         registry.register(
             "slow_consumer_closes",
             "Topic subscribers closed for falling behind",
-            m.slow_consumer_closes.clone(),
+            self.slow_consumer_closes.clone(),
         );
-        Metrics {
-            registry,
-            ..metrics
-        }
     }
 
     /// The metrics in the Prometheus text format (0.0.4), for `/metrics`.
@@ -446,7 +237,7 @@ impl Metrics {
 
     /// A close frame with `code` went `direction` (1005 for one without a
     /// code).
-    pub fn close_code(&self, direction: Direction, code: u16) {
+    pub fn close_code(&self, direction: Direction, code: CloseCode) {
         let labels = CloseLabels {
             direction,
             code: code.into(),
@@ -514,71 +305,4 @@ impl Drop for AliveInstance {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::collections::HashSet;
-
-    /// However many codes peers and guests choose, the label takes a bounded
-    /// set of values: the codes a frame may carry, the three reported ones,
-    /// and `invalid`.
-    #[test]
-    fn close_code_labels_are_bounded() {
-        let labels: HashSet<CloseLabel> = (0..=u16::MAX).map(CloseLabel::from).collect();
-        let allowed = 4 + 7 + 2000; // 1000-1003, 1007-1013, 3000-4999
-        assert_eq!(labels.len(), allowed + 3 + 1);
-        for (code, want) in [
-            (1000, CloseLabel::Code(1000)),
-            (1005, CloseLabel::Code(1005)),
-            (1006, CloseLabel::Code(1006)),
-            (1015, CloseLabel::Code(1015)),
-            (4999, CloseLabel::Code(4999)),
-            (1004, CloseLabel::Invalid),
-            (1014, CloseLabel::Invalid),
-            (2999, CloseLabel::Invalid),
-            (5000, CloseLabel::Invalid),
-            (0, CloseLabel::Invalid),
-            (u16::MAX, CloseLabel::Invalid),
-        ] {
-            assert_eq!(CloseLabel::from(code), want, "{code}");
-        }
-        let statuses: HashSet<StatusLabel> = (0..=u16::MAX).map(StatusLabel::from).collect();
-        assert_eq!(statuses.len(), 500 + 1);
-    }
-
-    #[test]
-    fn guards_count_while_they_live() {
-        let metrics = Metrics::new();
-        let chat: Arc<str> = "/chat".into();
-        let first = metrics.connection_opened(&chat);
-        let second = metrics.connection_opened(&chat);
-        let instance = metrics.instance_alive();
-        drop(first);
-        let text = metrics.encode();
-        assert!(
-            text.contains("wsbox_connections_open{route=\"/chat\"} 1\n"),
-            "{text}"
-        );
-        assert!(
-            text.contains("wsbox_connections_total{route=\"/chat\"} 2\n"),
-            "{text}"
-        );
-        assert!(text.contains("wsbox_instances_alive 1\n"), "{text}");
-        drop((second, instance));
-        let text = metrics.encode();
-        assert!(
-            text.contains("wsbox_connections_open{route=\"/chat\"} 0\n"),
-            "{text}"
-        );
-        assert!(text.contains("wsbox_instances_alive 0\n"), "{text}");
-    }
-
-    #[test]
-    fn trap_kinds() {
-        let deadline = wasmtime::Error::from(wasmtime::Trap::Interrupt);
-        assert_eq!(TrapKind::of(&deadline), TrapKind::CpuDeadline);
-        let memory = wasmtime::Error::msg("forcing trap when growing memory to 300 pages");
-        assert_eq!(TrapKind::of(&memory), TrapKind::Memory);
-        let other = wasmtime::Error::from(wasmtime::Trap::UnreachableCodeReached);
-        assert_eq!(TrapKind::of(&other), TrapKind::Other);
-    }
-}
+mod tests;
