@@ -1,7 +1,9 @@
 //! Host configuration for websockets: the outbound policy, limits and TLS.
 
 use crate::deflate::DeflateConfig;
+use crate::keepalive::KeepaliveConfig;
 use crate::policy::Policy;
+use crate::serve::Metrics;
 use crate::topics::Broker;
 use std::fmt;
 use std::future::Future;
@@ -59,6 +61,10 @@ pub struct Limits {
     /// How many joins and subscriptions one instance may hold together;
     /// past it, `join` and `open` get `limit-exceeded`. Default: 64.
     pub max_topics: usize,
+    /// Pings a peer silent for this long, and aborts the connection when
+    /// nothing comes back within the timeout (the guest sees an abort, as
+    /// for a TCP reset). Default: off (`wsbox serve`: 30 s, then 10 s).
+    pub keepalive: Option<KeepaliveConfig>,
 }
 
 impl Limits {
@@ -75,6 +81,7 @@ impl Limits {
         max_websockets: 128,
         topic_buffer: 1 << 20,
         max_topics: 64,
+        keepalive: None,
     };
 }
 
@@ -108,6 +115,10 @@ pub struct Config {
     /// their link to the cluster if any. Default: a [`Broker::local`] of
     /// its own (clones of the configuration share it).
     pub broker: Broker,
+    /// Where the websockets count their messages, bytes, close codes,
+    /// aborts and topic deliveries. Default: none; `wsbox serve` sets its
+    /// server's (`Server::metrics`).
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 impl Default for Config {
@@ -120,6 +131,7 @@ impl Default for Config {
             hooks: None,
             resolver: Arc::new(SystemResolver),
             broker: Broker::local(),
+            metrics: None,
         }
     }
 }

@@ -10,22 +10,25 @@
 //! - the driver task writes the close frames the host owes (an echo, a
 //!   going-away, a violation's code, a dropped websocket), writes the
 //!   messages of the topics the websocket joined (`topics::joined`), keeps
-//!   the machine's deadlines, and ends TCP.
+//!   the machine's deadlines, pings a silent peer and aborts a vanished
+//!   one (`keepalive`), and ends TCP.
 //!
 //! Every write has a bound (the send timeout, or the close timeout for
 //! close frames), and the driver ends when the socket is closed: no task or
 //! file descriptor outlives the connection by more than its timeouts.
 
 use crate::bindings::types::MessageKind;
-use crate::config::Limits;
+use crate::config::Config;
 use crate::deflate::{Inflater, StreamParams};
 use crate::error::HostError;
+use crate::keepalive::{Action, Keepalive, KeepaliveConfig, PING_PAYLOAD};
 use crate::lifecycle::{Actions, CloseFrame, End, Event, Failure, Finish, Machine};
 use crate::reader::Reader;
+use crate::serve::metrics::{Direction, Tally};
 use crate::sink::Sink;
 use crate::topics::Outbox;
 use bytes::BytesMut;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
@@ -88,6 +91,19 @@ pub(crate) struct Link {
     send_timeout: Duration,
     close_timeout: Duration,
     role: Role,
+    keepalive: Option<KeepaliveConfig>,
+    /// When the link was made; `heard` counts from it.
+    born: std::time::Instant,
+    /// Nanoseconds from `born` to the last read of the peer's bytes.
+    heard: AtomicU64,
+    /// The reader waits for room in the inbound buffers: the peer sent
+    /// more than the host has read, so it is not silent.
+    held_back: AtomicBool,
+    /// The driver waits for an answer to its keepalive ping: the next read
+    /// wakes it, so that the silence is measured from the answer.
+    pinged: AtomicBool,
+    /// The server's counters, when it keeps metrics.
+    tally: Option<Tally>,
 }
 
 #[derive(Debug)]
@@ -140,8 +156,14 @@ impl Link {
     pub(crate) fn apply(&self, event: Event) -> Result<Actions, HostError> {
         let mut guarded = self.lock();
         let before = guarded.machine.deadline();
+        let was_aborted = guarded.machine.aborted().is_some();
         let actions = guarded.machine.on(event, Instant::now().into_std());
         let moved = guarded.machine.deadline() != before;
+        if let (false, Some(why), Some(tally)) =
+            (was_aborted, guarded.machine.aborted(), &self.tally)
+        {
+            tally.aborted(why);
+        }
         drop(guarded);
         if moved {
             self.wake.notify_one();
@@ -221,9 +243,13 @@ impl Link {
             return Ok(Err(self.failed(Failure::WriteTimeout)));
         };
         allowed(&self.lock().machine)?;
+        let len = payload.len();
         let written =
             tokio::time::timeout_at(deadline, sink.frame(opcode, payload, fin, compressed)).await;
         if let (OpCode::Data(_), Ok(Ok(()))) = (opcode, &written) {
+            if let Some(tally) = &self.tally {
+                tally.frame(Direction::Out, len, fin);
+            }
             let was = self.fragmenting.swap(!fin, Ordering::Relaxed);
             if was && fin {
                 // Topic frames held back by the fragmented message may go.
@@ -272,7 +298,12 @@ impl Link {
                 .await
         };
         match tokio::time::timeout_at(deadline, write).await {
-            Ok(Ok(())) => Ok(()),
+            Ok(Ok(())) => {
+                if let Some(tally) = &self.tally {
+                    tally.close_code(Direction::Out, frame.wire_code());
+                }
+                Ok(())
+            }
             Ok(Err(e)) => Err(self.failed(Failure::Io(e.to_string()))),
             Err(_) => Err(self.failed(Failure::WriteTimeout)),
         }
@@ -284,6 +315,61 @@ impl Link {
         // The guest learns of it from the call that failed.
         self.event(Event::WriteFailed(why.clone()));
         WriteError::Failed(why)
+    }
+
+    /// The peer's bytes were just read.
+    pub(crate) fn heard(&self) {
+        let since = self.born.elapsed().as_nanos();
+        self.heard
+            .store(u64::try_from(since).unwrap_or(u64::MAX), Ordering::Relaxed);
+        if self.pinged.load(Ordering::Relaxed) && self.pinged.swap(false, Ordering::Relaxed) {
+            self.wake.notify_one();
+        }
+    }
+
+    /// The reader starts (`true`) or stops waiting for room in the inbound
+    /// buffers.
+    pub(crate) fn held_back(&self, held: bool) {
+        self.held_back.store(held, Ordering::Relaxed);
+        if !held {
+            self.heard();
+        }
+    }
+
+    /// When the peer was last heard from: now while the reader is held
+    /// back.
+    fn last_heard(&self) -> std::time::Instant {
+        if self.held_back.load(Ordering::Relaxed) {
+            return std::time::Instant::now();
+        }
+        self.born + Duration::from_nanos(self.heard.load(Ordering::Relaxed))
+    }
+
+    /// The server's counters, when it keeps metrics.
+    pub(crate) fn tally(&self) -> Option<&Tally> {
+        self.tally.as_ref()
+    }
+
+    /// Sends the keepalive ping, unless our close frame was decided on.
+    async fn keepalive_ping(&self) {
+        let allowed = |m: &Machine| {
+            if m.may_write_data() {
+                Ok(())
+            } else {
+                Err(HostError::Code(crate::bindings::types::ErrorCode::Closed))
+            }
+        };
+        self.pinged.store(true, Ordering::Relaxed);
+        let mut payload = PING_PAYLOAD.to_vec();
+        let ping = Frame {
+            opcode: OpCode::Control(ControlOp::Ping),
+            payload: &mut payload,
+            fin: true,
+            compressed: false,
+        };
+        // A failed write aborts the connection (`failed`); a refused one
+        // means the closing handshake runs, with its own deadline.
+        let _ = self.write_frame(ping, allowed).await;
     }
 
     /// Which end of the connection we are.
@@ -342,6 +428,11 @@ impl Link {
         drop(sink);
         match written {
             Ok(Ok(())) => {
+                if let Some(tally) = &self.tally {
+                    for publication in &batch {
+                        tally.topic_delivered(publication.payload().len());
+                    }
+                }
                 let more = {
                     let mut guarded = self.lock();
                     guarded.outbox.written(bytes);
@@ -377,7 +468,7 @@ pub(crate) fn spawn<S>(
     stream: S,
     leftover: BytesMut,
     role: Role,
-    limits: &Limits,
+    config: &Config,
     instance_budget: Arc<Semaphore>,
     slot: OwnedSemaphorePermit,
     inflate: Option<StreamParams>,
@@ -385,6 +476,7 @@ pub(crate) fn spawn<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
+    let limits = &config.limits;
     let (read_half, write_half) = tokio::io::split(stream);
     let (to_guest, inbound) = mpsc::unbounded_channel();
     let link = Arc::new(Link {
@@ -403,6 +495,12 @@ where
         send_timeout: limits.send_timeout,
         close_timeout: limits.close_timeout,
         role,
+        keepalive: limits.keepalive,
+        born: std::time::Instant::now(),
+        heard: AtomicU64::new(0),
+        held_back: AtomicBool::new(false),
+        pinged: AtomicBool::new(false),
+        tally: config.metrics.as_ref().map(Tally::new),
     });
     let reader = Reader::new(
         read_half,
@@ -429,6 +527,9 @@ async fn drive(link: Arc<Link>, reader: JoinHandle<Option<()>>, _slot: OwnedSema
     // topics.
     let _leave = LeaveTopics(link.clone());
     let mut reader = Some(reader);
+    let mut keepalive = link
+        .keepalive
+        .map(|config| Keepalive::new(config, std::time::Instant::now()));
     let never = Instant::now() + Duration::from_secs(365 * 24 * 3600);
     let finish = loop {
         let (close, mut finish, deadline) = {
@@ -450,8 +551,27 @@ async fn drive(link: Arc<Link>, reader: JoinHandle<Option<()>>, _slot: OwnedSema
             break finish;
         }
         let deadline = deadline.map(Instant::from_std);
+        let silence = match keepalive.as_mut() {
+            Some(keepalive) if link.with(Machine::is_open) => {
+                keepalive.heard(link.last_heard());
+                match keepalive.poll(std::time::Instant::now()) {
+                    Action::WaitUntil(at) => Some(Instant::from_std(at)),
+                    Action::Ping => {
+                        link.keepalive_ping().await;
+                        continue;
+                    }
+                    Action::Abort => {
+                        link.event(Event::Ended(Failure::Silent));
+                        continue;
+                    }
+                }
+            }
+            _ => None,
+        };
         tokio::select! {
             _ = link.wake.notified() => {}
+            // Polled again at the top of the loop.
+            _ = sleep_until(silence.unwrap_or(never)), if silence.is_some() => {}
             _ = sleep_until(deadline.unwrap_or(never)), if deadline.is_some() => {
                 link.event(Event::Tick);
             }

@@ -36,6 +36,7 @@ mod deflate;
 mod error;
 mod guest_log;
 mod handshake;
+mod keepalive;
 mod lifecycle;
 mod limiter;
 pub mod policy;
@@ -63,6 +64,7 @@ pub use config::{
 pub use connection::Role;
 pub use deflate::DeflateConfig;
 pub use error::{Error, HostError, HostResult, Result};
+pub use keepalive::KeepaliveConfig;
 pub use policy::{AllowPattern, Policy};
 pub use runner::{Exit, Output, RunOutput, Runner};
 pub use sandbox::{InstanceLimits, InstanceState};

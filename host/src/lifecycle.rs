@@ -31,6 +31,14 @@ impl CloseFrame {
         CloseFrame::Code(code, String::new())
     }
 
+    /// The code the peer reads: 1005 for an empty frame.
+    pub(crate) fn wire_code(&self) -> CloseCode {
+        match self {
+            CloseFrame::Empty => CloseCode::Status,
+            CloseFrame::Code(code, _) => *code,
+        }
+    }
+
     /// Our answer to the peer's close when the guest gave none: its own
     /// code, or 1000 when its frame had none (1005 may not be sent).
     pub(crate) fn echo(status: &CloseStatus) -> Self {
@@ -73,6 +81,9 @@ pub(crate) enum Failure {
     CloseTimeout,
     /// The guest called `abort`.
     Aborted,
+    /// Nothing came from the peer within the keepalive timeout after the
+    /// host's ping.
+    Silent,
 }
 
 impl Failure {
@@ -82,6 +93,10 @@ impl Failure {
             Failure::Protocol(what) => ErrorCode::ProtocolError((*what).to_string()),
             Failure::TooBig => ErrorCode::MessageTooBig,
             Failure::Io(what) => ErrorCode::Other(format!("the socket failed: {what}")),
+            Failure::Silent => ErrorCode::Other(
+                "the peer went silent: nothing came back within the keepalive timeout after a ping"
+                    .into(),
+            ),
             Failure::CloseTimeout => ErrorCode::Timeout,
             Failure::Ended | Failure::WriteTimeout | Failure::Aborted => ErrorCode::Closed,
         }
@@ -392,6 +407,14 @@ impl Machine {
             },
         }
         Ok(actions)
+    }
+
+    /// Why the connection ended without a closing handshake, once it did.
+    pub(crate) fn aborted(&self) -> Option<&Failure> {
+        match &self.state {
+            State::Aborted { why } => Some(why),
+            _ => None,
+        }
     }
 
     /// Whether the connection is over (closed or aborted).

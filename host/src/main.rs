@@ -10,8 +10,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use wsbox::units::{Dur, Size};
 use wsbox::{
-    Broker, ClusterConfig, Config, DeflateConfig, Exit, GuestLine, InstanceLimits, Limits,
-    Manifest, OriginPolicy, Output, Policy, Route, Runner, ServeConfig, Server,
+    Broker, ClusterConfig, Config, DeflateConfig, Exit, GuestLine, InstanceLimits, KeepaliveConfig,
+    Limits, Manifest, OriginPolicy, Output, Policy, Route, Runner, ServeConfig, Server,
 };
 
 /// Real WebSockets for sandboxed WebAssembly components.
@@ -117,6 +117,13 @@ struct ServeArgs {
     /// (count, p50, p99, max in microseconds) and the host's task panics.
     #[arg(long)]
     stats: bool,
+    /// Ping a peer silent for this long (0s: never); with nothing back
+    /// within --keepalive-timeout, abort the connection.
+    #[arg(long, value_name = "DURATION", default_value_t = Dur(KEEPALIVE.interval))]
+    keepalive: Dur,
+    /// How long to wait for anything from the peer after a keepalive ping.
+    #[arg(long, value_name = "DURATION", default_value_t = Dur(KEEPALIVE.timeout))]
+    keepalive_timeout: Dur,
     #[command(flatten)]
     limits: LimitArgs,
     /// The handler component file (.wasm); without --config, it serves
@@ -127,6 +134,13 @@ struct ServeArgs {
 
 #[derive(Args)]
 struct RunArgs {
+    /// Ping a peer silent for this long (0s: never); with nothing back
+    /// within --keepalive-timeout, abort the connection.
+    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    keepalive: Dur,
+    /// How long to wait for anything from the peer after a keepalive ping.
+    #[arg(long, value_name = "DURATION", default_value_t = Dur(KEEPALIVE.timeout))]
+    keepalive_timeout: Dur,
     #[command(flatten)]
     limits: LimitArgs,
     /// The component file (.wasm).
@@ -140,6 +154,7 @@ struct RunArgs {
 const LIMITS: Limits = Limits::DEFAULT;
 const INSTANCE: InstanceLimits = InstanceLimits::DEFAULT;
 const DEFLATE: DeflateConfig = DeflateConfig::DEFAULT;
+const KEEPALIVE: KeepaliveConfig = KeepaliveConfig::SERVE_DEFAULT;
 
 /// Flags shared by every command that runs guests.
 #[derive(Args)]
@@ -271,6 +286,7 @@ impl LimitArgs {
                 max_websockets: self.max_websockets,
                 topic_buffer: self.topic_buffer.0,
                 max_topics: self.max_topics,
+                keepalive: None,
             },
             tls: self
                 .ca_file
@@ -295,7 +311,10 @@ impl LimitArgs {
 }
 
 async fn run(args: RunArgs) -> Result<ExitCode> {
-    let config = Arc::new(args.limits.config().await?);
+    let mut config = args.limits.config().await?;
+    config.limits.keepalive = KeepaliveConfig::new(args.keepalive.0, args.keepalive_timeout.0)
+        .map_err(anyhow::Error::msg)?;
+    let config = Arc::new(config);
     let runner = Runner::new()?;
     let component = runner.load(&args.component)?;
     let name = args
@@ -367,10 +386,12 @@ impl ServeArgs {
                 .clone()
                 .context("give a component file, or --config wsbox.toml")?;
             let origins = OriginPolicy::new(&self.allow_origin, self.require_origin)?;
+            let mut websocket = base.clone();
+            websocket.limits.keepalive = self.keepalive_config(None, given)?;
             let route = Route {
                 path: "/".into(),
                 component,
-                websocket: base.clone(),
+                websocket,
                 instance,
                 origins,
             };
@@ -380,11 +401,13 @@ impl ServeArgs {
             });
         };
         let manifest = Manifest::load(file)?;
+        let keepalive = self.keepalive_config(Some(&manifest), given)?;
         let mut routes = Vec::new();
         for entry in manifest.routes.iter() {
             let mut route = entry.to_route(base, &instance)?;
             self.limits
                 .override_given(&mut route.websocket.limits, &mut route.instance, given);
+            route.websocket.limits.keepalive = keepalive;
             routes.push(route);
         }
         Ok(Plan {
@@ -462,6 +485,34 @@ impl ServeArgs {
             });
         }
         Ok(config)
+    }
+
+    /// The keepalive of every connection: a flag given wins, then the
+    /// manifest's key, then the flag's default.
+    fn keepalive_config(
+        &self,
+        manifest: Option<&Manifest>,
+        given: &Given,
+    ) -> Result<Option<KeepaliveConfig>> {
+        let settings = manifest.map(|m| &m.server);
+        let pick = |id: &str, flag: Duration, key: Option<Duration>| {
+            if given.has(id) {
+                flag
+            } else {
+                key.unwrap_or(flag)
+            }
+        };
+        let interval = pick(
+            "keepalive",
+            self.keepalive.0,
+            settings.and_then(|s| s.keepalive),
+        );
+        let timeout = pick(
+            "keepalive_timeout",
+            self.keepalive_timeout.0,
+            settings.and_then(|s| s.keepalive_timeout),
+        );
+        KeepaliveConfig::new(interval, timeout).map_err(anyhow::Error::msg)
     }
 
     fn listen(&self, manifest: Option<&Manifest>) -> String {

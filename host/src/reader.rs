@@ -14,6 +14,7 @@ use crate::config::Limits;
 use crate::connection::{Inbound, Link, Piece, Role, WriteError};
 use crate::deflate::{Inflater, Step};
 use crate::lifecycle::{Event, Failure};
+use crate::serve::metrics::Direction;
 use crate::sink::apply_mask;
 use crate::utf8::Utf8Stream;
 use bytes::{Buf, BufMut, BytesMut};
@@ -149,7 +150,12 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 
     pub(crate) async fn run(mut self) {
         let event = match self.read_frames().await {
-            Stop::PeerClosed(status) => Event::PeerClose(status),
+            Stop::PeerClosed(status) => {
+                if let Some(tally) = self.link.tally() {
+                    tally.close_code(Direction::In, CloseCode::from(status.code));
+                }
+                Event::PeerClose(status)
+            }
             Stop::Violation(code, failure) => {
                 tracing::debug!(%code, ?failure, "failing the connection");
                 Event::Violation(code, failure)
@@ -211,6 +217,9 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             };
             if let Err(stop) = read {
                 return stop;
+            }
+            if let Some(tally) = self.link.tally() {
+                tally.frame(Direction::In, len as usize, header.is_final);
             }
             if header.is_final {
                 message = None;
@@ -409,19 +418,20 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         let gone = || Stop::Ended(Failure::Ended);
         let cost = u32::try_from(n + PIECE_OVERHEAD).map_err(|_| gone())?;
         // The connection's own budget first, so that a full one does not
-        // hold the instance's budget from its other websockets.
-        let connection = self
-            .budget
-            .clone()
-            .acquire_many_owned(cost)
-            .await
-            .map_err(|_| gone())?;
-        let instance = self
-            .instance_budget
-            .clone()
-            .acquire_many_owned(cost)
-            .await
-            .map_err(|_| gone())?;
+        // hold the instance's budget from its other websockets. While it
+        // waits, the peer has sent more than was read: keepalive counts it
+        // as heard.
+        let take = async |budget: &Arc<Semaphore>| {
+            if let Ok(permit) = budget.clone().try_acquire_many_owned(cost) {
+                return Ok(permit);
+            }
+            self.link.held_back(true);
+            let permit = budget.clone().acquire_many_owned(cost).await;
+            self.link.held_back(false);
+            permit.map_err(|_| gone())
+        };
+        let connection = take(&self.budget).await?;
+        let instance = take(&self.instance_budget).await?;
         Ok((connection, instance))
     }
 
@@ -456,7 +466,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 let want = n - own.len();
                 match self.io.read_buf(&mut (&mut own).limit(want)).await {
                     Ok(0) => return Err(Stop::Ended(Failure::Ended)),
-                    Ok(_) => {}
+                    Ok(_) => self.link.heard(),
                     Err(e) => return Err(Stop::Ended(Failure::Io(e.to_string()))),
                 }
             }
@@ -481,7 +491,10 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             .reserve(want.clamp(READ_CHUNK, self.piece.max(READ_CHUNK)));
         match self.io.read_buf(&mut self.buf).await {
             Ok(0) => Err(Stop::Ended(Failure::Ended)),
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.link.heard();
+                Ok(())
+            }
             Err(e) => Err(Stop::Ended(Failure::Io(e.to_string()))),
         }
     }

@@ -86,7 +86,7 @@ impl WebSocketCtx {
             stream,
             upgraded.leftover,
             upgraded.role,
-            &self.config.limits,
+            &self.config,
             self.inbound_budget.clone(),
             slot,
             upgraded.deflate.map(|p| p.receive),

@@ -1,4 +1,4 @@
-//! `wsbox serve` as a process: it prints the bound address, tags guest output with the client's address on stderr, refuses a component of the wrong world or a maximum past the mapping limit, prints its latencies and panic count as one line of JSON with `--stats`, and on SIGTERM sends 1001 to every client and exits 0.
+//! `wsbox serve` as a process: it prints the bound address, tags guest output with the client's address on stderr, refuses a component of the wrong world or a maximum past the mapping limit, prints its latencies and panic count as one line of JSON with `--stats`, pings idle clients with `--keepalive` (a zero `--keepalive-timeout` is one line, exit 2), and on SIGTERM sends 1001 to every client and exits 0.
 
 mod support;
 
@@ -215,6 +215,52 @@ fn a_client_component_is_refused_by_serve() {
         "{stderr}"
     );
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+}
+
+/// `--keepalive` reaches the connections: an idle client gets the host's
+/// pings.
+#[tokio::test]
+async fn keepalive_flags_ping_idle_clients() {
+    let serving = start_with(
+        "echo",
+        &["--keepalive", "200ms", "--keepalive-timeout", "5s"],
+    );
+    let url = format!("ws://127.0.0.1:{}/", serving.port);
+    let mut ws = connect_and_echo(&url).await;
+    let mut pings = 0;
+    let idle_until = tokio::time::Instant::now() + Duration::from_millis(1500);
+    while let Ok(next) = tokio::time::timeout_at(idle_until, ws.next()).await {
+        match next.expect("open").unwrap() {
+            Message::Ping(payload) => {
+                assert_eq!(&payload[..], b"wsbox-keepalive");
+                pings += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(pings >= 3, "{pings} pings in 1.5 s");
+}
+
+/// A zero `--keepalive-timeout` is refused in one line that says the fix,
+/// by both commands.
+#[test]
+fn a_zero_keepalive_timeout_is_refused() {
+    for (command, guest) in [("serve", "echo"), ("run", "echo-client")] {
+        let out = output_within(
+            Command::new(env!("CARGO_BIN_EXE_wsbox"))
+                .args([command, "--keepalive", "1s", "--keepalive-timeout", "0s"])
+                .arg(wsbox_testbed::guest(guest)),
+            "wsbox with --keepalive-timeout 0s",
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{command}: {stderr}");
+        assert!(
+            stderr.contains("--keepalive-timeout must be more than 0s")
+                && stderr.contains("--keepalive 0s"),
+            "{command}: {stderr}"
+        );
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    }
 }
 
 /// More connections than `vm.max_map_count` allows instances for is refused

@@ -276,3 +276,157 @@ async fn readyz_follows_the_cluster() {
     status_becomes(200).await;
     served.shutdown().await;
 }
+
+/// What the connections carried: messages and payload bytes each way
+/// (echoes, a chat's welcomes and topic deliveries), close codes each way,
+/// aborts by reason, topic deliveries; read back exactly.
+#[tokio::test]
+async fn traffic_reads_back_exactly() {
+    let routes = vec![
+        Route::new("/echo", guest("echo")),
+        Route::new("/room", guest("chat")),
+    ];
+    let (served, server) = serve_routes(routes, ServeConfig::default()).await;
+    let port = metrics_port(&server).await;
+
+    // Echo: a text and a binary message, then the client closes with 4001
+    // (the echo handler answers with the client's code).
+    let mut echo = wsbox_tests::connect(&served.url("/echo")).await;
+    send(&mut echo, Message::text("hello")).await;
+    assert_eq!(next_message(&mut echo).await, Message::text("hello"));
+    send(&mut echo, Message::binary(vec![7u8; 1000])).await;
+    assert_eq!(
+        next_message(&mut echo).await,
+        Message::binary(vec![7u8; 1000])
+    );
+    let bye = tungstenite::protocol::CloseFrame {
+        code: 4001.into(),
+        reason: "bye".into(),
+    };
+    within("the echo's close", echo.close(Some(bye)))
+        .await
+        .unwrap();
+    wsbox_tests::drain(&mut echo).await;
+    drop(echo);
+
+    // A client that ends TCP without a close frame: aborted, `ended`.
+    let mut gone = wsbox_tests::raw::connect(served.port, "/echo").await;
+    gone.shutdown().await.unwrap();
+    until_closed(&mut gone).await;
+    drop(gone);
+    // A client that breaks the protocol (an unmasked frame): 1002 out,
+    // aborted, `protocol`.
+    let mut rude = wsbox_tests::raw::connect(served.port, "/echo").await;
+    rude.write_all(&wsbox_tests::raw::frame(0x81, b"unmasked", None))
+        .await
+        .unwrap();
+    assert_eq!(
+        wsbox_tests::raw::close_code(&mut rude).await,
+        Some(Some(1002))
+    );
+    drop(rude);
+
+    // Chat: alice, then bob; bob says hi and leaves. Alice gets three
+    // topic deliveries: bob's join, his line and his leave.
+    let mut alice = wsbox_tests::connect(&served.url("/room/lobby?name=alice")).await;
+    let welcome_alice = "* you joined lobby as alice";
+    assert_eq!(next_message(&mut alice).await, Message::text(welcome_alice));
+    let mut bob = wsbox_tests::connect(&served.url("/room/lobby?name=bob")).await;
+    let welcome_bob = "* you joined lobby as bob";
+    assert_eq!(next_message(&mut bob).await, Message::text(welcome_bob));
+    let deliveries = ["* bob joined", "bob: hi", "* bob left"];
+    assert_eq!(next_message(&mut alice).await, Message::text(deliveries[0]));
+    send(&mut bob, Message::text("hi")).await;
+    assert_eq!(next_message(&mut alice).await, Message::text(deliveries[1]));
+    within("bob's close", bob.close(None)).await.unwrap();
+    wsbox_tests::drain(&mut bob).await;
+    drop(bob);
+    assert_eq!(next_message(&mut alice).await, Message::text(deliveries[2]));
+    within("alice's close", alice.close(None)).await.unwrap();
+    wsbox_tests::drain(&mut alice).await;
+    drop(alice);
+
+    let bytes_in = 5 + 1000 + "hi".len();
+    let bytes_out = 5
+        + 1000
+        + welcome_alice.len()
+        + welcome_bob.len()
+        + deliveries.iter().map(|d| d.len()).sum::<usize>();
+    let want: BTreeMap<String, f64> = [
+        (r#"wsbox_messages_total{direction="in"}"#, 3.0),
+        (r#"wsbox_messages_total{direction="out"}"#, 7.0),
+        (
+            r#"wsbox_message_bytes_total{direction="in"}"#,
+            bytes_in as f64,
+        ),
+        (
+            r#"wsbox_message_bytes_total{direction="out"}"#,
+            bytes_out as f64,
+        ),
+        (
+            r#"wsbox_close_codes_total{code="4001",direction="in"}"#,
+            1.0,
+        ),
+        (
+            r#"wsbox_close_codes_total{code="4001",direction="out"}"#,
+            1.0,
+        ),
+        // Bob's and Alice's close frames have no code (1005); the chat
+        // handler answers each with the same.
+        (
+            r#"wsbox_close_codes_total{code="1005",direction="in"}"#,
+            2.0,
+        ),
+        (
+            r#"wsbox_close_codes_total{code="1005",direction="out"}"#,
+            2.0,
+        ),
+        (
+            r#"wsbox_close_codes_total{code="1002",direction="out"}"#,
+            1.0,
+        ),
+        (r#"wsbox_aborts_total{reason="ended"}"#, 1.0),
+        (r#"wsbox_aborts_total{reason="protocol"}"#, 1.0),
+        ("wsbox_topic_deliveries_total{}", 3.0),
+        ("wsbox_slow_consumer_closes_total{}", 0.0),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v))
+    .collect();
+    let traffic = |samples: &BTreeMap<String, f64>| -> BTreeMap<String, f64> {
+        samples
+            .iter()
+            .filter(|(k, _)| {
+                [
+                    "messages",
+                    "message_bytes",
+                    "close_codes",
+                    "aborts",
+                    "topic",
+                    "slow",
+                ]
+                .iter()
+                .any(|m| k.starts_with(&format!("wsbox_{m}")))
+                    && !k.contains("_created")
+            })
+            .map(|(k, v)| (k.clone(), *v))
+            .collect()
+    };
+    // The last counts land as the connections end: wait for them, then
+    // compare everything.
+    let got = within("the traffic to be counted", async {
+        loop {
+            let (_, answer) = get(port, "/metrics").await;
+            let body = answer.split_once("\r\n\r\n").unwrap().1.to_string();
+            let got = traffic(&parse(&body));
+            if got == want {
+                break got;
+            }
+            eprintln!("not yet: {got:#?}");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    })
+    .await;
+    assert_eq!(got, want);
+    served.shutdown().await;
+}

@@ -282,6 +282,67 @@ impl Metrics {
     }
 }
 
+/// One websocket's share of [`Metrics`]: its message counters resolved
+/// once, so that counting a message is an atomic add.
+#[derive(Debug, Clone)]
+pub(crate) struct Tally {
+    metrics: Arc<Metrics>,
+    messages_in: Counter,
+    bytes_in: Counter,
+    messages_out: Counter,
+    bytes_out: Counter,
+}
+
+impl Tally {
+    /// The counters of a websocket counted into `metrics`.
+    pub(crate) fn new(metrics: &Arc<Metrics>) -> Tally {
+        let counter = |family: &Family<DirectionLabels, Counter>, direction| {
+            family.get_or_create(&DirectionLabels { direction }).clone()
+        };
+        Tally {
+            messages_in: counter(&metrics.messages, Direction::In),
+            bytes_in: counter(&metrics.message_bytes, Direction::In),
+            messages_out: counter(&metrics.messages, Direction::Out),
+            bytes_out: counter(&metrics.message_bytes, Direction::Out),
+            metrics: metrics.clone(),
+        }
+    }
+
+    /// A data frame of `bytes` payload bytes (as on the wire) went
+    /// `direction`; `fin` when it ended its message.
+    pub(crate) fn frame(&self, direction: Direction, bytes: usize, fin: bool) {
+        let (messages, total) = match direction {
+            Direction::In => (&self.messages_in, &self.bytes_in),
+            Direction::Out => (&self.messages_out, &self.bytes_out),
+        };
+        total.inc_by(bytes as u64);
+        if fin {
+            messages.inc();
+        }
+    }
+
+    /// A topic's message of `bytes` payload bytes was written to the peer.
+    pub(crate) fn topic_delivered(&self, bytes: usize) {
+        self.frame(Direction::Out, bytes, true);
+        self.metrics.topic_delivered(1);
+    }
+
+    /// A close frame went `direction`.
+    pub(crate) fn close_code(&self, direction: Direction, code: CloseCode) {
+        self.metrics.close_code(direction, code);
+    }
+
+    /// The connection ended without a closing handshake.
+    pub(crate) fn aborted(&self, why: &crate::lifecycle::Failure) {
+        self.metrics.aborted(why.into());
+    }
+
+    /// The websocket was closed with 1013 for falling behind its topics.
+    pub(crate) fn slow_consumer_closed(&self) {
+        self.metrics.slow_consumer_closed();
+    }
+}
+
 /// Counts one connection open while it lives.
 #[derive(Debug)]
 #[must_use = "the connection counts as open only while this guard lives"]

@@ -7,7 +7,7 @@
 //! kernel's memory mappings), `connection` (one connection from accept to
 //! the instance's end); and the parts of a production server around them:
 //! `route` (which handler serves a path, and the table a reload replaces),
-//! `tls`, `origin`, `metrics` and `metrics_http`, `manifest`, `keepalive`.
+//! `tls`, `origin`, `metrics` and `metrics_http`, `manifest`.
 
 mod budget;
 mod config;
@@ -19,10 +19,6 @@ pub(crate) mod metrics_http;
 pub(crate) mod origin;
 mod route;
 pub(crate) mod tls;
-
-// Not yet wired: keepalive needs the reader (the driver's silence timer).
-#[allow(dead_code)]
-pub(crate) mod keepalive;
 
 pub use config::{GuestLine, GuestOutput, ServeConfig};
 pub use manifest::{Manifest, ManifestError};
@@ -146,7 +142,8 @@ impl Server {
             }
             None => crate::sandbox::engine(None)?,
         };
-        let table = Table::load(&engine, &routes)?;
+        let metrics = Arc::new(Metrics::new());
+        let table = Table::load(&engine, &routes, &metrics)?;
         let probes = budget::PROBES.min(config.max_connections.saturating_sub(1));
         let mut per_instance = None;
         for loaded in table.iter() {
@@ -168,7 +165,7 @@ impl Server {
                 slots,
                 handshakes,
                 tls,
-                metrics: Arc::new(Metrics::new()),
+                metrics,
                 accepting: AtomicBool::new(false),
                 accept_to_handle: Latencies::default(),
                 request_to_handle: Latencies::default(),
@@ -189,12 +186,13 @@ impl Server {
         if let Some(pool) = self.inner.pool_memory {
             if let Some(route) = routes.iter().find(|r| r.instance.max_memory > pool) {
                 return Err(Error::Serve(format!(
-                    "route `{}` asks for {} bytes of memory per instance, but the pool was made                      at start-up for {pool}: restart wsbox to raise max-memory with --pooling",
+                    "route `{}` asks for {} bytes of memory per instance, but the pool was made \
+                     at start-up for {pool}: restart wsbox to raise max-memory with --pooling",
                     route.path, route.instance.max_memory
                 )));
             }
         }
-        let table = Table::load(&self.inner.engine, &routes)?;
+        let table = Table::load(&self.inner.engine, &routes, &self.inner.metrics)?;
         for loaded in table.iter() {
             budget::measure_instance(&loaded.handler, 0, &loaded.component)?;
         }

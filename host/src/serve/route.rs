@@ -4,6 +4,7 @@
 
 use super::handler::Handler;
 use super::manifest::{prefix_matches, route_path};
+use super::metrics::Metrics;
 use super::origin::OriginPolicy;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -67,7 +68,7 @@ impl Table {
     /// Compiles every route's component with `engine`. The first route
     /// that cannot be used is the error: a bad or repeated path, or a
     /// component that does not load.
-    pub(crate) fn load(engine: &Engine, routes: &[Route]) -> Result<Table> {
+    pub(crate) fn load(engine: &Engine, routes: &[Route], metrics: &Arc<Metrics>) -> Result<Table> {
         if routes.is_empty() {
             return Err(Error::Serve(
                 "there is no route to serve: give a component, or a [[route]] in the manifest"
@@ -86,7 +87,10 @@ impl Table {
             let handler = Handler::load_with(
                 engine,
                 &route.component,
-                Arc::new(route.websocket.clone()),
+                Arc::new(Config {
+                    metrics: Some(metrics.clone()),
+                    ..route.websocket.clone()
+                }),
                 route.instance.clone(),
             )?;
             loaded.push(Arc::new(LoadedRoute {

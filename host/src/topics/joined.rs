@@ -151,10 +151,15 @@ impl Receiver for Link {
         });
         match offered {
             Offered::Queued => self.topics_queued(),
-            Offered::Full => self.event(Event::HostClose(CloseFrame::Code(
-                CloseCode::Again,
-                SLOW_CONSUMER.into(),
-            ))),
+            Offered::Full => {
+                if let Some(tally) = self.tally() {
+                    tally.slow_consumer_closed();
+                }
+                self.event(Event::HostClose(CloseFrame::Code(
+                    CloseCode::Again,
+                    SLOW_CONSUMER.into(),
+                )))
+            }
             Offered::Gone => {}
         }
         offered

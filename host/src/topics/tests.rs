@@ -600,17 +600,23 @@ async fn the_sink_writes_a_shared_frame_as_is_for_a_server_and_masked_for_a_clie
 fn joined_connection(
     limits: &Limits,
     capacity: usize,
+    metrics: Option<Arc<crate::serve::Metrics>>,
 ) -> (crate::connection::Connection, tokio::io::DuplexStream) {
     use crate::connection::{spawn, Role};
     use tokio::sync::Semaphore;
     let (ours, theirs) = tokio::io::duplex(capacity);
     let slot = Arc::new(Semaphore::new(1)).try_acquire_owned().unwrap();
     let budget = Arc::new(Semaphore::new(1 << 20));
+    let config = Config {
+        limits: limits.clone(),
+        metrics,
+        ..Config::default()
+    };
     let connection = spawn(
         ours,
         bytes::BytesMut::new(),
         Role::Server,
-        limits,
+        &config,
         budget,
         slot,
         None,
@@ -625,7 +631,8 @@ async fn a_joined_connection_writes_its_topics_and_closes_with_1013_past_its_bud
         ..Limits::default()
     };
     // A client that reads only when told: 64 bytes of room in between.
-    let (connection, mut client) = joined_connection(&limits, 64);
+    let metrics = Arc::new(crate::serve::Metrics::new());
+    let (connection, mut client) = joined_connection(&limits, 64, Some(metrics.clone()));
     let broker = Broker::local();
     let link = connection.link.clone();
     let receiver: Arc<dyn Receiver> = link.clone();
@@ -671,11 +678,29 @@ async fn a_joined_connection_writes_its_topics_and_closes_with_1013_past_its_bud
         Offered::Gone
     );
     assert_eq!(broker.topic_count(), 1, "only the subscription is left");
+    // Counted: one slow consumer; a delivery per frame written, and the
+    // host's close frame.
+    let text = metrics.encode();
+    let sample = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("{name} in\n{text}"))
+            .to_string()
+    };
+    assert_eq!(sample("wsbox_slow_consumer_closes_total"), "1");
+    assert_eq!(
+        sample("wsbox_topic_deliveries_total"),
+        (1 + data.len()).to_string()
+    );
+    assert_eq!(
+        sample(r#"wsbox_close_codes_total{direction="out",code="1013"}"#),
+        "1"
+    );
 }
 
 #[tokio::test]
 async fn topic_frames_wait_for_the_end_of_the_guests_fragmented_message() {
-    let (connection, mut client) = joined_connection(&Limits::default(), 1 << 16);
+    let (connection, mut client) = joined_connection(&Limits::default(), 1 << 16, None);
     let broker = Broker::local();
     let link = connection.link.clone();
     let receiver: Arc<dyn Receiver> = link.clone();

@@ -98,6 +98,7 @@ impl From<&crate::lifecycle::Failure> for AbortReason {
             Failure::WriteTimeout => AbortReason::SendTimeout,
             Failure::CloseTimeout => AbortReason::CloseTimeout,
             Failure::Aborted => AbortReason::Guest,
+            Failure::Silent => AbortReason::Keepalive,
         }
     }
 }

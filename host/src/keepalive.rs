@@ -1,20 +1,26 @@
 //! When to ping a silent peer and when to give up on it (`--keepalive`, `--keepalive-timeout`), as pure state.
 //!
-//! The driver tells the state when a frame arrives from the peer
-//! ([`Keepalive::heard`]) and asks it what to do at the instant it returns
-//! ([`Keepalive::poll`]): wait until then, send one ping, or abort. A
-//! connection silent for the interval gets one ping; with no frame of any
-//! kind (a pong or anything else) within the timeout after it, it is
-//! aborted, exactly as a TCP reset. Only what the peer sends counts: a
-//! guest that keeps sending to a vanished peer does not keep it alive.
+//! The connection's driver tells the state when the peer was last heard
+//! from ([`Keepalive::heard`]: any byte read, or the reader held back by a
+//! full inbound buffer, which means the peer sent more than was read) and
+//! asks it what to do at the instant it returns ([`Keepalive::poll`]): wait
+//! until then, send one ping, or abort. A connection silent for the
+//! interval gets one ping; with nothing from the peer within the timeout
+//! after it, it is aborted, exactly as a TCP reset. Only what the peer
+//! sends counts: a guest that keeps sending to a vanished peer does not
+//! keep it alive. Guests never see these pings, nor the pongs (the host
+//! gives no pong to guests).
 
 use std::time::{Duration, Instant};
 
-/// The payload of the host's keepalive pings, so that the reader can tell
-/// the pongs that answer them from a guest's and keep them from the guest.
-pub const PING_PAYLOAD: &[u8] = b"wsbox-keepalive";
+/// The payload of the host's keepalive pings, so that they can be told
+/// apart on the wire.
+pub(crate) const PING_PAYLOAD: &[u8] = b"wsbox-keepalive";
 
-/// The keepalive settings.
+/// When the host pings a silent peer, and when it gives up on it
+/// (`--keepalive`, `--keepalive-timeout`); as WinHTTP's
+/// `WINHTTP_OPTION_WEB_SOCKET_KEEPALIVE_INTERVAL`, or uWebSockets'
+/// `idleTimeout`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct KeepaliveConfig {
     /// How long the peer may be silent before the host pings it.
@@ -46,7 +52,7 @@ impl KeepaliveConfig {
 
 /// What the driver should do now.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Action {
+pub(crate) enum Action {
     /// Nothing until this instant (or until a frame arrives); then poll
     /// again.
     WaitUntil(Instant),
@@ -58,7 +64,7 @@ pub enum Action {
 
 /// The keepalive state of one connection.
 #[derive(Debug, Clone)]
-pub struct Keepalive {
+pub(crate) struct Keepalive {
     config: KeepaliveConfig,
     last_heard: Instant,
     pinged: Option<Instant>,
@@ -66,7 +72,7 @@ pub struct Keepalive {
 
 impl Keepalive {
     /// A connection that opened (or was last heard from) at `now`.
-    pub fn new(config: KeepaliveConfig, now: Instant) -> Keepalive {
+    pub(crate) fn new(config: KeepaliveConfig, now: Instant) -> Keepalive {
         Keepalive {
             config,
             last_heard: now,
@@ -74,15 +80,22 @@ impl Keepalive {
         }
     }
 
-    /// A frame of any kind arrived from the peer at `now`.
-    pub fn heard(&mut self, now: Instant) {
-        self.last_heard = self.last_heard.max(now);
-        self.pinged = None;
+    /// The peer was heard from at `at` (an instant already reported may
+    /// come again: it changes nothing). Heard at or after the ping, it
+    /// answers it.
+    pub(crate) fn heard(&mut self, at: Instant) {
+        if at <= self.last_heard {
+            return;
+        }
+        self.last_heard = at;
+        if self.pinged.is_some_and(|pinged| at >= pinged) {
+            self.pinged = None;
+        }
     }
 
     /// What to do at `now`. [`Action::Ping`] is returned once per silence:
     /// the state counts the ping as sent at `now`.
-    pub fn poll(&mut self, now: Instant) -> Action {
+    pub(crate) fn poll(&mut self, now: Instant) -> Action {
         match self.pinged {
             Some(pinged) => {
                 let give_up = pinged + self.config.timeout;
@@ -177,6 +190,28 @@ mod tests {
             assert_eq!(k.poll(ping_at), Action::Ping, "round {round}");
             k.heard(ping_at + SECOND);
         }
+    }
+
+    /// The driver reports the last instant heard on every turn: the same
+    /// one again does not answer the ping, nor does one from before it.
+    #[test]
+    fn only_what_is_heard_after_the_ping_answers_it() {
+        let start = Instant::now();
+        let mut k = Keepalive::new(config(), start);
+        k.heard(start + 5 * SECOND);
+        assert_eq!(k.poll(start + 35 * SECOND), Action::Ping);
+        k.heard(start + 5 * SECOND);
+        assert_eq!(
+            k.poll(start + 36 * SECOND),
+            Action::WaitUntil(start + 45 * SECOND)
+        );
+        // Read before the ping, reported after it.
+        k.heard(start + 34 * SECOND);
+        assert_eq!(
+            k.poll(start + 40 * SECOND),
+            Action::WaitUntil(start + 45 * SECOND)
+        );
+        assert_eq!(k.poll(start + 45 * SECOND), Action::Abort);
     }
 
     #[test]
