@@ -467,7 +467,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 match self.io.read_buf(&mut (&mut own).limit(want)).await {
                     Ok(0) => return Err(Stop::Ended(Failure::Ended)),
                     Ok(_) => self.link.heard(),
-                    Err(e) => return Err(Stop::Ended(Failure::Io(e.to_string()))),
+                    Err(e) => return Err(Stop::Ended(read_failure(e))),
                 }
             }
             own
@@ -495,8 +495,17 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 self.link.heard();
                 Ok(())
             }
-            Err(e) => Err(Stop::Ended(Failure::Io(e.to_string()))),
+            Err(e) => Err(Stop::Ended(read_failure(e))),
         }
+    }
+}
+
+/// A failed read: a TLS peer that ends TCP without `close_notify` ended
+/// TCP like any other; the rest are socket failures.
+fn read_failure(e: std::io::Error) -> Failure {
+    match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => Failure::Ended,
+        _ => Failure::Io(e.to_string()),
     }
 }
 

@@ -1,4 +1,4 @@
-//! wsbox serve over wss://: tokio-tungstenite, Python `websockets` and headless Chromium, each trusting only a CA made in the test, talk to a handler through TLS; a client that speaks plain text (or no TLS at all) on the TLS port fails cleanly, is counted as a TLS handshake failure and never reaches a guest.
+//! wsbox serve over wss://: tokio-tungstenite, Python `websockets` and headless Chromium, each trusting only a CA made in the test, talk to a handler through TLS; a client that ends TCP without TLS's close_notify ends like any TCP end (`aborted`, counted as `ended`); a client that speaks plain text (or no TLS at all) on the TLS port fails cleanly, is counted as a TLS handshake failure and never reaches a guest.
 
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -54,6 +54,32 @@ async fn tokio_tungstenite_echoes_over_wss() {
         line.ends_with(r#"query-close-status = ok(3000 "tls bye")"#),
         "{line}"
     );
+}
+
+/// A TLS client that ends TCP with neither a close frame nor TLS's
+/// `close_notify` has ended TCP: `aborted` for the guest, counted as
+/// `ended`, not as a socket failure.
+#[tokio::test]
+async fn a_tls_client_gone_without_close_notify_ended_tcp() {
+    let pki = TestPki::new();
+    let (mut served, server) = serve_tls("close-reporter", &pki, ServeConfig::default()).await;
+    let mut ws = pki.connect(served.port, "/gone").await;
+    wsbox_tests::send(&mut ws, Message::text("hi")).await;
+    assert_eq!(next_message(&mut ws).await, Message::text("hi"));
+    // rustls sends no close_notify when dropped.
+    drop(ws);
+    let line = served.log_line("query-close-status").await;
+    assert!(
+        line.ends_with("query-close-status = err(aborted)"),
+        "{line}"
+    );
+    within("the abort to be counted", async {
+        while sample(&server, r#"wsbox_aborts_total{reason="ended"}"#) != 1.0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    assert_eq!(sample(&server, r#"wsbox_aborts_total{reason="io"}"#), 0.0);
 }
 
 #[tokio::test]
