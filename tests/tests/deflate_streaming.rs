@@ -50,7 +50,7 @@ async fn a_compressed_frame_comes_out_in_pieces_of_at_most_max_bytes() {
             );
             continue;
         }
-        let result = probe.result(&steps[0]);
+        let result = probe.result(steps[0]);
         let largest = (8 << 20).min(max).min(64 * 1024);
         assert!(
             result.starts_with("ok(message binary 8388608 bytes in ")
