@@ -215,7 +215,7 @@ struct LimitArgs {
     #[arg(long, value_name = "DURATION")]
     cpu_budget: Option<Dur>,
     /// Use permessage-deflate (RFC 7692): `run` offers it on every connect,
-    /// `serve` accepts clients' offers. Costs about 420 KiB per connection
+    /// `serve` accepts clients' offers. Costs about 370 KiB per connection
     /// with the default context takeover.
     #[arg(long)]
     deflate: bool,

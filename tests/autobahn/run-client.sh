@@ -5,7 +5,7 @@
 #   tests/autobahn/run-client.sh WSBOX_BIN GUEST_WASM
 #
 # The guest is run as
-#   WSBOX_BIN run --allow ws://127.0.0.1:PORT GUEST_WASM ws://127.0.0.1:PORT wsbox
+#   WSBOX_BIN run --allow ws://127.0.0.1:PORT [WSBOX_ARGS...] GUEST_WASM ws://127.0.0.1:PORT wsbox
 # (it asks /getCaseCount, runs every /runCase, then /updateReports).
 #
 # Environment:
@@ -17,6 +17,14 @@
 #                 CLIENT_CMD='abvenv/bin/python ../../shared/autobahn/echo_client.py
 #                             --base ws://127.0.0.1:{port} --agent pyws'
 #   CLIENT_TIMEOUT  seconds for the client run (default 900).
+#   WSBOX_ARGS    extra options for `wsbox run`, split on spaces (e.g. "--deflate").
+#   AB_CASES      the cases to run, as a JSON list of patterns or ids (default:
+#                 the sample spec's 1.* .. 10.* except 8.*); patterns match by
+#                 prefix, so "12.1.1" also selects 12.1.10 .. 12.1.18.
+#   EXPECT_CASES  the number of cases the report must hold (summarize.py
+#                 --expect-cases); unset: any number.
+#   AB_TAG        names this run: reports go to reports/clients-TAG and the log
+#                 is wstest-TAG.log.
 #
 # Reports: <repo>/target/autobahn/reports/clients (index.json + per-case files).
 # Prints summarize.py's per-section table; exit status: non-zero if any case
@@ -26,7 +34,10 @@ set -euo pipefail
 # REPO, AUTOBAHN_DIR, ABVENV, WORK, ab_* helpers (shared with run-server.sh)
 source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 CLIENT_TIMEOUT="${CLIENT_TIMEOUT:-900}"
-OUTDIR="$WORK/reports/clients"
+TAG="${AB_TAG:+-$AB_TAG}"
+OUTDIR="$WORK/reports/clients$TAG"
+WSTEST_LOG="$WORK/wstest$TAG.log"
+read -r -a WSBOX_EXTRA <<< "${WSBOX_ARGS:-}"
 
 if [ -z "${CLIENT_CMD:-}" ]; then
     if [ $# -ne 2 ]; then
@@ -44,7 +55,7 @@ PORT="$(ab_free_port)"
 URL="ws://127.0.0.1:$PORT"
 
 rm -rf "$OUTDIR"
-SPEC="$WORK/fuzzingserver.json"
+SPEC="$WORK/fuzzingserver$TAG.json"
 ab_spec "$AUTOBAHN_DIR/fuzzingserver.json" "$SPEC" "$URL" "$OUTDIR" wsbox
 
 WSTEST_PID=
@@ -57,14 +68,14 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-echo "== starting wstest fuzzingserver on $URL (log: $WORK/wstest.log)"
+echo "== starting wstest fuzzingserver on $URL (log: $WSTEST_LOG)"
 # -u 0: no extra static web server. Run from $WORK so stray files land there.
-(cd "$WORK" && exec "$ABVENV/bin/wstest" -m fuzzingserver -s "$SPEC" -u 0) > "$WORK/wstest.log" 2>&1 < /dev/null &
+(cd "$WORK" && exec "$ABVENV/bin/wstest" -m fuzzingserver -s "$SPEC" -u 0) > "$WSTEST_LOG" 2>&1 < /dev/null &
 WSTEST_PID=$!
 
 if ! ab_wait_port "$PORT" "$WSTEST_PID" 60; then  # first start compiles .pyc files
     echo "wstest did not start listening on port $PORT; log:" >&2
-    cat "$WORK/wstest.log" >&2
+    cat "$WSTEST_LOG" >&2
     exit 1
 fi
 
@@ -76,8 +87,8 @@ if [ -n "${CLIENT_CMD:-}" ]; then
     echo "\$ (cd $REPO/target && $cmd)"
     (cd "$REPO/target" && timeout "$CLIENT_TIMEOUT" bash -c "$cmd") || client_status=$?
 else
-    echo "\$ $WSBOX_BIN run --allow $URL $GUEST_WASM $URL wsbox"
-    timeout "$CLIENT_TIMEOUT" "$WSBOX_BIN" run --allow "$URL" "$GUEST_WASM" "$URL" wsbox < /dev/null || client_status=$?
+    echo "\$ $WSBOX_BIN run --allow $URL ${WSBOX_EXTRA[*]} $GUEST_WASM $URL wsbox"
+    timeout "$CLIENT_TIMEOUT" "$WSBOX_BIN" run --allow "$URL" "${WSBOX_EXTRA[@]}" "$GUEST_WASM" "$URL" wsbox < /dev/null || client_status=$?
 fi
 echo "== client finished in $((SECONDS - start)) s with status $client_status"
 if [ "$client_status" -eq 124 ]; then

@@ -5,7 +5,7 @@
 #   tests/autobahn/run-server.sh WSBOX_BIN HANDLER_WASM
 #
 # The server is run as
-#   WSBOX_BIN serve --listen 127.0.0.1:0 HANDLER_WASM
+#   WSBOX_BIN serve --listen 127.0.0.1:0 [WSBOX_ARGS...] HANDLER_WASM
 # and must print a line containing "listening on ws://127.0.0.1:PORT" (stdout
 # or stderr) at start-up. wstest then runs cases 1.* .. 10.* except 8.* (as in
 # the sample fuzzingclient.json) against ws://127.0.0.1:PORT with agent name
@@ -21,6 +21,14 @@
 #                 process group (SIGTERM goes to the group), e.g.
 #                 SERVER_CMD='abvenv/bin/python ../../shared/autobahn/echo_server.py --port {port}'
 #                 Its exit status after SIGTERM may be 0 or 143 (killed by SIGTERM).
+#   WSBOX_ARGS    extra options for `wsbox serve`, split on spaces (e.g. "--deflate").
+#   AB_CASES      the cases to run, as a JSON list of patterns or ids (default:
+#                 the sample spec's 1.* .. 10.* except 8.*); patterns match by
+#                 prefix, so "12.1.1" also selects 12.1.10 .. 12.1.18.
+#   EXPECT_CASES  the number of cases the report must hold (summarize.py
+#                 --expect-cases); unset: any number.
+#   AB_TAG        names this run: reports go to reports/servers-TAG and the logs
+#                 are server-TAG.log and wstest-fuzzingclient-TAG.log.
 #   WSTEST_TIMEOUT    seconds for the wstest run (default 900).
 #   STARTUP_TIMEOUT   seconds for the server to start listening (default 120).
 #   SHUTDOWN_TIMEOUT  seconds for the server to exit after SIGTERM (default 20).
@@ -38,9 +46,11 @@ source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 WSTEST_TIMEOUT="${WSTEST_TIMEOUT:-900}"
 STARTUP_TIMEOUT="${STARTUP_TIMEOUT:-120}"
 SHUTDOWN_TIMEOUT="${SHUTDOWN_TIMEOUT:-20}"
-OUTDIR="$WORK/reports/servers"
-SERVER_LOG="$WORK/server.log"
-WSTEST_LOG="$WORK/wstest-fuzzingclient.log"
+TAG="${AB_TAG:+-$AB_TAG}"
+OUTDIR="$WORK/reports/servers$TAG"
+SERVER_LOG="$WORK/server$TAG.log"
+WSTEST_LOG="$WORK/wstest-fuzzingclient$TAG.log"
+read -r -a WSBOX_EXTRA <<< "${WSBOX_ARGS:-}"
 
 if [ -z "${SERVER_CMD:-}" ]; then
     if [ $# -ne 2 ]; then
@@ -94,8 +104,8 @@ if [ -n "${SERVER_CMD:-}" ]; then
     ab_wait_port "$PORT" "$SERVER_PID" "$STARTUP_TIMEOUT" ||
         server_failed "the server did not listen on port $PORT within $STARTUP_TIMEOUT s"
 else
-    echo "\$ $WSBOX_BIN serve --listen 127.0.0.1:0 $HANDLER_WASM"
-    "$WSBOX_BIN" serve --listen 127.0.0.1:0 "$HANDLER_WASM" >> "$SERVER_LOG" 2>&1 < /dev/null &
+    echo "\$ $WSBOX_BIN serve --listen 127.0.0.1:0 ${WSBOX_EXTRA[*]} $HANDLER_WASM"
+    "$WSBOX_BIN" serve --listen 127.0.0.1:0 "${WSBOX_EXTRA[@]}" "$HANDLER_WASM" >> "$SERVER_LOG" 2>&1 < /dev/null &
     SERVER_PID=$!
     SERVER_SIGNAL_TARGET="$SERVER_PID"
     PORT=
@@ -113,7 +123,7 @@ fi
 URL="ws://127.0.0.1:$PORT"
 echo "== server pid $SERVER_PID listening on $URL"
 
-SPEC="$WORK/fuzzingclient.json"
+SPEC="$WORK/fuzzingclient$TAG.json"
 ab_spec "$AUTOBAHN_DIR/fuzzingclient.json" "$SPEC" "$URL" "$OUTDIR" wsbox
 
 echo "== running wstest -m fuzzingclient (log: $WSTEST_LOG)"

@@ -23,15 +23,18 @@ also carry "conn": a connection number 1, 2, ... to tell connections apart):
 
 ``{"event": "listening", "port": N}``
     Always the first line.
-``{"event": "connect", "conn": K, "path": "/p?q", "headers": {...}, "subprotocol": "x" | null}``
+``{"event": "connect", "conn": K, "path": "/p?q", "headers": {...}, "subprotocol": "x" | null, "extensions": [...]}``
     The opening handshake succeeded. "path" is the request target (with the
     query string), "headers" maps lower-cased request header names to values
     (repeated headers joined with ", "), "subprotocol" is the one the peer
-    selected (null if none).
+    selected (null if none), "extensions" the extensions in use (see
+    Compression below).
 ``{"event": "rejected", "conn": K, "status": S, "path": ..., "headers": {...}}``
     ``reject`` scenario: the upgrade was answered with HTTP status S.
-``{"event": "message", "conn": K, "type": "text", "data": "...", "len": B}``
-    A complete text message was received; "len" is its size in UTF-8 bytes.
+``{"event": "message", "conn": K, "type": "text", "data": "...", "len": B, "text_pattern_ok": bool}``
+    A complete text message was received; "len" is its size in UTF-8 bytes;
+    "text_pattern_ok" is true when it is the text pattern (below) of its
+    length. "data" is left out of messages over 4096 bytes.
 ``{"event": "message", "conn": K, "type": "binary", "len": N, "pattern_ok": bool}``
     A complete binary message was received; "pattern_ok" is true when byte i
     of the message equals i % 251 for every i.
@@ -47,8 +50,8 @@ also carry "conn": a connection number 1, 2, ... to tell connections apart):
     null and "clean" false even if the client answered correctly.
 
 The peer sends no keepalive pings (it answers pings), negotiates no
-permessage-deflate (set PEER_COMPRESSION=deflate to allow it), and accepts
-messages up to 64 MiB in any number of fragments. On SIGTERM/SIGINT open
+permessage-deflate (see Compression below), and accepts messages up to 64 MiB
+in any number of fragments. On SIGTERM/SIGINT open
 connections get a 1001 close frame and 1 s to answer before TCP is aborted
 (their "closed" events may still be printed), then the peer exits with 0.
 
@@ -90,6 +93,29 @@ type; messages received are always reported):
 ``limit BYTES``
     Echo, with a maximum incoming message size of BYTES (default: 64 MiB).
 
+Compression
+-----------
+
+Without settings the peer negotiates no extension. PEER_COMPRESSION=deflate
+enables websockets' permessage-deflate with its defaults. PEER_DEFLATE, a JSON
+object, enables it with the given parameters, passed to websockets'
+ClientPerMessageDeflateFactory (client mode) or ServerPerMessageDeflateFactory
+(server mode): "server_no_context_takeover" and "client_no_context_takeover"
+(booleans), "server_max_window_bits" (8-15 as a client, 9-15 as a server, or
+null), "client_max_window_bits" (9-15 or true, as a client: true offers the
+parameter without a value; 8-15 or null as a server). E.g.
+PEER_DEFLATE='{"server_max_window_bits": 10}'.
+
+The "connect" event's "extensions" lists what was negotiated:
+``[{"name": "permessage-deflate", "server_no_context_takeover": bool,
+"client_no_context_takeover": bool, "server_max_window_bits": N,
+"client_max_window_bits": N}]`` (window bits 15 when not limited), or ``[]``.
+Client mode adds "extensions_header", the server's Sec-WebSocket-Extensions
+(null without one).
+
+The text pattern: ``TEXT_RECORD`` repeated and cut to the length, JSON-like
+and compressible; the tests and the close-probe guest make the same.
+
 Client mode
 -----------
 
@@ -98,7 +124,7 @@ The peer connects to URL (``ws://``, or ``wss://`` trusting only the CA of
 stdout (JSON lines as above, without "conn": there is one connection) and
 exits with status 0 whatever the server did (the events say what happened);
 status 2 on usage errors. Same settings as the server mode: no keepalive
-pings, no permessage-deflate unless PEER_COMPRESSION=deflate, messages up to
+pings, no permessage-deflate unless asked (see Compression), messages up to
 64 MiB, 10 s close timeout.
 
 Options (before URL): ``--protocol P`` offers subprotocol P (repeatable, in
@@ -141,6 +167,11 @@ Scenarios:
 ``drop-after-send TEXT``
     Send text TEXT, receive one message, then drop TCP with RST (SO_LINGER 0)
     without a close frame. "closed" then has "rcvd"/"sent" null.
+``exchange ITEM...``
+    For each ITEM send one message and receive one (reported), then close
+    with 1000 "py done". ITEM: ``text:N`` (the text pattern of N bytes),
+    ``binary:N`` (N bytes, byte i = i % 251), ``frag-text:N:K`` and
+    ``frag-binary:N:K`` (the same in K fragments of about equal size).
 
 In every scenario, messages that arrive while the client closes are reported
 too; when the server ends the connection early the scenario stops there.
@@ -169,6 +200,9 @@ from websockets.protocol import State  # noqa: E402
 from websockets.server import ServerProtocol  # noqa: E402
 
 MAX_SIZE = 64 * 1024 * 1024
+# One JSON-like record, 64 bytes; the text pattern repeats it.
+TEXT_RECORD = '{"id":12345,"user":"wsbox","tags":["a","b"],"ok":true,"n":0.25}\n'
+assert len(TEXT_RECORD) == 64
 CLOSE_TIMEOUT = 10.0
 FRAGMENT_SIZE = 1000
 
@@ -197,6 +231,41 @@ def pattern(n):
     return (block * (n // 251 + 1))[:n]
 
 
+def text_pattern(n):
+    """The text pattern of n bytes (ASCII): TEXT_RECORD repeated."""
+    return (TEXT_RECORD * (n // len(TEXT_RECORD) + 1))[:n]
+
+
+def deflate_kwargs(server):
+    """The websockets keyword arguments for the compression settings (see
+    Compression in the module's docs)."""
+    settings = os.environ.get("PEER_DEFLATE")
+    if settings:
+        from websockets.extensions.permessage_deflate import (
+            ClientPerMessageDeflateFactory, ServerPerMessageDeflateFactory)
+        params = json.loads(settings)
+        factory = ServerPerMessageDeflateFactory if server else ClientPerMessageDeflateFactory
+        return dict(compression=None, extensions=[factory(**params)])
+    return dict(compression=os.environ.get("PEER_COMPRESSION") or None)
+
+
+def extensions_list(ws, server):
+    """The negotiated extensions, with permessage-deflate's parameters named
+    as in RFC 7692 (not websockets' local/remote)."""
+    out = []
+    for ext in ws.protocol.extensions:
+        entry = {"name": ext.name}
+        if ext.name == "permessage-deflate":
+            local = ("server" if server else "client")
+            remote = ("client" if server else "server")
+            entry[local + "_no_context_takeover"] = ext.local_no_context_takeover
+            entry[remote + "_no_context_takeover"] = ext.remote_no_context_takeover
+            entry[local + "_max_window_bits"] = ext.local_max_window_bits
+            entry[remote + "_max_window_bits"] = ext.remote_max_window_bits
+        out.append(entry)
+    return out
+
+
 def headers_dict(headers):
     out = {}
     for name, value in headers.raw_items():
@@ -220,7 +289,10 @@ def conn_event(event, conn, **fields):
 
 def report_message(conn, msg):
     if isinstance(msg, str):
-        emit(conn_event("message", conn, type="text", data=msg, len=len(msg.encode())))
+        fields = dict(len=len(msg.encode()), text_pattern_ok=msg == text_pattern(len(msg)))
+        if len(msg) <= 4096:
+            fields["data"] = msg
+        emit(conn_event("message", conn, type="text", **fields))
     else:
         msg = bytes(msg)
         emit(conn_event("message", conn, type="binary", len=len(msg),
@@ -347,7 +419,8 @@ def make_handler(scenario, args):
         conn = ws.conn_id
         LIVE.add(ws)
         emit({"event": "connect", "conn": conn, "path": ws.request.path,
-              "headers": headers_dict(ws.request.headers), "subprotocol": ws.subprotocol})
+              "headers": headers_dict(ws.request.headers), "subprotocol": ws.subprotocol,
+              "extensions": extensions_list(ws, server=True)})
         try:
             if scenario in ("echo", "subprotocol", "limit"):
                 await pump(ws, conn, echo=True)
@@ -387,7 +460,7 @@ async def run_websockets_server(scenario, args, stop):
     # No keepalive pings and no permessage-deflate (unless PEER_COMPRESSION=deflate):
     # what the client sees on the wire is exactly what the scenario says.
     kwargs = dict(max_size=MAX_SIZE, ping_interval=None, close_timeout=CLOSE_TIMEOUT,
-                  compression=os.environ.get("PEER_COMPRESSION") or None)
+                  **deflate_kwargs(server=True))
     if scenario == "limit":
         kwargs["max_size"] = int(args[0])
     if scenario == "subprotocol":
@@ -523,6 +596,14 @@ async def client_scenario(ws, scenario, args):
     elif scenario == "say-then-wait":
         await ws.send(args[0])
         await pump(ws, None, echo=False)
+    elif scenario == "exchange":
+        for item in args:
+            await ws.send(exchange_message(item))
+            msg = await recv(ws)
+            if msg is None:
+                return
+            report_message(None, msg)
+        await send_close(ws, None, 1000, "py done")
     elif scenario == "drop-after-send":
         await ws.send(args[0])
         msg = await recv(ws)
@@ -536,6 +617,28 @@ async def client_scenario(ws, scenario, args):
         raise AssertionError(scenario)
 
 
+def exchange_message(item):
+    """The message an ``exchange`` ITEM names: a str, bytes, or a list of
+    fragments (str or bytes)."""
+    kind, _, rest = item.partition(":")
+    n, _, k = rest.partition(":")
+    n = int(n)
+    if kind in ("text", "frag-text"):
+        data = text_pattern(n)
+    elif kind in ("binary", "frag-binary"):
+        data = pattern(n)
+    else:
+        raise ValueError("unknown exchange item %s" % item)
+    if not kind.startswith("frag-"):
+        return data
+    k = int(k)
+    if k < 1:
+        raise ValueError("a fragmented message needs at least one fragment")
+    step = -(-n // k) if n else 1
+    pieces = [data[i:i + step] for i in range(0, n, step)] or [data]
+    return pieces
+
+
 async def run_client(url, protocols, timeout, scenario, args, ca=None, origin=None):
     extra = {}
     if ca is not None:
@@ -545,7 +648,7 @@ async def run_client(url, protocols, timeout, scenario, args, ca=None, origin=No
     try:
         ws = await connect(url, subprotocols=protocols or None, proxy=None, open_timeout=10,
                            max_size=MAX_SIZE, ping_interval=None, close_timeout=CLOSE_TIMEOUT,
-                           compression=os.environ.get("PEER_COMPRESSION") or None, **extra)
+                           **deflate_kwargs(server=False), **extra)
     except InvalidStatus as exc:
         response = exc.response
         emit({"event": "rejected", "status": response.status_code,
@@ -556,7 +659,9 @@ async def run_client(url, protocols, timeout, scenario, args, ca=None, origin=No
         emit({"event": "error", "error": "%s: %s" % (type(exc).__name__, exc)})
         return
     emit({"event": "connect", "subprotocol": ws.subprotocol,
-          "headers": headers_dict(ws.response.headers)})
+          "headers": headers_dict(ws.response.headers),
+          "extensions": extensions_list(ws, server=False),
+          "extensions_header": ws.response.headers.get("Sec-WebSocket-Extensions")})
     failure = None
     try:
         await asyncio.wait_for(client_scenario(ws, scenario, args), timeout)
@@ -614,7 +719,7 @@ def check_args(scenario, args):
 
 CLIENT_ARGC = {
     "echo-check": (1, 1), "send-binary": (1, 1), "close": (1, 2),
-    "say-then-wait": (1, 1), "drop-after-send": (1, 1),
+    "say-then-wait": (1, 1), "drop-after-send": (1, 1), "exchange": (1, 1000),
 }
 
 
@@ -625,6 +730,9 @@ def check_client_args(scenario, args):
             raise ValueError("bad number")
     elif scenario == "close":
         check_args("close", args)
+    elif scenario == "exchange":
+        for item in args:
+            exchange_message(item)
 
 
 def parse_client_argv(argv):

@@ -19,9 +19,21 @@ pub use wsbox_testbed::{guest, polyglot_guest, python, repo};
 pub mod browser;
 pub mod chat;
 pub mod nats;
+pub mod node;
 pub mod oracle;
 pub mod pki;
 pub mod raw;
+
+/// One JSON-like record of 64 bytes. The text pattern repeats it, here, in
+/// `tests/peers/peer.py` and in the `close-probe` guest
+/// (`send-text-pattern:N`).
+pub const TEXT_RECORD: &str =
+    "{\"id\":12345,\"user\":\"wsbox\",\"tags\":[\"a\",\"b\"],\"ok\":true,\"n\":0.25}\n";
+
+/// The text pattern of `len` bytes: [`TEXT_RECORD`] repeated and cut.
+pub fn text_pattern(len: usize) -> String {
+    TEXT_RECORD.repeat(len / TEXT_RECORD.len() + 1)[..len].to_string()
+}
 
 /// How long any single wait in a test may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(30);
@@ -302,11 +314,18 @@ pub struct PyPeer {
 impl PyPeer {
     /// Starts the peer and waits until it listens.
     pub async fn start(args: &[&str]) -> PyPeer {
+        PyPeer::start_with_env(args, &[]).await
+    }
+
+    /// Like [`PyPeer::start`], with environment variables for the peer,
+    /// e.g. `PEER_DEFLATE` (see `tests/peers/peer.py`).
+    pub async fn start_with_env(args: &[&str], env: &[(&str, &str)]) -> PyPeer {
         let script = repo().join("tests/peers/peer.py");
         let mut child = Command::new(python())
             .arg(script)
             .arg("server")
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -354,6 +373,23 @@ impl PyPeer {
                 .expect("peer is running");
             if event["event"] == kind {
                 return event;
+            }
+        }
+    }
+
+    /// Every event up to and including the next one whose `event` field is
+    /// `kind`.
+    pub async fn until(&mut self, kind: &str) -> Vec<Value> {
+        let mut events = Vec::new();
+        loop {
+            let event = tokio::time::timeout(WAIT, self.events.recv())
+                .await
+                .unwrap_or_else(|_| panic!("peer reported no {kind:?} event in time: {events:#?}"))
+                .expect("peer is running");
+            let found = event["event"] == kind;
+            events.push(event);
+            if found {
+                return events;
             }
         }
     }
@@ -787,12 +823,19 @@ pub async fn http_get(port: u16, head: &str) -> (u16, String) {
 /// Runs `tests/peers/peer.py client ARGS...` (Python `websockets` as the
 /// client) to the end and returns the events it reported.
 pub async fn py_client(args: &[&str]) -> Vec<Value> {
+    py_client_with_env(args, &[]).await
+}
+
+/// Like [`py_client`], with environment variables for the peer, e.g.
+/// `PEER_DEFLATE` (see `tests/peers/peer.py`).
+pub async fn py_client_with_env(args: &[&str], env: &[(&str, &str)]) -> Vec<Value> {
     let out = tokio::time::timeout(
         Duration::from_secs(120),
         Command::new(python())
             .arg(repo().join("tests/peers/peer.py"))
             .arg("client")
             .args(args)
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stderr(Stdio::inherit())
             .kill_on_drop(true)

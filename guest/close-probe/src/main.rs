@@ -208,11 +208,16 @@ fn parse(step: &str) -> Option<Step> {
         ("send-text", Some(text)) => Step::SendText(text.into()),
         // send-binary:N, N bytes of the pattern `i % 251`
         ("send-binary", Some(n)) => Step::SendBinary(n.parse().ok()?),
+        // send-text-pattern:N, N bytes of the text pattern (JSON-like
+        // records, as tests/peers/peer.py makes them)
+        ("send-text-pattern", Some(n)) => Step::SendText(text_pattern(n.parse().ok()?)),
         // send-frag:KIND:STR:FINAL and send-frag-hex:KIND:HEX:FINAL
         ("send-frag", Some(arg)) => fragment(arg, |s| Some(s.as_bytes().to_vec()))?,
         ("send-frag-hex", Some(arg)) => fragment(arg, from_hex)?,
         // ping or ping:STR
         ("ping", arg) => Step::Ping(arg.unwrap_or("").as_bytes().to_vec()),
+        // recv: a text over 4096 bytes prints as `ok(text N bytes pattern-ok)`
+        // (or `not-the-pattern`), not in full
         ("recv", None) => Step::Recv,
         ("recv-frag", Some(max)) => Step::RecvFragment(max.parse().ok()?),
         ("recv-until-close", None) => Step::RecvUntilClose,
@@ -412,6 +417,19 @@ impl Checker {
     }
 }
 
+/// One JSON-like record of 64 bytes; the text pattern repeats it (the same
+/// as `TEXT_RECORD` in tests/peers/peer.py).
+const TEXT_RECORD: &str =
+    "{\"id\":12345,\"user\":\"wsbox\",\"tags\":[\"a\",\"b\"],\"ok\":true,\"n\":0.25}\n";
+
+/// The text pattern of `len` bytes: [`TEXT_RECORD`] repeated and cut.
+fn text_pattern(len: usize) -> String {
+    TEXT_RECORD.repeat(len / TEXT_RECORD.len() + 1)[..len].to_string()
+}
+
+/// Texts longer than this are summed up rather than printed.
+const PRINTED_TEXT: usize = 4096;
+
 /// `len` bytes where byte `i` is `i % 251`: a pattern that shows
 /// reordering, loss and truncation.
 fn pattern(len: usize) -> Vec<u8> {
@@ -427,6 +445,15 @@ fn is_pattern(offset: usize, data: &[u8]) -> bool {
 
 fn incoming(result: &Result<Incoming, ErrorCode>) -> String {
     match result {
+        Ok(Incoming::Message(Message::Text(text))) if text.len() > PRINTED_TEXT => format!(
+            "ok(text {} bytes {})",
+            text.len(),
+            if *text == text_pattern(text.len()) {
+                "pattern-ok"
+            } else {
+                "not-the-pattern"
+            }
+        ),
         Ok(Incoming::Message(Message::Text(text))) => format!("ok(text {text:?})"),
         Ok(Incoming::Message(Message::Binary(data))) => format!(
             "ok(binary {} bytes {})",

@@ -40,9 +40,10 @@ pub struct DeflateConfig {
     /// The largest LZ77 window the client may compress with, as a power of
     /// two, 8 to 15. A client always offers `client_max_window_bits` (so that
     /// a server may lower it), with this value when below 15; a server below
-    /// 15 answers with it when the client's offer allows the parameter, and
-    /// otherwise accepts the client's 15 bits rather than go without
-    /// compression. Default: 15 (32 KiB).
+    /// 15 answers with it when the client's offer allows the parameter (8 as
+    /// 9, unless the client offered 8 itself: zlib-based clients cannot
+    /// compress with 8 bits), and otherwise accepts the client's 15 bits
+    /// rather than go without compression. Default: 15 (32 KiB).
     pub client_max_window_bits: u8,
     /// Messages shorter than this many bytes are sent uncompressed: on small
     /// payloads deflate's overhead can exceed its gain. Default: 1024, as

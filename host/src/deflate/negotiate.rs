@@ -8,7 +8,10 @@
 //! farther back than its window minus 262 bytes, 250 bytes at 9 bits, so the
 //! stream fits the 256-byte window the peer inflates with. Node `ws` does
 //! the same, through Node's zlib turning 8 into 9. A test in `compress.rs`
-//! inflates such streams with a real 256-byte window.
+//! inflates such streams with a real 256-byte window. The other way round,
+//! a server set to limit the client to 8 bits answers 9 unless the client
+//! offered 8 itself: zlib-based clients (Python `websockets`, Node `ws`)
+//! fail the connection on 8, and our inflater runs with 9 bits anyway.
 
 use super::config::DeflateConfig;
 use super::header;
@@ -204,13 +207,17 @@ fn answer(config: &DeflateConfig, offer: &Parameters) -> Accepted {
         },
         // Without the parameter in the offer the client cannot be limited:
         // accept its 15 bits rather than decline compression.
+        // A client that did not offer 8 itself gets at least 9: zlib-based
+        // clients (Python `websockets`, Node `ws`) cannot compress with 8
+        // and fail the connection on it, and our inflater takes 9 anyway.
         client_max_window_bits: match offer.client_max_window_bits {
             ClientBits::Absent => ClientBits::Absent,
             ClientBits::NoValue => match limit(client_bits) {
-                Some(bits) => ClientBits::Bits(bits),
+                Some(bits) => ClientBits::Bits(bits.max(9)),
                 None => ClientBits::Absent,
             },
-            ClientBits::Bits(hint) => ClientBits::Bits(hint.min(client_bits)),
+            ClientBits::Bits(8) => ClientBits::Bits(8),
+            ClientBits::Bits(hint) => ClientBits::Bits(hint.min(client_bits).max(9)),
         },
     };
     let client_window = match response.client_max_window_bits {

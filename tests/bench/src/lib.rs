@@ -7,8 +7,9 @@
 //! - `native-echo`: [`native::serve`], a tokio-tungstenite echo server
 //!   written as a user would write it;
 //! - `loadgen`: [`load::run`] (echo throughput and latency),
-//!   [`scale::run`] (many concurrent connections) and [`client::run`] (the
-//!   native outbound client), in a process of their own;
+//!   [`scale::run`] (many concurrent connections), [`client::run`] (the
+//!   native outbound client) and [`deflate::run`] and [`deflate::hold`]
+//!   (the same with permessage-deflate), in a process of their own;
 //! - `bench`: [`figures::run`], the driver, which starts the servers and the
 //!   load generator as subprocesses, runs each figure and prints the
 //!   Markdown tables ([`report`]); it measures instantiation in-process
@@ -18,6 +19,7 @@
 
 pub mod charts;
 pub mod client;
+pub mod deflate;
 pub mod figures;
 pub mod instantiate;
 pub mod load;

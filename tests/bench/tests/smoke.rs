@@ -2,8 +2,10 @@
 //! cannot rot: the load generator against the native echo server and
 //! against `wsbox::Server` with the sample `echo` guest, the
 //! connection-scale run, the outbound clients (the `bench-client` guest with
-//! `wsbox::Runner`, and the native client), the instantiation figure, and
-//! the report tables. Not a timed test: it checks
+//! `wsbox::Runner`, and the native client), the instantiation figure, the
+//! compression figure's load generator and held connections against
+//! `wsbox::Server` with and without permessage-deflate, and the report
+//! tables. Not a timed test: it checks
 //! only that messages were echoed and that the numbers are sane.
 
 use std::time::Duration;
@@ -32,8 +34,14 @@ async fn native_server() -> String {
 async fn wsbox_server(
     stop: tokio::sync::oneshot::Receiver<()>,
 ) -> (String, tokio::task::JoinHandle<()>) {
-    let server = wsbox::Server::new(wsbox_testbed::guest("echo"), wsbox::ServeConfig::default())
-        .expect("echo.wasm loads");
+    wsbox_server_with(wsbox::ServeConfig::default(), stop).await
+}
+
+async fn wsbox_server_with(
+    config: wsbox::ServeConfig,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let server = wsbox::Server::new(wsbox_testbed::guest("echo"), config).expect("echo.wasm loads");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
@@ -255,6 +263,94 @@ async fn outbound_and_instantiation_smoke() {
     assert!(table.contains("| rust-echo | pooling |"), "{table}");
     let table = report::handlers_table(&[row], None);
     assert!(table.contains("| rust-echo | "), "{table}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compression_smoke() {
+    use wsbox_bench::deflate::{self, DeflateLoadConfig, DeflateLoadResult, HoldResult};
+    let mut deflating = wsbox::ServeConfig::default();
+    deflating.websocket.deflate = wsbox::DeflateConfig::enabled();
+    let mut stops = Vec::new();
+    let mut rows = Vec::new();
+    let mut memory = Vec::new();
+    for (target, config) in [
+        ("wsbox-deflate", deflating),
+        ("wsbox", wsbox::ServeConfig::default()),
+    ] {
+        let (stop, stopped) = tokio::sync::oneshot::channel();
+        let (url, task) = wsbox_server_with(config, stopped).await;
+        stops.push((stop, task));
+        for size in [1024, 16 * 1024] {
+            let r = within(
+                &format!("the compression load run against {target}"),
+                deflate::run(&DeflateLoadConfig {
+                    url: url.clone(),
+                    connections: 3,
+                    in_flight: 2,
+                    size,
+                    warmup: Duration::from_millis(50),
+                    duration: Duration::from_millis(300),
+                }),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{target}: {e:#}"));
+            assert!(r.messages > 0 && r.total_messages >= r.messages, "{r:?}");
+            assert_eq!(r.compressed, target == "wsbox-deflate", "{target}: {r:?}");
+            // JSON-like text compresses severalfold both ways; plain frames
+            // cost the message and a header.
+            let wire = size as f64;
+            if r.compressed {
+                assert!(r.out_per_message() < wire / 2.0, "{target} {size}: {r:?}");
+                assert!(r.in_per_message() < wire / 2.0, "{target} {size}: {r:?}");
+            } else {
+                assert!(r.out_per_message() > wire, "{target} {size}: {r:?}");
+                assert!(r.in_per_message() > wire, "{target} {size}: {r:?}");
+            }
+            assert_eq!(DeflateLoadResult::from_line(&r.to_line()).unwrap(), r);
+            rows.push(report::CompressionRow {
+                size,
+                target: target.into(),
+                result: Ok(r),
+                server_cpu_us: None,
+            });
+        }
+        let held = within(
+            "holding connections",
+            deflate::hold(&url, 5, 2, 16 * 1024, |h: HoldResult| async move {
+                assert_eq!(h.connections, 5);
+            }),
+        )
+        .await
+        .unwrap();
+        assert_eq!(held.compressed, target == "wsbox-deflate");
+        assert_eq!(HoldResult::from_line(&held.to_line()).unwrap(), held);
+        memory.push(report::MemoryRow {
+            target: target.into(),
+            result: Ok(held),
+            idle_rss_kib: Some(1000),
+            held_rss_kib: Some(1000 + 5 * 300),
+        });
+    }
+    let table = report::compression_table(&rows, "wsbox");
+    assert!(
+        table.contains("| 16 KiB | wsbox-deflate | yes |"),
+        "{table}"
+    );
+    assert!(table.contains("| 1 KiB | wsbox | no |"), "{table}");
+    let table = report::memory_table(&memory);
+    assert!(table.contains("| wsbox-deflate | yes | 5 |"), "{table}");
+    assert!(table.contains("300.0 KiB"), "{table}");
+    // Each message differs, and is exactly its size.
+    let messages = deflate::json_messages(1024, 3);
+    assert!(messages.iter().all(|m| m.len() == 1024));
+    assert!(messages[0] != messages[1] && messages[1] != messages[2]);
+    for (stop, task) in stops {
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("wsbox shuts down")
+            .unwrap();
+    }
 }
 
 #[test]

@@ -1,6 +1,6 @@
 //! Where the tests find what they run besides the host: the sample guest
-//! components (Rust, Python and JavaScript) and the Python interpreter of the
-//! peers' virtualenv.
+//! components (Rust, Python and JavaScript), the Python interpreter of the
+//! peers' virtualenv and the Node peer's `ws`.
 //!
 //! The build script builds the Rust guests (`build.rs`). The rest needs
 //! Python, Node and the network, so it is made at test time, by the first
@@ -12,6 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+mod node;
 mod polyglot;
 mod steps;
 mod venv;
@@ -39,6 +40,23 @@ pub fn python() -> PathBuf {
     static PEERS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
     match PEERS.get_or_init(venv::peers) {
         Ok(python) => python.clone(),
+        Err(why) => panic!("{why}"),
+    }
+}
+
+/// The `node_modules` directory that holds the Node test peer's `ws`
+/// (`target/node-peers`, from `tests/peers/node/package-lock.json`),
+/// installed or updated on first use. Run `tests/peers/node/peer.js` with
+/// `NODE_PATH` set to it.
+///
+/// # Panics
+/// When it cannot be installed, e.g. without npm, with a message that says
+/// what to install.
+#[track_caller]
+pub fn node_peers() -> PathBuf {
+    static PEERS: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    match PEERS.get_or_init(node::peers) {
+        Ok(modules) => modules.clone(),
         Err(why) => panic!("{why}"),
     }
 }

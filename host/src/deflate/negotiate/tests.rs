@@ -124,6 +124,23 @@ fn server_chooses() {
             vec!["permessage-deflate; client_max_window_bits=8"],
             Some(("permessage-deflate; client_max_window_bits=8", p((15, false), (8, false)))),
         ),
+        // A client window of 8 goes only to a client that offered 8
+        // itself; others get 9, which zlib-based clients can use.
+        (
+            cfg(|c| c.client_max_window_bits = 8),
+            vec!["permessage-deflate; client_max_window_bits"],
+            Some(("permessage-deflate; client_max_window_bits=9", p((15, false), (9, false)))),
+        ),
+        (
+            cfg(|c| c.client_max_window_bits = 8),
+            vec!["permessage-deflate; client_max_window_bits=12"],
+            Some(("permessage-deflate; client_max_window_bits=9", p((15, false), (9, false)))),
+        ),
+        (
+            cfg(|c| c.client_max_window_bits = 8),
+            vec!["permessage-deflate; client_max_window_bits=8"],
+            Some(("permessage-deflate; client_max_window_bits=8", p((15, false), (8, false)))),
+        ),
         // Without the parameter the client cannot be limited: accepted at 15.
         (
             cfg(|c| c.client_max_window_bits = 10),

@@ -8,6 +8,11 @@
 //! - `loadgen client URL SIZE COUNT WINDOW WARMUP`: the native outbound
 //!   client, the same loop as the `bench-client` guest; prints `start` after
 //!   the warm-up, then one `key=value` line.
+//! - `loadgen deflate URL --connections C --size S ...`: echo of JSON-like
+//!   text, offering permessage-deflate; prints one `key=value` line.
+//! - `loadgen deflate-hold URL --connections N --size S`: opens N
+//!   connections offering permessage-deflate, one echo on each, prints one
+//!   `key=value` line, holds them until stdin closes (or a line arrives).
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -51,6 +56,41 @@ enum Command {
         connections: usize,
         /// Connections being opened at a time.
         #[arg(long, default_value_t = wsbox_bench::load::CONNECT_CONCURRENCY)]
+        concurrency: usize,
+    },
+    /// Echo of JSON-like text, offering permessage-deflate.
+    Deflate {
+        /// The echo server.
+        url: String,
+        /// Concurrent connections.
+        #[arg(long, default_value_t = 100)]
+        connections: usize,
+        /// Messages each connection keeps in flight.
+        #[arg(long, default_value_t = 4)]
+        in_flight: usize,
+        /// Bytes per text message.
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Warm-up before measuring, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        warmup_ms: u64,
+        /// Measured time, in milliseconds.
+        #[arg(long, default_value_t = 3000)]
+        duration_ms: u64,
+    },
+    /// Connections offering permessage-deflate, one echo each, held until
+    /// stdin closes.
+    DeflateHold {
+        /// The echo server.
+        url: String,
+        /// Connections to open and hold.
+        #[arg(long, default_value_t = 500)]
+        connections: usize,
+        /// Bytes of the one JSON-like text message echoed on each.
+        #[arg(long, default_value_t = 16 * 1024)]
+        size: usize,
+        /// Connections being opened (and echoing) at a time.
+        #[arg(long, default_value_t = 1)]
         concurrency: usize,
     },
     /// The native outbound client (the `bench-client` guest's loop).
@@ -99,6 +139,42 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
         } => {
             wsbox_bench::scale::run(&url, connections, concurrency, |result| async move {
+                println!("{}", result.to_line());
+                let _ = std::io::stdout().flush();
+                let _ = tokio::task::spawn_blocking(|| {
+                    let mut line = String::new();
+                    std::io::stdin().read_line(&mut line)
+                })
+                .await;
+            })
+            .await?;
+        }
+        Command::Deflate {
+            url,
+            connections,
+            in_flight,
+            size,
+            warmup_ms,
+            duration_ms,
+        } => {
+            let result = wsbox_bench::deflate::run(&wsbox_bench::deflate::DeflateLoadConfig {
+                url,
+                connections,
+                in_flight,
+                size,
+                warmup: Duration::from_millis(warmup_ms),
+                duration: Duration::from_millis(duration_ms),
+            })
+            .await?;
+            println!("{}", result.to_line());
+        }
+        Command::DeflateHold {
+            url,
+            connections,
+            size,
+            concurrency,
+        } => {
+            wsbox_bench::deflate::hold(&url, connections, concurrency, size, |result| async move {
                 println!("{}", result.to_line());
                 let _ = std::io::stdout().flush();
                 let _ = tokio::task::spawn_blocking(|| {

@@ -2,7 +2,7 @@
 //! subprocess, runs `loadgen` (its own process) against each in turn, cell
 //! by cell, and prints a Markdown report; `--out FILE` also writes it to
 //! FILE. Each figure is a module of its own: `echo`, `scale`,
-//! `outbound`, `instantiation`; `report` writes them out.
+//! `outbound`, `instantiation`, `compression`; `report` writes them out.
 //!
 //! It builds nothing: `wsbox`, `native-echo` and `loadgen` must be next to
 //! the `bench` binary (`cargo build --release -p wsbox -p wsbox-bench` puts
@@ -10,6 +10,7 @@
 //! guests, among them `bench-client`, the outbound figure's client guest).
 //! The instantiation figure runs in this process, with the wsbox library.
 
+mod compression;
 mod echo;
 mod instantiation;
 mod outbound;
@@ -79,6 +80,16 @@ pub struct Args {
     /// none without either).
     #[arg(long)]
     charts: Option<PathBuf>,
+    /// Skip the compression figure (permessage-deflate).
+    #[arg(long)]
+    no_compression: bool,
+    /// Connections per cell of the compression figure.
+    #[arg(long, default_value_t = 100)]
+    compression_connections: usize,
+    /// Connections held per target for the compression figure's memory
+    /// table.
+    #[arg(long, default_value_t = 500)]
+    deflate_held: usize,
 }
 
 impl Args {
@@ -237,6 +248,7 @@ pub fn run(args: &Args) -> Result<()> {
     let scale = scale::figure(args, &setup, &targets);
     let outbound = outbound::figure(args, &setup, &mut notes);
     let handlers = instantiation::figure(args, &setup)?;
+    let compression = compression::figure(args, &setup);
     let out = report::write(&report::Run {
         args,
         started,
@@ -247,6 +259,7 @@ pub fn run(args: &Args) -> Result<()> {
         scale: &scale,
         outbound: &outbound,
         handlers: &handlers,
+        compression: &compression,
     });
     print!("{out}");
     if let Some(path) = &args.out {

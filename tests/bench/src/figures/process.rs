@@ -161,6 +161,20 @@ pub(super) fn maps(pid: u32) -> Option<usize> {
 /// Sets up the Node `ws` server in `dir` (npm install of `ws`, and the
 /// server script); the reason when that is not possible.
 pub(super) fn node_target(dir: &Path) -> Result<Target, String> {
+    node_script_target(dir, "echo-server.js", NODE_SERVER, "node-ws")
+}
+
+/// The Node `ws` echo server with `perMessageDeflate` (`options`, a JS
+/// object literal: `{}` for ws's defaults), named `name`.
+pub(super) fn node_deflate_target(dir: &Path, options: &str, name: &str) -> Result<Target, String> {
+    let file = format!("{name}.js");
+    let script = NODE_DEFLATE_SERVER.replace("OPTIONS", options);
+    node_script_target(dir, &file, &script, name)
+}
+
+/// Installs `ws` in `dir` and writes `source` there as `file`: a target
+/// named `name` and the Node version.
+fn node_script_target(dir: &Path, file: &str, source: &str, name: &str) -> Result<Target, String> {
     let version = Command::new("node")
         .arg("--version")
         .output()
@@ -184,11 +198,11 @@ pub(super) fn node_target(dir: &Path) -> Result<Target, String> {
             ));
         }
     }
-    let script = dir.join("echo-server.js");
-    std::fs::write(&script, NODE_SERVER).map_err(|e| format!("{}: {e}", script.display()))?;
+    let script = dir.join(file);
+    std::fs::write(&script, source).map_err(|e| format!("{}: {e}", script.display()))?;
     Ok(Target {
         name: format!(
-            "node-ws (Node {})",
+            "{name} (Node {})",
             String::from_utf8_lossy(&version.stdout).trim()
         ),
         program: "node".into(),
@@ -200,6 +214,18 @@ pub(super) fn node_target(dir: &Path) -> Result<Target, String> {
 const NODE_SERVER: &str = r#"// Written by the wsbox benchmark (tests/bench): a plain `ws` echo server.
 const { WebSocketServer } = require('ws');
 const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+wss.on('listening', () => console.log(`listening on ws://127.0.0.1:${wss.address().port}`));
+wss.on('connection', (ws) => {
+  ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));
+});
+"#;
+
+/// The Node echo server with permessage-deflate: npm `ws` with
+/// `perMessageDeflate: OPTIONS` (ws's defaults for `{}`: zlib level 6 at 15
+/// bits, 1024-byte threshold, context takeover), as its README shows.
+const NODE_DEFLATE_SERVER: &str = r#"// Written by the wsbox benchmark (tests/bench): a `ws` echo server with permessage-deflate.
+const { WebSocketServer } = require('ws');
+const wss = new WebSocketServer({ host: '127.0.0.1', port: 0, perMessageDeflate: OPTIONS });
 wss.on('listening', () => console.log(`listening on ws://127.0.0.1:${wss.address().port}`));
 wss.on('connection', (ws) => {
   ws.on('message', (data, isBinary) => ws.send(data, { binary: isBinary }));

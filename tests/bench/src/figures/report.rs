@@ -1,6 +1,7 @@
 //! The report: the run's header, then each figure's section around its
 //! tables ([`crate::report`]), in Markdown.
 
+use super::compression::CompressionFigure;
 use super::instantiation::HandlerFigure;
 use super::outbound::OutboundFigure;
 use super::process::{loadavg, Target};
@@ -23,6 +24,7 @@ pub(super) struct Run<'a> {
     pub(super) scale: &'a ScaleFigure,
     pub(super) outbound: &'a OutboundFigure,
     pub(super) handlers: &'a HandlerFigure,
+    pub(super) compression: &'a CompressionFigure,
 }
 
 /// The whole report.
@@ -52,6 +54,54 @@ pub(super) fn write(run: &Run) -> String {
     }
     if !run.handlers.rows.is_empty() {
         out.push_str(&handlers(run.args, run.handlers));
+    }
+    if !run.compression.rows.is_empty() || !run.compression.memory.is_empty() {
+        out.push_str(&compression(run.args, run.compression));
+    }
+    out
+}
+
+/// The compression section.
+fn compression(args: &Args, figure: &CompressionFigure) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "\n### Compression (permessage-deflate)\n\nJSON-like text messages (arrays of records with random ids, names, words \
+         and numbers, each message different) echoed over {} connections, {} in flight each, {} ms warm-up then {} ms measured, \
+         by `loadgen deflate`, a client of its own that offers permessage-deflate (`client_max_window_bits`, context takeover), \
+         compresses every message it sends with zlib level 6 and inflates the echoes; against a server without compression it \
+         sends plain frames. Targets run one after the other at each size. Wire bytes are counted by the load generator after \
+         the handshakes (frame headers and masks included), over all round trips of the cell. Server CPU is the server \
+         process's user + system time over the cell divided by its round trips; the client's compression is not in it.\n\n",
+        figure.connections,
+        args.in_flight,
+        args.warmup_ms(),
+        args.duration_ms()
+    );
+    let baseline = figure
+        .targets
+        .iter()
+        .find(|t| t.name.starts_with("node-ws-deflate"))
+        .map_or("wsbox", |t| t.name.as_str());
+    out.push_str(&tables::compression_table(&figure.rows, baseline));
+    let _ = write!(
+        out,
+        "\nMemory per held connection: a fresh server per target; {} connections opened one after the other, each having \
+         echoed one 16 KiB JSON-like message (so that each direction's compression state exists where it is kept), all \
+         held; RSS from /proc/PID/status, idle = before the first connection, per connection = (held − idle) ÷ connections.\n\n",
+        figure.held
+    );
+    out.push_str(&tables::memory_table(&figure.memory));
+    out.push_str("\nServers for this figure:\n\n");
+    let mut seen = Vec::new();
+    for t in figure.targets.iter().chain(&figure.memory_targets) {
+        if !seen.contains(&t.name) {
+            let _ = writeln!(out, "- {}: {}", t.name, t.describe());
+            seen.push(t.name.clone());
+        }
+    }
+    for n in &figure.notes {
+        let _ = writeln!(out, "- {n}");
     }
     out
 }

@@ -9,8 +9,10 @@ use crate::load::LoadResult;
 use crate::scale::ScaleResult;
 use std::fmt::Write;
 
+mod compression;
 mod targets;
 
+pub use compression::{compression_table, memory_table, CompressionRow, MemoryRow};
 pub use targets::{outbound_target, targets_section};
 
 /// The machine the benchmark ran on.
