@@ -31,8 +31,11 @@
 //!   runs on every host call); a stretch that restarts in the middle of a
 //!   poll counts from the start of that poll, which charges the guest for at
 //!   most the host work done earlier in the same poll, and polls of running
-//!   guest code end at every tick. The deadline's resolution is about one
-//!   tick.
+//!   guest code end at every tick. Without a budget, a poll that resumes a
+//!   host call reads no clock either (the clock is a system call, and that
+//!   poll comes once per message a guest waits for): its time counts from
+//!   its first tick, if it lasts that long. The deadline's resolution is
+//!   about one tick.
 //! - wasmtime runs the call hook around its own calls out of guest code too
 //!   (libcalls), not only around host functions. Returning from those is not
 //!   returning to the host: the epoch callback and the memory limiter
@@ -57,6 +60,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::{CallHook, UpdateDeadline};
+
+/// `poll_start` of a poll that read no clock.
+const UNREAD: u64 = u64::MAX;
 
 /// Why an instance was stopped: the error its trap carries.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +132,12 @@ impl CpuMeter {
     }
 
     fn poll_started(&self) {
-        self.poll_start.store(thread_cpu_nanos(), Ordering::Relaxed);
+        let start = if self.in_host.load(Ordering::Relaxed) && self.budget.is_none() {
+            UNREAD
+        } else {
+            thread_cpu_nanos()
+        };
+        self.poll_start.store(start, Ordering::Relaxed);
         self.resumed.store(true, Ordering::Relaxed);
     }
 
@@ -145,7 +156,10 @@ impl CpuMeter {
     }
 
     fn since_poll_start(&self) -> u64 {
-        thread_cpu_nanos().saturating_sub(self.poll_start.load(Ordering::Relaxed))
+        match self.poll_start.load(Ordering::Relaxed) {
+            UNREAD => 0,
+            start => thread_cpu_nanos().saturating_sub(start),
+        }
     }
 
     /// The store's call hook: restarts the stretch when control enters
@@ -198,7 +212,10 @@ impl CpuMeter {
     /// this poll's time is added to it here, before the yield ends the poll.
     pub(crate) fn on_epoch(&self) -> wasmtime::Result<UpdateDeadline> {
         let now = thread_cpu_nanos();
-        let spent = now.saturating_sub(self.poll_start.load(Ordering::Relaxed));
+        let spent = match self.poll_start.load(Ordering::Relaxed) {
+            UNREAD => 0,
+            start => now.saturating_sub(start),
+        };
         let stretch = self.stretch.load(Ordering::Relaxed).saturating_add(spent);
         if Duration::from_nanos(stretch) > self.deadline {
             return Err(CpuLimitExceeded::Deadline(self.deadline).into());
