@@ -32,10 +32,11 @@
 //!   poll counts from the start of that poll, which charges the guest for at
 //!   most the host work done earlier in the same poll, and polls of running
 //!   guest code end at every tick. Without a budget, a poll that resumes a
-//!   host call reads no clock either (the clock is a system call, and that
-//!   poll comes once per message a guest waits for): its time counts from
-//!   its first tick, if it lasts that long. The deadline's resolution is
-//!   about one tick.
+//!   host function that was waiting (not the epoch callback's yield) reads
+//!   no clock either, because the clock is a system call and that poll
+//!   comes once per message a guest waits for: its time counts from its
+//!   first tick, if it lasts that long. The deadline's resolution is about
+//!   one tick.
 //! - wasmtime runs the call hook around its own calls out of guest code too
 //!   (libcalls), not only around host functions. Returning from those is not
 //!   returning to the host: the epoch callback and the memory limiter
@@ -97,6 +98,9 @@ pub(crate) struct CpuMeter {
     libcall: AtomicBool,
     /// A poll started since the guest last called out of guest code.
     resumed: AtomicBool,
+    /// The last poll ended waiting in a host function, and there is no
+    /// budget: the next poll reads no clock.
+    parked: AtomicBool,
 }
 
 impl CpuMeter {
@@ -111,6 +115,7 @@ impl CpuMeter {
             total: AtomicU64::new(0),
             libcall: AtomicBool::new(false),
             resumed: AtomicBool::new(false),
+            parked: AtomicBool::new(false),
         })
     }
 
@@ -132,7 +137,7 @@ impl CpuMeter {
     }
 
     fn poll_started(&self) {
-        let start = if self.in_host.load(Ordering::Relaxed) && self.budget.is_none() {
+        let start = if self.parked.load(Ordering::Relaxed) {
             UNREAD
         } else {
             thread_cpu_nanos()
@@ -143,6 +148,9 @@ impl CpuMeter {
 
     fn poll_ended(&self) {
         let in_host = self.in_host.load(Ordering::Relaxed);
+        let parked = in_host && !self.libcall.load(Ordering::Relaxed);
+        self.parked
+            .store(parked && self.budget.is_none(), Ordering::Relaxed);
         if in_host && self.budget.is_none() {
             return;
         }
@@ -331,6 +339,23 @@ mod tests {
         meter.on_call(CallHook::ReturningFromHost);
         spin(Duration::from_millis(25));
         assert!(!tick(&meter));
+    }
+
+    #[test]
+    fn a_poll_resuming_a_waiting_host_call_counts_from_its_first_tick() {
+        let meter = CpuMeter::new(Duration::from_millis(40), None);
+        meter.poll_started();
+        meter.on_call(CallHook::CallingWasm);
+        // `receive` waits: the poll ends inside it, and the next one
+        // resumes it without reading the clock.
+        meter.on_call(CallHook::CallingHost);
+        meter.poll_ended();
+        meter.poll_started();
+        meter.on_call(CallHook::ReturningFromHost);
+        spin(Duration::from_millis(30));
+        assert!(!tick(&meter));
+        spin(Duration::from_millis(50));
+        assert!(tick(&meter));
     }
 
     #[test]
