@@ -17,6 +17,7 @@
 
 #![warn(missing_docs)]
 
+pub mod broadcast;
 pub mod charts;
 pub mod client;
 pub mod deflate;
