@@ -21,6 +21,7 @@ pub mod broadcast;
 pub mod charts;
 pub mod client;
 pub mod deflate;
+pub mod fanout;
 pub mod figures;
 pub mod instantiate;
 pub mod load;
