@@ -2,7 +2,7 @@
 //! backend and its built-in text metrics, so no system font is needed),
 //! written next to the report for BENCHMARKS.md to embed.
 
-use crate::report::{size_label, Cell, ScaleRow};
+use crate::report::{count_label, size_label, Cell, FanoutRow, ScaleRow};
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 use std::path::{Path, PathBuf};
@@ -22,16 +22,20 @@ struct Bars<'a> {
     groups: Vec<String>,
     series: Vec<String>,
     bars: Vec<Bar>,
+    /// Where the legend goes: a corner the tallest bars leave free.
+    legend: SeriesLabelPosition,
 }
 
 /// Colours of the series, in order; targets keep theirs across charts.
-const PALETTE: [RGBColor; 6] = [
+const PALETTE: [RGBColor; 8] = [
     RGBColor(0x1f, 0x77, 0xb4),
     RGBColor(0xff, 0x7f, 0x0e),
     RGBColor(0x2c, 0xa0, 0x2c),
     RGBColor(0xd6, 0x27, 0x28),
     RGBColor(0x94, 0x67, 0xbd),
     RGBColor(0x8c, 0x56, 0x4b),
+    RGBColor(0xe3, 0x77, 0xc2),
+    RGBColor(0x7f, 0x7f, 0x7f),
 ];
 
 impl Bars<'_> {
@@ -85,7 +89,7 @@ impl Bars<'_> {
                 .configure_series_labels()
                 .background_style(WHITE.mix(0.8))
                 .border_style(BLACK)
-                .position(SeriesLabelPosition::UpperRight)
+                .position(self.legend.clone())
                 .draw()
                 .map_err(|e| anyhow!("{e}"))?;
             root.present().map_err(|e| anyhow!("{e}"))?;
@@ -129,6 +133,7 @@ fn throughput(cells: &[Cell]) -> Bars<'static> {
             .collect(),
         series,
         bars,
+        legend: SeriesLabelPosition::UpperRight,
     }
 }
 
@@ -164,6 +169,7 @@ fn latency(cells: &[Cell]) -> Bars<'static> {
             .collect(),
         series,
         bars,
+        legend: SeriesLabelPosition::UpperRight,
     }
 }
 
@@ -193,13 +199,102 @@ fn memory(rows: &[ScaleRow]) -> Bars<'static> {
         groups,
         series: vec!["KiB per connection".into()],
         bars,
+        legend: SeriesLabelPosition::UpperRight,
+    }
+}
+
+/// The receiver counts and targets of `rows`, in their first order of
+/// appearance.
+fn fanout_axes(rows: &[FanoutRow]) -> (Vec<usize>, Vec<String>) {
+    let mut counts: Vec<usize> = Vec::new();
+    let mut targets: Vec<String> = Vec::new();
+    for row in rows {
+        if !counts.contains(&row.receivers) {
+            counts.push(row.receivers);
+        }
+        if !targets.contains(&row.target) {
+            targets.push(row.target.clone());
+        }
+    }
+    (counts, targets)
+}
+
+/// `1,000 receivers`, for each count.
+fn receiver_groups(counts: &[usize]) -> Vec<String> {
+    counts
+        .iter()
+        .map(|&c| format!("{} receivers", count_label(c)))
+        .collect()
+}
+
+/// Fan-out deliveries per second by receiver count, a bar per target.
+fn fanout(rows: &[FanoutRow]) -> Bars<'static> {
+    let (counts, series) = fanout_axes(rows);
+    let bars = rows
+        .iter()
+        .filter_map(|row| {
+            Some(Bar {
+                group: counts.iter().position(|c| *c == row.receivers)?,
+                series: series.iter().position(|t| *t == row.target)?,
+                value: row.result.as_ref().ok()?.per_second(),
+            })
+        })
+        .collect();
+    Bars {
+        title: "Fan-out deliveries/s (one publisher, 1 KiB), by receivers",
+        y_label: "deliveries/s",
+        groups: receiver_groups(&counts),
+        series,
+        bars,
+        legend: SeriesLabelPosition::UpperRight,
+    }
+}
+
+/// Fan-out publish-to-receive latency p50 and p99 by receiver count, a bar
+/// per target and percentile.
+fn fanout_latency(rows: &[FanoutRow]) -> Bars<'static> {
+    let (counts, targets) = fanout_axes(rows);
+    let series = targets
+        .iter()
+        .flat_map(|t| [format!("{t} p50"), format!("{t} p99")])
+        .collect();
+    let mut bars = Vec::new();
+    for row in rows {
+        let (Ok(r), Some(group), Some(t)) = (
+            &row.result,
+            counts.iter().position(|c| *c == row.receivers),
+            targets.iter().position(|t| *t == row.target),
+        ) else {
+            continue;
+        };
+        for (k, value) in [r.p50_us, r.p99_us].into_iter().enumerate() {
+            bars.push(Bar {
+                group,
+                series: 2 * t + k,
+                value: value as f64 / 1000.0,
+            });
+        }
+    }
+    Bars {
+        title: "Fan-out publish-to-receive latency (ms), p50 and p99, by receivers",
+        y_label: "ms",
+        groups: receiver_groups(&counts),
+        series,
+        bars,
+        legend: SeriesLabelPosition::UpperLeft,
     }
 }
 
 /// Writes the charts of what was measured into `dir`, as
-/// `throughput.svg`, `latency.svg` and `memory.svg`; returns the files
-/// written (a figure that did not run has no chart).
-pub fn write_all(dir: &Path, cells: &[Cell], scale: &[ScaleRow]) -> Result<Vec<PathBuf>> {
+/// `throughput.svg`, `latency.svg`, `memory.svg`, `fanout.svg` and
+/// `fanout-latency.svg`; returns the files written (a figure that did not
+/// run has no chart).
+pub fn write_all(
+    dir: &Path,
+    cells: &[Cell],
+    scale: &[ScaleRow],
+    fanout_rows: &[FanoutRow],
+) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir)?;
     let mut written = Vec::new();
     let mut charts = Vec::new();
@@ -210,6 +305,11 @@ pub fn write_all(dir: &Path, cells: &[Cell], scale: &[ScaleRow]) -> Result<Vec<P
     let memory = memory(scale);
     if !memory.bars.is_empty() {
         charts.push(("memory.svg", memory));
+    }
+    let fanout = fanout(fanout_rows);
+    if !fanout.bars.is_empty() {
+        charts.push(("fanout.svg", fanout));
+        charts.push(("fanout-latency.svg", fanout_latency(fanout_rows)));
     }
     for (name, chart) in charts {
         let path = dir.join(name);

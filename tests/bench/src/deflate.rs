@@ -442,7 +442,7 @@ fn parse_frame(buf: &[u8]) -> Result<Option<(Frame, usize)>> {
 }
 
 /// A client frame: FIN, `rsv1`, `opcode`, masked.
-fn client_frame(opcode: u8, rsv1: bool, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
+pub(crate) fn client_frame(opcode: u8, rsv1: bool, payload: &[u8], mask: [u8; 4]) -> Vec<u8> {
     let mut out = Vec::with_capacity(payload.len() + 14);
     out.push(0x80 | if rsv1 { 0x40 } else { 0 } | opcode);
     match payload.len() {

@@ -1,29 +1,36 @@
-//! The wsbox benchmark: a load generator and a native echo server to compare
-//! `wsbox serve` against (issue 5).
+//! The wsbox benchmark: a load generator and native echo and broadcast
+//! servers to compare `wsbox serve` against (issues 5 and 13).
 //!
 //! The binaries are thin wrappers over this library, so that `cargo test`
 //! can run the same code in-process with tiny sizes (`tests/smoke.rs`):
 //!
 //! - `native-echo`: [`native::serve`], a tokio-tungstenite echo server
 //!   written as a user would write it;
+//! - `native-broadcast`: [`broadcast::serve`], the same for fan-out (a
+//!   `tokio::sync::broadcast` channel, a task per receiver);
 //! - `loadgen`: [`load::run`] (echo throughput and latency),
 //!   [`scale::run`] (many concurrent connections), [`client::run`] (the
-//!   native outbound client) and [`deflate::run`] and [`deflate::hold`]
-//!   (the same with permessage-deflate), in a process of their own;
+//!   native outbound client), [`deflate::run`] and [`deflate::hold`]
+//!   (the same with permessage-deflate) and [`fanout::run`] (one
+//!   publisher, many receivers), in a process of their own;
 //! - `bench`: [`figures::run`], the driver, which starts the servers and the
 //!   load generator as subprocesses, runs each figure and prints the
 //!   Markdown tables ([`report`]); it measures instantiation in-process
-//!   ([`instantiate`]).
+//!   ([`instantiate`]) and starts `nats-server` for the fan-out figure's
+//!   two nodes ([`nats`]).
 
 #![warn(missing_docs)]
 
+pub mod broadcast;
 pub mod charts;
 pub mod client;
 pub mod deflate;
+pub mod fanout;
 pub mod figures;
 pub mod instantiate;
 pub mod load;
 pub mod native;
+pub mod nats;
 pub mod report;
 pub mod scale;
 

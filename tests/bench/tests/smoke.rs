@@ -4,9 +4,12 @@
 //! connection-scale run, the outbound clients (the `bench-client` guest with
 //! `wsbox::Runner`, and the native client), the instantiation figure, the
 //! compression figure's load generator and held connections against
-//! `wsbox::Server` with and without permessage-deflate, and the report
-//! tables. Not a timed test: it checks
-//! only that messages were echoed and that the numbers are sane.
+//! `wsbox::Server` with and without permessage-deflate, the fan-out load
+//! generator against `wsbox::Server` with the `fanout` handler (one node,
+//! and two nodes through a real `nats-server` when there is one), the native
+//! broadcast server and Node `ws` (when there is node), and the report
+//! tables. Not a timed test: it checks only that messages were echoed (or
+//! delivered) and that the numbers are sane.
 
 use std::time::Duration;
 use wsbox_bench::client::{ClientConfig, ClientResult};
@@ -41,7 +44,18 @@ async fn wsbox_server_with(
     config: wsbox::ServeConfig,
     stop: tokio::sync::oneshot::Receiver<()>,
 ) -> (String, tokio::task::JoinHandle<()>) {
-    let server = wsbox::Server::new(wsbox_testbed::guest("echo"), config).expect("echo.wasm loads");
+    serve_guest("echo", config, stop).await
+}
+
+/// `wsbox::Server` with the handler guest `name` on a free port: its URL
+/// and its task, which ends once `stop` fires.
+async fn serve_guest(
+    name: &str,
+    config: wsbox::ServeConfig,
+    stop: tokio::sync::oneshot::Receiver<()>,
+) -> (String, tokio::task::JoinHandle<()>) {
+    let server = wsbox::Server::new(wsbox_testbed::guest(name), config)
+        .unwrap_or_else(|e| panic!("{name}.wasm loads: {e:#}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}/", listener.local_addr().unwrap());
     let task = tokio::spawn(async move {
@@ -107,7 +121,7 @@ async fn benchmark_smoke_run() {
     assert!(table.contains("wsbox / native"), "{table}");
     // The charts are drawn from what was measured.
     let charts = std::env::temp_dir().join(format!("wsbox-charts-{}", std::process::id()));
-    let written = wsbox_bench::charts::write_all(&charts, &cells, &[]).unwrap();
+    let written = wsbox_bench::charts::write_all(&charts, &cells, &[], &[]).unwrap();
     assert_eq!(written.len(), 2, "{written:?}");
     let throughput = std::fs::read_to_string(&written[0]).unwrap();
     assert!(
@@ -351,6 +365,211 @@ async fn compression_smoke() {
             .expect("wsbox shuts down")
             .unwrap();
     }
+}
+
+/// Receivers, measured messages and warm-up messages of the fan-out smoke
+/// runs.
+const FANOUT: (usize, usize, usize) = (20, 50, 5);
+
+/// `loadgen fanout` against `publisher` and `receivers`, with [`FANOUT`]'s
+/// sizes: every message must reach every receiver.
+async fn fanout_run(
+    target: &str,
+    publisher: String,
+    receivers: Vec<String>,
+) -> wsbox_bench::fanout::FanoutResult {
+    use wsbox_bench::fanout::{self, FanoutConfig, FanoutResult};
+    let (count, messages, warmup) = FANOUT;
+    let config = FanoutConfig {
+        publisher,
+        receiver_urls: receivers,
+        receivers: count,
+        size: 1024,
+        messages,
+        warmup,
+        window: 4,
+    };
+    let mut measuring = false;
+    let mut line = String::new();
+    let r = within(
+        &format!("the fan-out run against {target}"),
+        fanout::run(&config, || measuring = true, |r| line = r.to_line()),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{target}: {e:#}"));
+    assert!(measuring, "{target}");
+    // The line the driver parses says what was measured (the times to the
+    // microsecond it prints).
+    let parsed = FanoutResult::from_line(&line).unwrap();
+    let counts = |r: &FanoutResult| {
+        let ints = [r.deliveries, r.lost, r.total_deliveries];
+        (r.receivers, r.messages, ints, r.p50_us, r.p99_us, r.closed)
+    };
+    assert_eq!(counts(&parsed), counts(&r), "{target}: {line}");
+    assert!(
+        (parsed.seconds - r.seconds).abs() < 1e-5,
+        "{target}: {line}"
+    );
+    let all = (count * messages) as u64;
+    assert_eq!(
+        (r.deliveries, r.lost, r.closed),
+        (all, 0, 0),
+        "{target}: {r:?}"
+    );
+    assert_eq!(
+        r.total_deliveries,
+        (count * (messages + warmup)) as u64,
+        "{target}: {r:?}"
+    );
+    assert!(r.seconds > 0.0 && r.per_second() > 0.0, "{target}: {r:?}");
+    assert!(r.p50_us > 0 && r.p50_us <= r.p99_us, "{target}: {r:?}");
+    r
+}
+
+/// Whether `program --version` runs.
+fn runs(program: &std::path::Path) -> bool {
+    std::process::Command::new(program)
+        .arg("--version")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// The Node `ws` broadcast server (`wsbox_bench::broadcast::NODE_SERVER`)
+/// with the test suite's pinned `ws`: the process and its URL.
+async fn node_broadcast(dir: &std::path::Path) -> (tokio::process::Child, String) {
+    use tokio::io::AsyncBufReadExt;
+    let script = dir.join("broadcast-server.js");
+    std::fs::write(&script, wsbox_bench::broadcast::NODE_SERVER).unwrap();
+    let mut child = tokio::process::Command::new("node")
+        .arg(&script)
+        .env("NODE_PATH", wsbox_testbed::node_peers())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let line = within("the Node server to listen", lines.next_line())
+        .await
+        .unwrap()
+        .expect("a line from the Node server");
+    let address = line.split("ws://").nth(1).expect("ws:// in its line");
+    (child, format!("ws://{}/", address.trim()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fanout_smoke() {
+    use wsbox_bench::report::{self, FanoutRow};
+    let mut rows = Vec::new();
+    let mut row = |target: &str, r| {
+        rows.push(FanoutRow {
+            receivers: FANOUT.0,
+            target: target.into(),
+            result: Ok(r),
+            server_cpu_us: Some(1.5),
+        })
+    };
+
+    // wsbox, one node.
+    let mut stops = Vec::new();
+    let (stop, stopped) = tokio::sync::oneshot::channel();
+    let (url, task) = serve_guest("fanout", wsbox::ServeConfig::default(), stopped).await;
+    stops.push((stop, task));
+    row(
+        "wsbox",
+        fanout_run("wsbox", format!("{url}pub"), vec![format!("{url}sub")]).await,
+    );
+
+    // The native broadcast server.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let native = format!("ws://{}/", listener.local_addr().unwrap());
+    tokio::spawn(wsbox_bench::broadcast::serve(listener));
+    row(
+        "native",
+        fanout_run(
+            "native",
+            format!("{native}pub"),
+            vec![format!("{native}sub")],
+        )
+        .await,
+    );
+    assert_eq!(wsbox_bench::broadcast::lagged(), 0);
+
+    // wsbox on two nodes through NATS: the publisher on the first, the
+    // receivers on both.
+    let logs = std::env::temp_dir().join(format!("wsbox-fanout-{}", std::process::id()));
+    std::fs::create_dir_all(&logs).unwrap();
+    if runs(&wsbox_bench::nats::binary()) {
+        let nats = wsbox_bench::nats::Nats::start(&logs.join("nats.log")).unwrap();
+        let mut urls = Vec::new();
+        for _ in 0..2 {
+            let mut config = wsbox::ServeConfig::default();
+            config.websocket.broker = wsbox::Broker::connect(&wsbox::ClusterConfig {
+                servers: vec![nats.url.clone()],
+                ..wsbox::ClusterConfig::default()
+            })
+            .await
+            .expect("the nodes reach nats-server");
+            let (stop, stopped) = tokio::sync::oneshot::channel();
+            let (url, task) = serve_guest("fanout", config, stopped).await;
+            stops.push((stop, task));
+            urls.push(url);
+        }
+        let receivers = urls.iter().map(|u| format!("{u}sub")).collect();
+        row(
+            "wsbox-2-nodes",
+            fanout_run("wsbox-2-nodes", format!("{}pub", urls[0]), receivers).await,
+        );
+    } else {
+        eprintln!("fanout_smoke: no nats-server, two wsbox nodes not run");
+    }
+
+    // Node `ws`.
+    if runs("node".as_ref()) && runs("npm".as_ref()) {
+        let (_node, url) = node_broadcast(&logs).await;
+        row(
+            "node-ws",
+            fanout_run("node-ws", format!("{url}pub"), vec![format!("{url}sub")]).await,
+        );
+    } else {
+        eprintln!("fanout_smoke: no node, Node `ws` not run");
+    }
+
+    let table = report::fanout_table(&rows, "native");
+    assert!(table.contains("| 20 | wsbox | 50 | "), "{table}");
+    assert!(table.contains("| 1.50 |"), "{table}");
+    let targets = report::fanout_targets(&rows, "wsbox", "native", "node-ws");
+    assert!(
+        targets.contains("/ native ≥ 1.00") && targets.contains("20: "),
+        "{targets}"
+    );
+    let written = wsbox_bench::charts::write_all(&logs, &[], &[], &rows).unwrap();
+    assert_eq!(written.len(), 2, "{written:?}");
+    let chart = std::fs::read_to_string(&written[0]).unwrap();
+    assert!(
+        chart.contains("20 receivers") && chart.contains("<rect") && chart.contains("native"),
+        "{chart}"
+    );
+    let latency = std::fs::read_to_string(&written[1]).unwrap();
+    assert!(latency.contains("wsbox p99"), "{latency}");
+    std::fs::remove_dir_all(&logs).unwrap();
+    for (stop, task) in stops {
+        let _ = stop.send(());
+        tokio::time::timeout(Duration::from_secs(20), task)
+            .await
+            .expect("wsbox shuts down")
+            .unwrap();
+    }
+}
+
+#[test]
+fn fanout_labels() {
+    use wsbox_bench::report::count_label;
+    assert_eq!(
+        [1, 999, 1000, 10_000, 1_234_567].map(count_label),
+        ["1", "999", "1,000", "10,000", "1,234,567"]
+    );
 }
 
 #[test]

@@ -13,6 +13,10 @@
 //! - `loadgen deflate-hold URL --connections N --size S`: opens N
 //!   connections offering permessage-deflate, one echo on each, prints one
 //!   `key=value` line, holds them until stdin closes (or a line arrives).
+//! - `loadgen fanout URL_PUB URL_SUB... --receivers N --size S --messages M
+//!   --window W`: one publisher, N receivers spread round robin over the
+//!   URL_SUBs; prints `measuring` once every receiver is subscribed, then
+//!   one `key=value` line when the messages are done (before closing).
 
 use clap::{Parser, Subcommand};
 use std::io::Write;
@@ -92,6 +96,32 @@ enum Command {
         /// Connections being opened (and echoing) at a time.
         #[arg(long, default_value_t = 1)]
         concurrency: usize,
+    },
+    /// One publisher, many receivers: deliveries per second and
+    /// publish-to-receive latency.
+    Fanout {
+        /// Where the publisher connects.
+        url_pub: String,
+        /// Where the receivers connect, round robin.
+        #[arg(required = true)]
+        url_sub: Vec<String>,
+        /// Receiver connections.
+        #[arg(long, default_value_t = 1000)]
+        receivers: usize,
+        /// Bytes per message (at least 16: sequence number and send time).
+        #[arg(long, default_value_t = 1024)]
+        size: usize,
+        /// Messages measured.
+        #[arg(long, default_value_t = 1000)]
+        messages: usize,
+        /// Messages sent first, not measured (default: a tenth of
+        /// --messages).
+        #[arg(long)]
+        warmup: Option<usize>,
+        /// Messages outstanding at most (not yet received by every
+        /// receiver).
+        #[arg(long, default_value_t = 16)]
+        window: usize,
     },
     /// The native outbound client (the `bench-client` guest's loop).
     Client {
@@ -183,6 +213,37 @@ async fn main() -> anyhow::Result<()> {
                 })
                 .await;
             })
+            .await?;
+        }
+        Command::Fanout {
+            url_pub,
+            url_sub,
+            receivers,
+            size,
+            messages,
+            warmup,
+            window,
+        } => {
+            let config = wsbox_bench::fanout::FanoutConfig {
+                publisher: url_pub,
+                receiver_urls: url_sub,
+                receivers,
+                size,
+                messages,
+                warmup: warmup.unwrap_or(messages / 10),
+                window,
+            };
+            wsbox_bench::fanout::run(
+                &config,
+                || {
+                    println!("measuring");
+                    let _ = std::io::stdout().flush();
+                },
+                |result| {
+                    println!("{}", result.to_line());
+                    let _ = std::io::stdout().flush();
+                },
+            )
             .await?;
         }
         Command::Client {

@@ -2,9 +2,11 @@
 //! subprocess, runs `loadgen` (its own process) against each in turn, cell
 //! by cell, and prints a Markdown report; `--out FILE` also writes it to
 //! FILE. Each figure is a module of its own: `echo`, `scale`,
-//! `outbound`, `instantiation`, `compression`; `report` writes them out.
+//! `outbound`, `instantiation`, `compression`, `fanout`; `report` writes
+//! them out.
 //!
-//! It builds nothing: `wsbox`, `native-echo` and `loadgen` must be next to
+//! It builds nothing: `wsbox`, `native-echo`, `native-broadcast` and
+//! `loadgen` must be next to
 //! the `bench` binary (`cargo build --release -p wsbox -p wsbox-bench` puts
 //! them there, and the build of `wsbox-testbed`, a dependency, builds the
 //! guests, among them `bench-client`, the outbound figure's client guest).
@@ -12,6 +14,7 @@
 
 mod compression;
 mod echo;
+mod fanout;
 mod instantiation;
 mod outbound;
 mod process;
@@ -26,13 +29,14 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 /// Runs the wsbox benchmark and prints a Markdown report.
-#[derive(Parser)]
+#[derive(Parser, Clone)]
 pub struct Args {
     /// Also write the report to this file.
     #[arg(long)]
     out: Option<PathBuf>,
     /// A quick run: 1 and 10 connections, 32 B and 1 KiB, 300 ms per cell,
-    /// 100 connections for the scale figure.
+    /// 100 connections for the scale figure, 20 receivers and 50 messages
+    /// for the fan-out figure.
     #[arg(long)]
     smoke: bool,
     /// Measured time per cell, in milliseconds.
@@ -90,9 +94,40 @@ pub struct Args {
     /// table.
     #[arg(long, default_value_t = 500)]
     deflate_held: usize,
+    /// Skip the fan-out figure.
+    #[arg(long)]
+    no_fanout: bool,
+    /// Run the fan-out figure only (the same as `--no-echo --scale 0
+    /// --outbound-rounds 0 --instantiations 0 --no-compression`).
+    #[arg(long, conflicts_with = "no_fanout")]
+    fanout_only: bool,
+    /// Receiver counts of the fan-out figure, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    fanout_receivers: Vec<usize>,
+    /// Deliveries per fan-out cell: each cell publishes this divided by its
+    /// receivers (at least 20 messages), plus a tenth of that as warm-up.
+    #[arg(long, default_value_t = 2_000_000)]
+    fanout_deliveries: usize,
+    /// Messages the fan-out publisher keeps outstanding (not yet received
+    /// by every receiver).
+    #[arg(long, default_value_t = 16)]
+    fanout_window: usize,
 }
 
 impl Args {
+    /// The arguments with what `--fanout-only` leaves out turned off.
+    fn narrowed(&self) -> Args {
+        let mut args = self.clone();
+        if args.fanout_only {
+            args.no_echo = true;
+            args.scale = 0;
+            args.outbound_rounds = 0;
+            args.instantiations = 0;
+            args.no_compression = true;
+        }
+        args
+    }
+
     /// Warm-up per echo cell.
     fn warmup_ms(&self) -> u64 {
         if self.smoke {
@@ -116,6 +151,7 @@ impl Args {
 struct Setup {
     wsbox: PathBuf,
     native: PathBuf,
+    native_broadcast: PathBuf,
     loadgen: PathBuf,
     /// `target/`, where the guests and `bench-node` are.
     target_dir: PathBuf,
@@ -137,12 +173,13 @@ impl Setup {
             .parent()
             .context("bench is not in target/PROFILE/")?
             .to_path_buf();
-        let (wsbox, native, loadgen) = (
+        let (wsbox, native, native_broadcast, loadgen) = (
             bin.join("wsbox"),
             bin.join("native-echo"),
+            bin.join("native-broadcast"),
             bin.join("loadgen"),
         );
-        for b in [&wsbox, &native, &loadgen] {
+        for b in [&wsbox, &native, &native_broadcast, &loadgen] {
             if !b.exists() {
                 bail!(
                     "{} is missing: build with `cargo build --release -p wsbox -p wsbox-bench` first",
@@ -164,6 +201,7 @@ impl Setup {
         Ok(Setup {
             wsbox,
             native,
+            native_broadcast,
             loadgen,
             logs: target_dir.join("bench-logs"),
             target_dir,
@@ -239,6 +277,7 @@ fn targets(args: &Args, setup: &Setup) -> (Vec<Target>, Vec<String>) {
 /// Runs every figure asked for, then prints the report (and writes it to
 /// `--out`).
 pub fn run(args: &Args) -> Result<()> {
+    let args = &args.narrowed();
     let started = Instant::now();
     let load_before = process::loadavg();
     crate::raise_nofile_limit()?;
@@ -249,6 +288,7 @@ pub fn run(args: &Args) -> Result<()> {
     let outbound = outbound::figure(args, &setup, &mut notes);
     let handlers = instantiation::figure(args, &setup)?;
     let compression = compression::figure(args, &setup);
+    let fanout = fanout::figure(args, &setup);
     let out = report::write(&report::Run {
         args,
         started,
@@ -260,6 +300,7 @@ pub fn run(args: &Args) -> Result<()> {
         outbound: &outbound,
         handlers: &handlers,
         compression: &compression,
+        fanout: &fanout,
     });
     print!("{out}");
     if let Some(path) = &args.out {
@@ -271,7 +312,7 @@ pub fn run(args: &Args) -> Result<()> {
         Some(out.parent()?.join("charts"))
     });
     if let Some(dir) = charts {
-        for path in crate::charts::write_all(&dir, &cells, &scale.rows)? {
+        for path in crate::charts::write_all(&dir, &cells, &scale.rows, &fanout.rows)? {
             eprintln!("bench: wrote {}", path.display());
         }
     }

@@ -164,6 +164,16 @@ pub(super) fn node_target(dir: &Path) -> Result<Target, String> {
     node_script_target(dir, "echo-server.js", NODE_SERVER, "node-ws")
 }
 
+/// The Node `ws` broadcast server of the fan-out figure.
+pub(super) fn node_broadcast_target(dir: &Path) -> Result<Target, String> {
+    node_script_target(
+        dir,
+        "broadcast-server.js",
+        crate::broadcast::NODE_SERVER,
+        "node-ws",
+    )
+}
+
 /// The Node `ws` echo server with `perMessageDeflate` (`options`, a JS
 /// object literal: `{}` for ws's defaults), named `name`.
 pub(super) fn node_deflate_target(dir: &Path, options: &str, name: &str) -> Result<Target, String> {

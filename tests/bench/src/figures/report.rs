@@ -2,6 +2,7 @@
 //! tables ([`crate::report`]), in Markdown.
 
 use super::compression::CompressionFigure;
+use super::fanout::FanoutFigure;
 use super::instantiation::HandlerFigure;
 use super::outbound::OutboundFigure;
 use super::process::{loadavg, Target};
@@ -25,6 +26,7 @@ pub(super) struct Run<'a> {
     pub(super) outbound: &'a OutboundFigure,
     pub(super) handlers: &'a HandlerFigure,
     pub(super) compression: &'a CompressionFigure,
+    pub(super) fanout: &'a FanoutFigure,
 }
 
 /// The whole report.
@@ -41,6 +43,7 @@ pub(super) fn write(run: &Run) -> String {
         },
         &run.scale.rows,
         &run.outbound.rows,
+        &run.fanout.rows,
     ));
     if !run.cells.is_empty() {
         out.push_str("\n### Echo throughput and latency\n\n");
@@ -57,6 +60,49 @@ pub(super) fn write(run: &Run) -> String {
     }
     if !run.compression.rows.is_empty() || !run.compression.memory.is_empty() {
         out.push_str(&compression(run.args, run.compression));
+    }
+    if !run.fanout.rows.is_empty() {
+        out.push_str(&fanout(run.fanout));
+    }
+    out
+}
+
+/// The fan-out section.
+fn fanout(figure: &FanoutFigure) -> String {
+    let mut out = String::new();
+    let _ = write!(
+        out,
+        "\n### Fan-out\n\nOne publisher and {} receivers, {}-byte binary messages, by `loadgen fanout` (its own process, a \
+         multi-threaded tokio runtime). The receivers connect first (64 at a time); the publisher then sends a probe every \
+         {} ms until every receiver has seen one, so that all are subscribed. Then it publishes {} deliveries' worth of \
+         messages per cell (messages = that ÷ receivers), after a tenth of that as warm-up, each carrying its sequence number \
+         and its send time from the load generator's monotonic clock, keeping at most {} messages outstanding (a message is \
+         done once every receiver got it). Deliveries/s = measured messages received by all receivers ÷ the time from \
+         sending the first measured message to the last delivery; latency is publish-to-receive, over every measured \
+         delivery. Each cell gets fresh server processes; server CPU is the user + system time of all of them (for two \
+         nodes, both wsbox processes and nats-server) from the first warm-up message to the last delivery, divided by the \
+         deliveries in that time, and loadgen CPU the same for the load generator. Lost = measured deliveries missing at \
+         the end (the run stops once nothing has arrived for 10 s).\n\n",
+        figure
+            .receivers
+            .iter()
+            .map(|&r| tables::count_label(r))
+            .collect::<Vec<_>>()
+            .join(" and "),
+        super::fanout::SIZE,
+        crate::fanout::PROBE_EVERY.as_millis(),
+        figure.deliveries,
+        figure.window,
+    );
+    out.push_str(&tables::fanout_table(&figure.rows, "native"));
+    out.push_str("\nServers for this figure (as started for their last cell):\n\n");
+    for (_, items) in &figure.described {
+        for item in items {
+            let _ = writeln!(out, "- {item}");
+        }
+    }
+    for n in &figure.notes {
+        let _ = writeln!(out, "- {n}");
     }
     out
 }

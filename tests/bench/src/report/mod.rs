@@ -1,7 +1,8 @@
 //! The Markdown the benchmark prints: the machine, the echo table with one
 //! row per cell and target, and the ratios against the native server; the
-//! connection-scale, outbound and instantiation tables; and issue 5's
-//! targets against what was measured ([`targets_section`]).
+//! connection-scale, outbound, instantiation, compression and fan-out
+//! tables; and issue 5's and issue 13's targets against what was measured
+//! ([`targets_section`], [`fanout_targets`]).
 
 use crate::client::ClientResult;
 use crate::instantiate::Instantiation;
@@ -10,9 +11,11 @@ use crate::scale::ScaleResult;
 use std::fmt::Write;
 
 mod compression;
+mod fanout;
 mod targets;
 
 pub use compression::{compression_table, memory_table, CompressionRow, MemoryRow};
+pub use fanout::{count_label, fanout_table, fanout_targets, FanoutRow};
 pub use targets::{outbound_target, targets_section};
 
 /// The machine the benchmark ran on.

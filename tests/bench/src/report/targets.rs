@@ -1,24 +1,30 @@
-//! The report's first table: issue 5's targets against what this run
-//! measured.
+//! The report's first table: issue 5's targets, and issue 13's fan-out
+//! ones, against what this run measured.
 
-use super::{client_per_second, per_second, size_label, Cell, OutboundRow, ScaleRow, SEQUENTIAL};
+use super::{
+    client_per_second, fanout_targets, per_second, size_label, Cell, FanoutRow, OutboundRow,
+    ScaleRow, SEQUENTIAL,
+};
 use std::fmt::Write;
 
-/// Issue 5's targets, each against what this run measured: met, not met,
-/// or not measured.
+/// Issue 5's targets and issue 13's fan-out targets (`wsbox` one node
+/// against `native` and `node-ws`), each against what this run measured:
+/// met, not met, or not measured.
 pub fn targets_section(
     cells: &[Cell],
     baseline: &str,
     wsbox: &str,
     scale: &[ScaleRow],
     outbound: &[OutboundRow],
+    fanout: &[FanoutRow],
 ) -> String {
     let mut out = String::new();
-    out.push_str("| target (issue 5) | measured | met |\n|---|---:|---|\n");
+    out.push_str("| target (issue 5 unless named) | measured | met |\n|---|---:|---|\n");
     echo_rows(&mut out, cells, baseline, wsbox);
     scale_rows(&mut out, scale, wsbox);
     accept_rows(&mut out, scale, wsbox);
     out.push_str(&outbound_target(outbound, "wsbox", baseline));
+    out.push_str(&fanout_targets(fanout, "wsbox", "native", "node-ws"));
     out
 }
 
