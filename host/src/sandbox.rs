@@ -100,7 +100,11 @@ pub(crate) fn engine(pool: Option<(u32, &InstanceLimits)>) -> Result<Engine> {
         // bounds checks instead of guard pages, but room for many instances.
         config.memory_reservation(limits.max_memory as u64);
         config.memory_guard_size(0);
-        config.memory_init_cow(true);
+        // Copy the data segments in rather than map the module's image:
+        // a mapped image splits every slot into two more memory mappings
+        // (6 per connection instead of 4, stacks included), and copying a
+        // few KiB measured no slower (instantiation p50 26 µs either way).
+        config.memory_init_cow(false);
         config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pooling));
     }
     let engine =

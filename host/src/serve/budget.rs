@@ -26,7 +26,7 @@ const STACK_MAPPINGS: usize = 2;
 /// What an instance of a Rust sample guest costs in the pooling allocator,
 /// measured; used only to say how many slots fit when the pool itself does
 /// not.
-pub(crate) const POOLED_INSTANCE_ESTIMATE: usize = 4;
+pub(crate) const POOLED_INSTANCE_ESTIMATE: usize = 2;
 
 /// The kernel's limit on memory mappings, and how many the process had
 /// before the engine was made.
