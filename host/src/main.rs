@@ -633,19 +633,22 @@ async fn serve(
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_task = metrics_listener.map(|listener| {
         let server = server.clone();
-        tokio::spawn(async move {
+        tokio::spawn(wsbox::supervised("metrics listener", async move {
             server
                 .serve_metrics(listener, async {
                     let _ = metrics_stopped.await;
                 })
                 .await
-        })
+        }))
     });
     let (reload, reloads) = tokio::sync::mpsc::channel::<&'static str>(1);
     let mut background = tokio::task::JoinSet::new();
-    background.spawn(on_sighup(reload.clone()));
+    background.spawn(wsbox::supervised("SIGHUP", on_sighup(reload.clone())));
     if args.watch {
-        background.spawn(watch(watched.clone(), reload.clone()));
+        background.spawn(wsbox::supervised(
+            "file watch",
+            watch(watched.clone(), reload.clone()),
+        ));
     }
     let args = Arc::new(args);
     let reloader = Reloader {
@@ -656,7 +659,7 @@ async fn serve(
         watched,
         format,
     };
-    background.spawn(reloader.run(reloads));
+    background.spawn(wsbox::supervised("reload", reloader.run(reloads)));
 
     server.serve(listener, shutdown_signal()).await?;
     background.abort_all();
@@ -666,18 +669,8 @@ async fn serve(
     }
     broker.flush().await;
     if args.stats {
-        /// The line's JSON (README, `wsbox serve`): the server's figures
-        /// and the host's task panics.
-        #[derive(serde::Serialize)]
-        struct Stats {
-            #[serde(flatten)]
-            serve: wsbox::ServeStats,
-            panics: u64,
-        }
-        let stats = Stats {
-            serve: server.stats(),
-            panics: wsbox::panics(),
-        };
+        // The line's JSON (README, `wsbox serve`).
+        let stats = server.stats();
         eprintln!("wsbox serve: stats {}", serde_json::to_string(&stats)?);
     }
     notice(format, "shut down");
