@@ -720,24 +720,32 @@ impl Reloader {
             }
             let paths: Vec<String> = plan.routes.iter().map(|r| r.path.clone()).collect();
             let server = self.server.clone();
-            let reloaded = tokio::task::spawn_blocking(move || server.reload(plan.routes)).await;
+            // Compiling takes a while, so it runs on a blocking thread; a
+            // panic there is counted like a task's.
+            let runtime = tokio::runtime::Handle::current();
+            let reloaded = tokio::task::spawn_blocking(move || {
+                runtime.block_on(wsbox::supervised("reload", async move {
+                    server.reload(plan.routes)
+                }))
+            })
+            .await;
             match reloaded {
-                Ok(Ok(())) => notice(
+                Ok(Some(Ok(()))) => notice(
                     self.format,
                     &format!(
                         "reloaded ({why}): new connections get the new version of {}",
                         paths.join(", ")
                     ),
                 ),
-                Ok(Err(e)) => warning(
+                Ok(Some(Err(e))) => warning(
                     self.format,
                     &format!(
                         "reload ({why}) refused, the previous version stays in service: {e:#}"
                     ),
                 ),
-                Err(e) => warning(
+                Ok(None) | Err(_) => warning(
                     self.format,
-                    &format!("reload ({why}) failed, the previous version stays in service: {e}"),
+                    &format!("reload ({why}) failed (a wsbox bug, logged above), the previous version stays in service"),
                 ),
             }
         }
