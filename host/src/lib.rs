@@ -74,7 +74,7 @@ pub use serve::{
     OriginPolicy, OriginRefused, Route, ServeConfig, Server, TlsError,
 };
 pub use stats::{Percentiles, ServeStats};
-pub use task::panics;
+pub use task::{panics, supervised};
 pub use tls::client_config_with_ca;
 pub use topics::{Broker, ClusterConfig, Subscription, MAX_TOPIC_BYTES};
 pub use types::{State, WebSocket};

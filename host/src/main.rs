@@ -633,19 +633,22 @@ async fn serve(
     let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
     let metrics_task = metrics_listener.map(|listener| {
         let server = server.clone();
-        tokio::spawn(async move {
+        tokio::spawn(wsbox::supervised("metrics listener", async move {
             server
                 .serve_metrics(listener, async {
                     let _ = metrics_stopped.await;
                 })
                 .await
-        })
+        }))
     });
     let (reload, reloads) = tokio::sync::mpsc::channel::<&'static str>(1);
     let mut background = tokio::task::JoinSet::new();
-    background.spawn(on_sighup(reload.clone()));
+    background.spawn(wsbox::supervised("SIGHUP", on_sighup(reload.clone())));
     if args.watch {
-        background.spawn(watch(watched.clone(), reload.clone()));
+        background.spawn(wsbox::supervised(
+            "file watch",
+            watch(watched.clone(), reload.clone()),
+        ));
     }
     let args = Arc::new(args);
     let reloader = Reloader {
@@ -656,7 +659,7 @@ async fn serve(
         watched,
         format,
     };
-    background.spawn(reloader.run(reloads));
+    background.spawn(wsbox::supervised("reload", reloader.run(reloads)));
 
     server.serve(listener, shutdown_signal()).await?;
     background.abort_all();
@@ -666,18 +669,8 @@ async fn serve(
     }
     broker.flush().await;
     if args.stats {
-        /// The line's JSON (README, `wsbox serve`): the server's figures
-        /// and the host's task panics.
-        #[derive(serde::Serialize)]
-        struct Stats {
-            #[serde(flatten)]
-            serve: wsbox::ServeStats,
-            panics: u64,
-        }
-        let stats = Stats {
-            serve: server.stats(),
-            panics: wsbox::panics(),
-        };
+        // The line's JSON (README, `wsbox serve`).
+        let stats = server.stats();
         eprintln!("wsbox serve: stats {}", serde_json::to_string(&stats)?);
     }
     notice(format, "shut down");
@@ -727,24 +720,32 @@ impl Reloader {
             }
             let paths: Vec<String> = plan.routes.iter().map(|r| r.path.clone()).collect();
             let server = self.server.clone();
-            let reloaded = tokio::task::spawn_blocking(move || server.reload(plan.routes)).await;
+            // Compiling takes a while, so it runs on a blocking thread; a
+            // panic there is counted like a task's.
+            let runtime = tokio::runtime::Handle::current();
+            let reloaded = tokio::task::spawn_blocking(move || {
+                runtime.block_on(wsbox::supervised("reload", async move {
+                    server.reload(plan.routes)
+                }))
+            })
+            .await;
             match reloaded {
-                Ok(Ok(())) => notice(
+                Ok(Some(Ok(()))) => notice(
                     self.format,
                     &format!(
                         "reloaded ({why}): new connections get the new version of {}",
                         paths.join(", ")
                     ),
                 ),
-                Ok(Err(e)) => warning(
+                Ok(Some(Err(e))) => warning(
                     self.format,
                     &format!(
                         "reload ({why}) refused, the previous version stays in service: {e:#}"
                     ),
                 ),
-                Err(e) => warning(
+                Ok(None) | Err(_) => warning(
                     self.format,
-                    &format!("reload ({why}) failed, the previous version stays in service: {e}"),
+                    &format!("reload ({why}) failed (a wsbox bug, logged above), the previous version stays in service"),
                 ),
             }
         }

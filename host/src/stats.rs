@@ -99,7 +99,7 @@ impl std::fmt::Display for Percentiles {
 
 /// What a [`Server`](crate::Server) measured, from [`Server::stats`](crate::Server::stats).
 ///
-/// With serde it is `{"accept_to_handle":P,"request_to_handle":P,"instantiate":P}`,
+/// With serde it is `{"accept_to_handle":P,"request_to_handle":P,"instantiate":P,"panics":N}`,
 /// each `P` a [`Percentiles`] or `null` before the first sample; `wsbox serve
 /// --stats` prints it at shutdown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -114,6 +114,10 @@ pub struct ServeStats {
     /// Making the connection's fresh instance from the pre-instantiated
     /// component.
     pub instantiate: Option<Percentiles>,
+    /// How many of the host's tasks have panicked in this process
+    /// ([`panics`](crate::panics)): each is a wsbox bug, so it should be 0.
+    #[serde(default)]
+    pub panics: u64,
 }
 
 #[cfg(test)]
@@ -146,11 +150,12 @@ mod tests {
             accept_to_handle: Some(accept),
             request_to_handle: None,
             instantiate: None,
+            panics: 2,
         };
         let json = serde_json::to_string(&stats).unwrap();
         assert_eq!(
             json,
-            r#"{"accept_to_handle":{"count":3,"p50_us":5,"p99_us":7,"max_us":9},"request_to_handle":null,"instantiate":null}"#
+            r#"{"accept_to_handle":{"count":3,"p50_us":5,"p99_us":7,"max_us":9},"request_to_handle":null,"instantiate":null,"panics":2}"#
         );
         let back: ServeStats = serde_json::from_str(&json).unwrap();
         let whole = Percentiles {
@@ -159,5 +164,6 @@ mod tests {
         };
         assert_eq!(back.accept_to_handle, Some(whole));
         assert_eq!((back.request_to_handle, back.instantiate), (None, None));
+        assert_eq!(back.panics, 2);
     }
 }

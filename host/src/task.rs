@@ -18,8 +18,8 @@ pub fn panics() -> u64 {
 }
 
 /// Runs `future` to its end, catching a panic: `None` then, after it was
-/// logged (naming `what`) and counted.
-pub(crate) async fn supervised<F: Future>(what: &'static str, future: F) -> Option<F::Output> {
+/// logged (naming `what`) and counted in [`panics`].
+pub async fn supervised<F: Future>(what: &'static str, future: F) -> Option<F::Output> {
     match AssertUnwindSafe(future).catch_unwind().await {
         Ok(output) => Some(output),
         Err(panic) => {
@@ -42,4 +42,27 @@ where
     F::Output: Send + 'static,
 {
     tokio::spawn(supervised(what, future))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fails() -> u32 {
+        panic!("on purpose")
+    }
+
+    // One test, not two: the counter is process-wide, so a panic in a
+    // parallel test would break the assertion that a normal end counts none.
+    #[tokio::test]
+    async fn a_panic_yields_none_and_counts_once_a_normal_end_its_output() {
+        let before = panics();
+        assert_eq!(spawn("test", async { 7 }).await.unwrap(), Some(7));
+        assert_eq!(panics(), before, "a normal end counts no panic");
+
+        let result = spawn("test", async { fails() }).await;
+        let result = result.expect("the panic is caught inside the task");
+        assert_eq!(result, None, "a panicked task yields None");
+        assert_eq!(panics() - before, 1, "the panic counts exactly once");
+    }
 }

@@ -188,9 +188,10 @@ async fn stats_at_shutdown_count_every_handled_connection() {
         );
         assert!(field("p50_us") > 0, "{what}: {line}");
     }
-    // The library's own type reads it back (the extra `panics` is skipped).
+    // The library's own type reads it back.
     let typed: wsbox::ServeStats = serde_json::from_str(json).unwrap();
     assert_eq!(typed.instantiate.map(|p| p.count), Some(3), "{line}");
+    assert_eq!(typed.panics, 0, "{line}");
     let mut serving = serving;
     let status = tokio::task::spawn_blocking(move || {
         wait_within(&mut serving.child, "wsbox serve after SIGTERM")

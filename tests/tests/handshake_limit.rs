@@ -5,7 +5,7 @@ use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsbox::ServeConfig;
-use wsbox_tests::{connect, serve, WAIT};
+use wsbox_tests::{connect, serve, within, WAIT};
 
 #[tokio::test]
 async fn connections_past_the_handshake_limit_are_closed_at_once() {
@@ -21,17 +21,23 @@ async fn connections_past_the_handshake_limit_are_closed_at_once() {
     let mut idle = Vec::new();
     for _ in 0..4 {
         idle.push(
-            TcpStream::connect(("127.0.0.1", served.port))
-                .await
-                .unwrap(),
+            within(
+                "a TCP connection",
+                TcpStream::connect(("127.0.0.1", served.port)),
+            )
+            .await
+            .unwrap(),
         );
     }
     // Give the server time to accept them all.
     tokio::time::sleep(Duration::from_millis(300)).await;
 
-    let mut extra = TcpStream::connect(("127.0.0.1", served.port))
-        .await
-        .unwrap();
+    let mut extra = within(
+        "a TCP connection",
+        TcpStream::connect(("127.0.0.1", served.port)),
+    )
+    .await
+    .unwrap();
     let mut byte = [0u8; 1];
     let ended = tokio::time::timeout(Duration::from_secs(5), extra.read(&mut byte))
         .await
@@ -49,7 +55,9 @@ async fn connections_past_the_handshake_limit_are_closed_at_once() {
         )
         .await
         {
-            ws.send(tungstenite::Message::text("again")).await.unwrap();
+            within("a send", ws.send(tungstenite::Message::text("again")))
+                .await
+                .unwrap();
             let echo = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
             assert_eq!(echo.unwrap().unwrap(), tungstenite::Message::text("again"));
             served_again = true;
@@ -67,9 +75,12 @@ async fn connections_past_the_handshake_limit_are_closed_at_once() {
 #[tokio::test]
 async fn a_request_head_that_trickles_in_is_read() {
     let served = serve("echo", ServeConfig::default()).await;
-    let mut tcp = TcpStream::connect(("127.0.0.1", served.port))
-        .await
-        .unwrap();
+    let mut tcp = within(
+        "a TCP connection",
+        TcpStream::connect(("127.0.0.1", served.port)),
+    )
+    .await
+    .unwrap();
     tcp.set_nodelay(true).unwrap();
     let request = format!(
         "GET / HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -77,7 +88,9 @@ async fn a_request_head_that_trickles_in_is_read() {
         served.port
     );
     for byte in request.as_bytes() {
-        tcp.write_all(&[*byte]).await.unwrap();
+        within("a write to the server", tcp.write_all(&[*byte]))
+            .await
+            .unwrap();
         tokio::time::sleep(Duration::from_millis(1)).await;
     }
     let mut head = [0u8; 12];
@@ -89,7 +102,9 @@ async fn a_request_head_that_trickles_in_is_read() {
     drop(tcp);
     // The server is unharmed.
     let mut ws = connect(&served.url("/")).await;
-    ws.send(tungstenite::Message::text("x")).await.unwrap();
+    within("a send", ws.send(tungstenite::Message::text("x")))
+        .await
+        .unwrap();
     let echo = tokio::time::timeout(WAIT, ws.next()).await.unwrap();
     assert_eq!(echo.unwrap().unwrap(), tungstenite::Message::text("x"));
     served.shutdown().await;

@@ -3,7 +3,7 @@
 use futures_util::{SinkExt, StreamExt};
 use tungstenite::Message;
 use wsbox::ServeConfig;
-use wsbox_tests::{probe, serve, with_logs, CountingListener, PyPeer, WAIT};
+use wsbox_tests::{probe, serve, with_logs, within, CountingListener, PyPeer, WAIT};
 
 /// The host's limit on extra header bytes, counted as `name: value\r\n`.
 const LIMIT: usize = 8 * 1024;
@@ -152,7 +152,9 @@ async fn a_handler_setting_bad_headers_gets_the_client_500_and_a_log_line() {
         assert!(value.starts_with(b"a\taaa"), "x-fill-{n}");
         assert_eq!(value.len(), 1024 - "X-Fill-0: \r\n".len(), "x-fill-{n}");
     }
-    ws.send(Message::text("still fine")).await.unwrap();
+    within("a send", ws.send(Message::text("still fine")))
+        .await
+        .unwrap();
     let echoed = tokio::time::timeout(WAIT, ws.next())
         .await
         .expect("echo in time");

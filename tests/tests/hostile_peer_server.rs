@@ -1,8 +1,9 @@
-//! Hostile clients against wsbox serve: unmasked frames, invalid UTF-8, reserved bits and opcodes, garbage and oversized messages get 1002, 1007 or 1009 and the handler sees a defined error and aborted; resets at every stage cost only their connection.
+//! Hostile clients against wsbox serve: unmasked frames, invalid UTF-8, reserved bits and opcodes, garbage and oversized messages get 1002, 1007 or 1009 and the handler sees a defined error and aborted; after failing a connection the server ends TCP first; resets at every stage cost only their connection.
 
-use tokio::io::AsyncWriteExt;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use wsbox::{Config, Limits, ServeConfig};
-use wsbox_tests::raw::{close_code, close_payload, connect, frame, reset};
+use wsbox_tests::raw::{close_code, close_code_after, close_payload, connect, frame, reset};
 use wsbox_tests::{drain, next_message, send, serve, within, Served};
 
 const MASK: Option<[u8; 4]> = Some([9, 8, 7, 6]);
@@ -114,6 +115,53 @@ async fn every_violation_gets_its_close_code_and_the_handler_sees_aborted() {
         assert!(line.contains(error), "{name}: {line}");
         let line = served.log_line("query-close-status").await;
         assert!(line.ends_with("err(aborted)"), "{name}: {line}");
+    }
+    still_serving(&served).await;
+    assert_eq!(wsbox::panics(), 0, "a host task panicked");
+}
+
+/// RFC 6455 section 7.1.1: after failing a connection the server ends TCP
+/// first. The client reads the 1002 and then never closes: its next read
+/// must see the server's FIN at once, not after the (long) close timeout.
+#[tokio::test]
+async fn after_failing_a_connection_the_server_ends_tcp_first() {
+    let close_timeout = Duration::from_secs(30);
+    let config = ServeConfig {
+        websocket: Config {
+            limits: Limits {
+                close_timeout,
+                ..Limits::default()
+            },
+            ..Config::default()
+        },
+        ..ServeConfig::default()
+    };
+    let served = serve("echo", config).await;
+    for (name, bytes) in [
+        ("RSV2 set", frame(0xa1, b"hi", MASK)),
+        ("fragmented ping", frame(0x09, b"", MASK)),
+    ] {
+        let mut tcp = connect(served.port, "/violation").await;
+        within("a write to the server", tcp.write_all(&bytes))
+            .await
+            .unwrap();
+        let mut ahead = Vec::new();
+        assert_eq!(
+            close_code_after(&mut tcp, &mut ahead).await,
+            Some(Some(1002)),
+            "{name}"
+        );
+        assert!(ahead.is_empty(), "{name}: bytes after the close frame");
+        // We neither answer the close nor end TCP.
+        let mut byte = [0u8; 1];
+        let read = tokio::time::timeout(Duration::from_secs(2), tcp.read(&mut byte)).await;
+        match read {
+            Ok(Ok(0)) => {}
+            Ok(other) => panic!("{name}: not the server's FIN but {other:?}"),
+            Err(_) => panic!(
+                "{name}: the server did not end TCP within 2 s (close timeout {close_timeout:?})"
+            ),
+        }
     }
     still_serving(&served).await;
     assert_eq!(wsbox::panics(), 0, "a host task panicked");

@@ -253,7 +253,7 @@ async fn an_idle_client_is_pinged_and_its_pongs_never_reach_the_guest() {
         sample(&server, "wsbox_messages_total{direction=\"out\"}"),
         1.0
     );
-    ws.close(None).await.unwrap();
+    within("our close", ws.close(None)).await.unwrap();
     served.shutdown().await;
 }
 

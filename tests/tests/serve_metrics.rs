@@ -125,23 +125,35 @@ async fn a_known_workload_reads_back_exactly() {
 
     // A silent client holds the only handshake place: the next is closed
     // at once (over_limit), the silent one at the timeout.
-    let mut silent = TcpStream::connect(("127.0.0.1", served.port))
-        .await
-        .unwrap();
+    let mut silent = within(
+        "a TCP connection",
+        TcpStream::connect(("127.0.0.1", served.port)),
+    )
+    .await
+    .unwrap();
     tokio::time::sleep(Duration::from_millis(100)).await;
-    let mut over = TcpStream::connect(("127.0.0.1", served.port))
-        .await
-        .unwrap();
+    let mut over = within(
+        "a TCP connection",
+        TcpStream::connect(("127.0.0.1", served.port)),
+    )
+    .await
+    .unwrap();
     until_closed(&mut over).await;
     until_closed(&mut silent).await;
     // A request cut short (closed).
-    let mut cut = TcpStream::connect(("127.0.0.1", served.port))
-        .await
-        .unwrap();
-    cut.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n")
-        .await
-        .unwrap();
-    cut.shutdown().await.unwrap();
+    let mut cut = within(
+        "a TCP connection",
+        TcpStream::connect(("127.0.0.1", served.port)),
+    )
+    .await
+    .unwrap();
+    within(
+        "a write to the server",
+        cut.write_all(b"GET /echo HTTP/1.1\r\nHost: x\r\n"),
+    )
+    .await
+    .unwrap();
+    within("our FIN", cut.shutdown()).await.unwrap();
     until_closed(&mut cut).await;
     // Refusals before any instance: 404, 403, 426.
     assert_eq!(http_get(served.port, &upgrade("/nowhere", "")).await.0, 404);

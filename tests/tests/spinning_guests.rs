@@ -4,7 +4,7 @@ use futures_util::{FutureExt, SinkExt, StreamExt};
 use std::time::{Duration, Instant};
 use tungstenite::Message;
 use wsbox::{InstanceLimits, ServeConfig};
-use wsbox_tests::{connect, serve, ClientStream, WAIT};
+use wsbox_tests::{connect, serve, within, ClientStream, WAIT};
 
 /// How long a new connection may take to get its echo while others spin.
 const BOUND: Duration = Duration::from_secs(2);
@@ -15,7 +15,9 @@ const BOUND: Duration = Duration::from_secs(2);
 async fn echoed_promptly(url: &str, text: &str) -> ClientStream {
     let start = Instant::now();
     let mut ws = connect(url).await;
-    ws.send(Message::text(text)).await.unwrap();
+    within("a send", ws.send(Message::text(text)))
+        .await
+        .unwrap();
     let echo = tokio::time::timeout(WAIT, ws.next())
         .await
         .unwrap_or_else(|_| panic!("{text:?} got no echo in time"));

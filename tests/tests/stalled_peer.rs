@@ -4,7 +4,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use wsbox::{Config, Limits, ServeConfig};
-use wsbox_tests::{allow, probe_with, raw, raw::RawServer, serve};
+use wsbox_tests::{allow, probe_with, raw, raw::RawServer, serve, within};
 
 /// The tests of this file one at a time: the last counts this process's
 /// file descriptors.
@@ -99,12 +99,16 @@ fn fds() -> usize {
 /// Upgrades to the server at `port`; `None` if it answered something else
 /// (the status line is returned in the error).
 async fn upgrade(port: u16) -> Result<TcpStream, String> {
-    let mut tcp = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let mut tcp = within("a TCP connection", TcpStream::connect(("127.0.0.1", port)))
+        .await
+        .unwrap();
     let request = format!(
         "GET / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
          Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
     );
-    tcp.write_all(request.as_bytes()).await.unwrap();
+    within("the upgrade request", tcp.write_all(request.as_bytes()))
+        .await
+        .unwrap();
     let mut head = Vec::new();
     let mut byte = [0u8; 1];
     let read = async {

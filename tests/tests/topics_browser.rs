@@ -85,7 +85,7 @@ async fn two_pages_on_two_nodes_chat_through_nats() {
         );
     }
     for (broker, _) in &nodes {
-        broker.flush().await;
+        within("the broker's flush", broker.flush()).await;
     }
     drop(nodes);
     assert_eq!(wsbox::panics(), 0);

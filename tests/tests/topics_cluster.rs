@@ -107,8 +107,8 @@ async fn a_publication_reaches_every_other_node_once_and_not_its_own_node_twice(
         );
         assert_eq!(b_got.len(), 1, "{who}: b's message once");
     }
-    a.flush().await;
-    b.flush().await;
+    within("the broker's flush", a.flush()).await;
+    within("the broker's flush", b.flush()).await;
     for (who, subscription) in [("a", &on_a), ("b", &on_b), ("c", &on_c)] {
         nothing_more(subscription, who).await;
     }
@@ -127,7 +127,7 @@ async fn wildcard_looking_names_receive_only_their_own_publications_across_nodes
     for name in names {
         a.publish(name, text(&format!("to {name}"))).await.unwrap();
     }
-    a.flush().await;
+    within("the broker's flush", a.flush()).await;
     for (name, subscription) in names.iter().zip(&on_b) {
         assert_eq!(next(subscription).await, text(&format!("to {name}")));
     }

@@ -179,7 +179,7 @@ async fn three_nodes_share_their_rooms_through_nats() {
         clients.push(client);
     }
     for node in &nodes {
-        node.broker.flush().await;
+        within("the broker's flush", node.broker.flush()).await;
     }
     join_all(clients.iter_mut().map(|c| c.nothing_more(QUIET))).await;
 
@@ -234,7 +234,7 @@ async fn wildcard_looking_room_names_are_literal_across_nodes() {
     for (room, (listener, _)) in rooms.iter().zip(&mut pairs) {
         assert_eq!(listener.next_text().await, format!("speaker: to {room}"));
     }
-    nodes[1].broker.flush().await;
+    within("the broker's flush", nodes[1].broker.flush()).await;
     for (listener, speaker) in &mut pairs {
         listener.nothing_more(QUIET).await;
         speaker.nothing_more(Duration::ZERO).await;
@@ -384,8 +384,8 @@ async fn a_nats_outage_keeps_each_nodes_rooms_tells_the_sender_and_heals() {
         }
         assert!(line.starts_with("* only this node got it: "), "{line}");
     }
-    nodes[0].broker.flush().await;
-    nodes[1].broker.flush().await;
+    within("the broker's flush", nodes[0].broker.flush()).await;
+    within("the broker's flush", nodes[1].broker.flush()).await;
     for client in [a1, a2, b1] {
         client.leave().await;
     }

@@ -1,6 +1,6 @@
 //! Every transition of the closing handshake, without sockets: state ×
-//! event → next state and actions, in the order of the table in
-//! `lifecycle.rs`.
+//! event → next state and actions of `Machine::on` in `lifecycle.rs`,
+//! grouped by who ends the conversation (the peer, us, a failure).
 
 use super::*;
 
@@ -71,6 +71,7 @@ fn slow_consumer() -> Event {
     Event::HostClose(frame(1013, "slow consumer"))
 }
 
+// Long: one row per transition, kept together as one table.
 #[test]
 fn the_peer_closes_first() {
     check(vec![
@@ -205,6 +206,7 @@ fn the_peer_closes_first() {
     ]);
 }
 
+// Long: one row per transition, kept together as one table.
 #[test]
 fn we_close_first() {
     check(vec![
@@ -463,6 +465,7 @@ fn we_close_first() {
     ]);
 }
 
+// Long: one row per transition, kept together as one table.
 #[test]
 fn the_connection_fails() {
     check(vec![
@@ -542,6 +545,36 @@ fn the_connection_fails() {
             ),
         },
         Row {
+            name: "a write times out while our close awaits the peer's: aborted",
+            role: Role::Server,
+            setup: vec![Event::Close(frame(1000, ""))],
+            after: Duration::ZERO,
+            event: Event::WriteFailed(Failure::WriteTimeout),
+            state: |_| State::Aborted {
+                why: Failure::WriteTimeout,
+            },
+            actions: actions(
+                None,
+                Some(End::Failed(Failure::WriteTimeout)),
+                Some(Finish::Drop),
+            ),
+        },
+        Row {
+            name: "a write times out while our answer to the peer's close is owed: aborted",
+            role: Role::Client,
+            setup: vec![peer_close(4001, "bye")],
+            after: Duration::ZERO,
+            event: Event::WriteFailed(Failure::WriteTimeout),
+            state: |_| State::Aborted {
+                why: Failure::WriteTimeout,
+            },
+            actions: actions(
+                None,
+                Some(End::Failed(Failure::WriteTimeout)),
+                Some(Finish::Drop),
+            ),
+        },
+        Row {
             name: "a write fails after the handshake: TCP dropped, status kept",
             role: Role::Server,
             setup: vec![peer_close(1000, ""), Event::Close(CloseFrame::Empty)],
@@ -562,6 +595,69 @@ fn the_connection_fails() {
                 why: Failure::Aborted,
             },
             actions: actions(None, None, Some(Finish::Drop)),
+        },
+        Row {
+            name: "abort while our close awaits the peer's: aborted, TCP dropped",
+            role: Role::Server,
+            setup: vec![Event::Close(frame(1000, ""))],
+            after: Duration::ZERO,
+            event: Event::Abort,
+            state: |_| State::Aborted {
+                why: Failure::Aborted,
+            },
+            actions: actions(None, None, Some(Finish::Drop)),
+        },
+        Row {
+            name: "abort while our answer to the peer's close is owed: aborted, TCP dropped",
+            role: Role::Server,
+            setup: vec![peer_close(4001, "bye")],
+            after: Duration::ZERO,
+            event: Event::Abort,
+            state: |_| State::Aborted {
+                why: Failure::Aborted,
+            },
+            actions: actions(None, None, Some(Finish::Drop)),
+        },
+        Row {
+            name: "TCP ends after shutdown (no deadline yet): aborted",
+            role: Role::Client,
+            setup: vec![Event::Shutdown(frame(4000, ""))],
+            after: Duration::ZERO,
+            event: Event::Ended(Failure::Ended),
+            state: |_| State::Aborted {
+                why: Failure::Ended,
+            },
+            actions: actions(None, Some(End::Failed(Failure::Ended)), Some(Finish::Drop)),
+        },
+        Row {
+            name: "a violation while our answer is owed: our code instead, a server ends TCP first",
+            role: Role::Server,
+            setup: vec![peer_close(4001, "bye")],
+            after: Duration::ZERO,
+            event: Event::Violation(CloseCode::Protocol, Failure::Protocol("bad")),
+            state: |_| State::Aborted {
+                why: Failure::Protocol("bad"),
+            },
+            actions: actions(
+                Some(frame(1002, "bad")),
+                Some(End::Failed(Failure::Protocol("bad"))),
+                Some(Finish::Fin),
+            ),
+        },
+        Row {
+            name: "a violation while our answer is owed: a client awaits the server's end",
+            role: Role::Client,
+            setup: vec![peer_close(4001, "bye")],
+            after: Duration::ZERO,
+            event: Event::Violation(CloseCode::Size, Failure::TooBig),
+            state: |_| State::Aborted {
+                why: Failure::TooBig,
+            },
+            actions: actions(
+                Some(frame(1009, "message too big")),
+                Some(End::Failed(Failure::TooBig)),
+                Some(Finish::AwaitEnd),
+            ),
         },
         Row {
             name: "abort after the handshake drops TCP and keeps the state",
@@ -600,6 +696,7 @@ fn the_connection_fails() {
 }
 
 /// Guest calls the state refuses: the error, and nothing changes.
+// Long: one row per refused call, kept together as one table.
 #[test]
 fn guest_calls_that_are_refused() {
     let t0 = Instant::now();

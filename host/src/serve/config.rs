@@ -48,8 +48,9 @@ pub struct ServeConfig {
     /// at start-up
     /// ([`Error::TooManyConnections`](crate::Error::TooManyConnections)).
     pub max_connections: usize,
-    /// How long a client may take to send its upgrade request; a slower one
-    /// is dropped, so a slowloris client cannot hold a slot. Default: 10 s.
+    /// How long a client may take, from its accept, to send its upgrade
+    /// request and read the 101 answer (TLS included); a slower one is
+    /// dropped, so a slowloris client cannot hold a slot. Default: 10 s.
     pub handshake_timeout: Duration,
     /// How many connections may be in their handshake at once (accepted,
     /// but not yet answered with 101 or a refusal); past it, new TCP

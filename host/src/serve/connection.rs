@@ -138,11 +138,9 @@ where
             return respond(&server, &mut stream, failed).await;
         }
     };
-    let wrote = tokio::time::timeout(
-        server.config.handshake_timeout,
-        stream.write_all(answer.as_bytes()),
-    )
-    .await;
+    // What is left of the handshake deadline, not a fresh timeout: a
+    // client that stops reading cannot hold the slot for longer.
+    let wrote = tokio::time::timeout_at(peer.deadline, stream.write_all(answer.as_bytes())).await;
     if !matches!(wrote, Ok(Ok(()))) {
         server.metrics.handshake_failed(HandshakeFailure::Timeout);
         tracing::debug!(%remote, "the 101 answer could not be written in time");

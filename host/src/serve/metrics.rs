@@ -10,10 +10,12 @@ use labels::{
     AbortLabels, CloseLabels, DirectionLabels, HandshakeLabels, KindLabels, RouteLabels,
     StatusLabels,
 };
+use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::{Registry, Unit};
 use std::sync::Arc;
 use std::time::Duration;
@@ -43,6 +45,7 @@ pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CON
 /// | `wsbox_instances_alive` | gauge | |
 /// | `wsbox_topic_deliveries_total` | counter | |
 /// | `wsbox_slow_consumer_closes_total` | counter | |
+/// | `wsbox_panics_total` (the host's tasks, process-wide: [`panics`](crate::panics)) | counter | |
 #[derive(Debug)]
 pub struct Metrics {
     registry: Registry,
@@ -60,6 +63,21 @@ pub struct Metrics {
     instances_alive: Gauge,
     topic_deliveries: Counter,
     slow_consumer_closes: Counter,
+}
+
+/// The process-wide count of [`panics`](crate::panics) as a counter, read
+/// when the metrics are encoded.
+#[derive(Debug)]
+struct Panics;
+
+impl EncodeMetric for Panics {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        encoder.encode_counter::<NoLabelSet, _, u64>(&crate::task::panics(), None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Counter
+    }
 }
 
 /// Latency buckets: 100 µs doubling up to about 3.3 s.
@@ -97,6 +115,11 @@ impl Metrics {
         metrics.register_connections(&mut registry);
         metrics.register_traffic(&mut registry);
         metrics.register_instances(&mut registry);
+        registry.register(
+            "panics",
+            "Host tasks that panicked in this process (each a wsbox bug)",
+            Panics,
+        );
         Metrics {
             registry,
             ..metrics

@@ -62,10 +62,10 @@ async fn serve_with(
                         continue;
                     };
                     let (metrics, ready) = (metrics.clone(), ready.clone());
-                    tasks.spawn(async move {
+                    tasks.spawn(crate::task::supervised("metrics client", async move {
                         let _ = tokio::time::timeout(timeout, exchange(tcp, &metrics, &ready)).await;
                         drop(permit);
-                    });
+                    }));
                 }
                 Err(e) => {
                     tracing::warn!("metrics: accept failed: {e}");

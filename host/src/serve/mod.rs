@@ -227,12 +227,13 @@ impl Server {
     }
 
     /// What the server measured so far: accept-to-handler and instantiation
-    /// latencies.
+    /// latencies, and the host's task panics in this process.
     pub fn stats(&self) -> ServeStats {
         ServeStats {
             accept_to_handle: self.inner.accept_to_handle.summary(),
             request_to_handle: self.inner.request_to_handle.summary(),
             instantiate: self.inner.instantiate.summary(),
+            panics: crate::task::panics(),
         }
     }
 

@@ -193,7 +193,9 @@ async fn scrape_reads_exact_counts() {
     let (open_chat, _open_root, alive) = known_workload(&metrics);
 
     let server = start(metrics.clone(), always(), REQUEST_TIMEOUT).await;
+    let panics_before = crate::panics();
     let (status, head, body) = get(server.address, "/metrics").await;
+    let panics_after = crate::panics();
     assert_eq!(status, 200, "{head}");
     assert!(
         head.contains("\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\n"),
@@ -207,6 +209,12 @@ async fn scrape_reads_exact_counts() {
             "{sample} in the parsed samples:\n{samples:#?}"
         );
     }
+    // The process-wide panic count (another unit test panics on purpose).
+    let panics = samples["wsbox_panics_total{}"];
+    assert!(
+        (panics_before as f64..=panics_after as f64).contains(&panics),
+        "{panics} panics, not {panics_before}..={panics_after}"
+    );
     let sum = samples["wsbox_instantiate_seconds_sum{}"];
     assert!((sum - 2.006).abs() < 1e-9, "sum {sum}");
     // Nothing counted that did not happen: no other upgrade status, no
