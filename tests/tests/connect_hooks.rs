@@ -122,9 +122,16 @@ async fn refuse_denies_the_guest_with_the_reason_and_never_connects() {
         &["query"],
     )
     .await;
-    assert_eq!(out.result("connect"), "err(denied: no chat from this tenant)");
+    assert_eq!(
+        out.result("connect"),
+        "err(denied: no chat from this tenant)"
+    );
     assert_eq!(hooks.seen().len(), 1);
-    assert_eq!(listener.accepted(), 0, "a refused connect reached the server");
+    assert_eq!(
+        listener.accepted(),
+        0,
+        "a refused connect reached the server"
+    );
 }
 
 #[tokio::test]

@@ -202,7 +202,10 @@ pub fn accept_headers(
         answer.push(("Sec-WebSocket-Protocol".to_string(), protocol.to_string()));
     }
     if let Some(extensions) = extensions {
-        answer.push(("Sec-WebSocket-Extensions".to_string(), extensions.to_string()));
+        answer.push((
+            "Sec-WebSocket-Extensions".to_string(),
+            extensions.to_string(),
+        ));
     }
     check_headers(headers).map_err(|e| match e {
         crate::bindings::types::ErrorCode::InvalidParameter(why) => why,
