@@ -10,8 +10,12 @@ use anyhow::{Context, Result};
 use clap::ArgMatches;
 use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
 use wsbox::Server;
 
+/// Serves until SIGINT or SIGTERM; `--check` only builds the server.
 pub(crate) async fn serve(
     args: ServeArgs,
     matches: Option<ArgMatches>,
@@ -31,50 +35,11 @@ pub(crate) async fn serve(
     let routes = plan.routes.len();
     let server = Server::with_routes(plan.routes, config)?;
     if args.check {
-        let what = match &args.config {
-            Some(file) => file.display().to_string(),
-            None => args
-                .component
-                .as_deref()
-                .map(|c| c.display().to_string())
-                .unwrap_or_default(),
-        };
-        println!(
-            "wsbox serve: {what} can serve ({routes} route{})",
-            if routes == 1 { "" } else { "s" }
-        );
+        print_check(&args, routes);
         return Ok(ExitCode::SUCCESS);
     }
-    let listener = tokio::net::TcpListener::bind(&listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let metrics_listener = match &metrics {
-        Some(address) => Some(
-            tokio::net::TcpListener::bind(address)
-                .await
-                .with_context(|| format!("cannot serve the metrics on {address}"))?,
-        ),
-        None => None,
-    };
-    let address = listener.local_addr()?;
-    let scheme = if tls { "wss" } else { "ws" };
-    println!("wsbox serve: listening on {scheme}://{address}");
-    if let Some(metrics) = &metrics_listener {
-        println!("wsbox serve: metrics on http://{}", metrics.local_addr()?);
-    }
-    std::io::Write::flush(&mut std::io::stdout())?;
-
-    let (stop_metrics, metrics_stopped) = tokio::sync::oneshot::channel::<()>();
-    let metrics_task = metrics_listener.map(|listener| {
-        let server = server.clone();
-        tokio::spawn(async move {
-            server
-                .serve_metrics(listener, async {
-                    let _ = metrics_stopped.await;
-                })
-                .await
-        })
-    });
+    let (listener, metrics_listener) = bind(&listen, metrics.as_deref(), tls).await?;
+    let (stop_metrics, metrics_task) = start_metrics(&server, metrics_listener);
     let (reload, reloads) = tokio::sync::mpsc::channel::<&'static str>(1);
     let mut background = tokio::task::JoinSet::new();
     background.spawn(on_sighup(reload.clone()));
@@ -100,20 +65,89 @@ pub(crate) async fn serve(
     }
     broker.flush().await;
     if args.stats {
-        /// The line's JSON (README, `wsbox serve`): the server's figures
-        /// and the host's task panics.
-        #[derive(serde::Serialize)]
-        struct Stats {
-            #[serde(flatten)]
-            serve: wsbox::ServeStats,
-            panics: u64,
-        }
-        let stats = Stats {
-            serve: server.stats(),
-            panics: wsbox::panics(),
-        };
-        eprintln!("wsbox serve: stats {}", serde_json::to_string(&stats)?);
+        print_stats(&server)?;
     }
     notice(format, "shut down");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--check`'s answer: what can serve, and how many routes.
+fn print_check(args: &ServeArgs, routes: usize) {
+    let what = match &args.config {
+        Some(file) => file.display().to_string(),
+        None => args
+            .component
+            .as_deref()
+            .map(|c| c.display().to_string())
+            .unwrap_or_default(),
+    };
+    println!(
+        "wsbox serve: {what} can serve ({routes} route{})",
+        if routes == 1 { "" } else { "s" }
+    );
+}
+
+/// Binds the WebSocket listener and the metrics one, if any, and prints
+/// their addresses.
+async fn bind(
+    listen: &str,
+    metrics: Option<&str>,
+    tls: bool,
+) -> Result<(TcpListener, Option<TcpListener>)> {
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let metrics_listener = match metrics {
+        Some(address) => Some(
+            TcpListener::bind(address)
+                .await
+                .with_context(|| format!("cannot serve the metrics on {address}"))?,
+        ),
+        None => None,
+    };
+    let address = listener.local_addr()?;
+    let scheme = if tls { "wss" } else { "ws" };
+    println!("wsbox serve: listening on {scheme}://{address}");
+    if let Some(metrics) = &metrics_listener {
+        println!("wsbox serve: metrics on http://{}", metrics.local_addr()?);
+    }
+    std::io::Write::flush(&mut std::io::stdout())?;
+    Ok((listener, metrics_listener))
+}
+
+/// Serves the metrics on `listener`, if any, until the sender is used or
+/// dropped.
+fn start_metrics(
+    server: &Server,
+    listener: Option<TcpListener>,
+) -> (oneshot::Sender<()>, Option<JoinHandle<()>>) {
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = listener.map(|listener| {
+        let server = server.clone();
+        tokio::spawn(async move {
+            server
+                .serve_metrics(listener, async {
+                    let _ = stopped.await;
+                })
+                .await
+        })
+    });
+    (stop, task)
+}
+
+/// `--stats`: the server's figures and the host's task panics, as one
+/// JSON line (README, `wsbox serve`).
+fn print_stats(server: &Server) -> Result<()> {
+    #[derive(serde::Serialize)]
+    struct Stats {
+        #[serde(flatten)]
+        serve: wsbox::ServeStats,
+        panics: u64,
+    }
+    let stats = Stats {
+        serve: server.stats(),
+        panics: wsbox::panics(),
+    };
+    eprintln!("wsbox serve: stats {}", serde_json::to_string(&stats)?);
+    Ok(())
 }
