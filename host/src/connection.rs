@@ -261,7 +261,7 @@ impl Link {
         drop(sink);
         Ok(match written {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(self.failed(Failure::Io(e.to_string()))),
+            Ok(Err(e)) => Err(self.failed(Failure::Io(e.into()))),
             Err(_) => Err(self.failed(Failure::WriteTimeout)),
         })
     }
@@ -306,7 +306,7 @@ impl Link {
                 }
                 Ok(())
             }
-            Ok(Err(e)) => Err(self.failed(Failure::Io(e.to_string()))),
+            Ok(Err(e)) => Err(self.failed(Failure::Io(e.into()))),
             Err(_) => Err(self.failed(Failure::WriteTimeout)),
         }
     }

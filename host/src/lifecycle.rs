@@ -14,7 +14,7 @@
 use crate::bindings::types::{CloseStatus, ErrorCode, QueryCloseStatusError};
 use crate::close_code::CloseCode;
 use crate::connection::Role;
-use crate::error::{invalid_state, HostError};
+use crate::error::{invalid_state, HostError, IoFailure};
 use std::time::{Duration, Instant};
 
 /// A close frame we send: a code and a reason, or no payload at all.
@@ -75,7 +75,7 @@ pub(crate) enum Failure {
     /// TCP ended without a close frame.
     Ended,
     /// The socket failed.
-    Io(String),
+    Io(IoFailure),
     /// A write of ours did not finish within its timeout: the peer stopped
     /// reading.
     WriteTimeout,

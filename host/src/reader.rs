@@ -507,7 +507,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 fn read_failure(e: std::io::Error) -> Failure {
     match e.kind() {
         std::io::ErrorKind::UnexpectedEof => Failure::Ended,
-        _ => Failure::Io(e.to_string()),
+        _ => Failure::Io(e.into()),
     }
 }
 

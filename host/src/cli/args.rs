@@ -133,7 +133,7 @@ pub(crate) struct ServeArgs {
 pub(crate) struct RunArgs {
     /// Ping a peer silent for this long (0s: never); with nothing back
     /// within --keepalive-timeout, abort the connection.
-    #[arg(long, value_name = "DURATION", default_value = "0s")]
+    #[arg(long, value_name = "DURATION", default_value_t = Dur(KeepaliveConfig::OFF))]
     pub(crate) keepalive: Dur,
     /// How long to wait for anything from the peer after a keepalive ping.
     #[arg(long, value_name = "DURATION", default_value_t = Dur(KEEPALIVE.timeout))]
@@ -243,7 +243,7 @@ pub(crate) struct LimitArgs {
     pub(crate) cluster: Vec<String>,
     /// The first tokens of the NATS subjects of topics, to keep several
     /// applications apart on one NATS.
-    #[arg(long, value_name = "PREFIX", default_value = "wsbox")]
+    #[arg(long, value_name = "PREFIX", default_value = ClusterConfig::DEFAULT_PREFIX)]
     pub(crate) cluster_prefix: String,
 }
 

@@ -215,7 +215,7 @@ impl Link {
                 }
             }
             Ok(Err(e)) => {
-                self.failed(Failure::Io(e.to_string()));
+                self.failed(Failure::Io(e.into()));
             }
             Err(_) => {
                 self.failed(Failure::WriteTimeout);
