@@ -62,6 +62,7 @@ impl EchoServer {
             while let Ok((stream, _)) = listener.accept().await {
                 let tx = tx.clone();
                 tokio::spawn(async move {
+                    #[allow(clippy::result_large_err)] // tungstenite's callback signature
                     let record = |request: &Request, response: Response| {
                         let host = request.headers().get("host").map(|h| h.as_bytes());
                         let host = String::from_utf8_lossy(host.unwrap_or(b"(none)"));
