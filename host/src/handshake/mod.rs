@@ -2,6 +2,9 @@
 //! head, the header rules a guest's or handler's extra headers must keep,
 //! and writing `name: value` lines. `client` builds the request and checks
 //! the 101 answer; `server` parses the request and builds the answers.
+//! An embedder that answers upgrades with its own HTTP server uses
+//! [`accept_headers`] for its 101 and [`check_headers`] for a handler's
+//! headers, so that both servers keep the same rules.
 //!
 //! Heads are parsed with `httparse` and written by hand: they are a few
 //! lines, and the server's accept-to-handler latency is measured by the
