@@ -41,7 +41,9 @@ use wasmtime_wasi_http::{
 };
 use wsbox::bindings::types::{AcceptOptions, UpgradeRequest, UpgradeResponse};
 use wsbox::bindings::{Server, ServerPre};
-use wsbox::{CloseCode, Config, Role, WebSocketCtx, WebSocketCtxView, WebSocketView};
+use wsbox::{
+    CloseCode, Config, DeflateConfig, Role, Upgraded, WebSocketCtx, WebSocketCtxView, WebSocketView,
+};
 
 /// One instance's store data. WASI, `wasi:http` and the websockets share
 /// its resource table.
@@ -127,7 +129,8 @@ impl Embedder {
     /// Compiles the handler component at `path` and links it: `wasi:cli`,
     /// `wasi:http` and `wsbox:websocket` in one `Linker`. Its outbound HTTP
     /// may reach `http_allowed` (`host:port` each) only; its outbound
-    /// websockets, none (`Config::default()`'s policy denies all).
+    /// websockets, none (`Config::default()`'s policy denies all). Its
+    /// websockets accept permessage-deflate when the client offers it.
     pub fn new(path: &Path, http_allowed: &[String]) -> Result<Embedder> {
         let mut config = wasmtime::Config::new();
         config.wasm_component_model(true);
@@ -146,7 +149,10 @@ impl Embedder {
         })?;
         Ok(Embedder {
             handler,
-            websockets: Arc::new(Config::default()),
+            websockets: Arc::new(Config {
+                deflate: DeflateConfig::enabled(),
+                ..Config::default()
+            }),
             http_allowed: http_allowed.into(),
         })
     }
@@ -195,7 +201,17 @@ impl Embedder {
             Ok(accepted) => accepted,
             Err(refused) => return Ok(refused),
         };
-        let answer = match switching_protocols(&request, &key, &options) {
+        // permessage-deflate, when the client offers it and the config
+        // enables it: the answer goes in the 101, the parameters to the
+        // websocket.
+        let offers = request
+            .headers()
+            .get_all(header::SEC_WEBSOCKET_EXTENSIONS)
+            .iter()
+            .filter_map(|value| value.to_str().ok());
+        let deflate = wsbox::accept_deflate(&self.websockets.deflate, offers);
+        let extensions = deflate.as_ref().map(|d| d.response.as_str());
+        let answer = match switching_protocols(&request, &key, &options, extensions) {
             Ok(answer) => answer,
             Err(why) => {
                 eprintln!("[{remote}] the handler's accept is invalid: {why}");
@@ -206,10 +222,15 @@ impl Embedder {
             }
         };
         // hyper hands over the connection once the 101 is written.
-        let upgraded = hyper::upgrade::on(&mut request);
+        let upgrade = hyper::upgrade::on(&mut request);
+        // hyper keeps any bytes read past the request head inside the
+        // upgraded stream, so there is no leftover to hand over.
+        let upgraded = Upgraded::new(Role::Server)
+            .with_protocol(options.protocol)
+            .with_deflate(deflate.map(|d| d.params));
         tokio::spawn(async move {
-            match upgraded.await {
-                Ok(io) => handle(store, handler, TokioIo::new(io), options.protocol, remote).await,
+            match upgrade.await {
+                Ok(io) => handle(store, handler, TokioIo::new(io), upgraded, remote).await,
                 Err(e) => eprintln!("[{remote}] the upgrade failed: {e}"),
             }
         });
@@ -282,15 +303,13 @@ async fn handle(
     mut store: Store<State>,
     handler: Server,
     io: TokioIo<hyper::upgrade::Upgraded>,
-    protocol: Option<String>,
+    upgraded: Upgraded,
     remote: SocketAddr,
 ) {
-    // hyper keeps any bytes read past the request head inside `io`, so
-    // there is no leftover to hand over.
     let websocket = store
         .data_mut()
         .websocket()
-        .new_websocket(io, &[], Role::Server, protocol);
+        .new_websocket_with(io, upgraded);
     let trapped = match websocket {
         Ok(websocket) => {
             let handled = handler
@@ -361,46 +380,28 @@ fn offered_protocols(request: &Request<Incoming>) -> Vec<String> {
         .collect()
 }
 
-/// The 101 answer for the handler's accept, or why it cannot be sent: a
-/// subprotocol the client did not offer, or a header the handshake sets
-/// or HTTP cannot carry.
+/// The 101 answer for the handler's accept, with wsbox's own headers and
+/// header rules (`wsbox::handshake::accept_headers`), or why it cannot be
+/// sent: a subprotocol the client did not offer, or a header the handshake
+/// sets or HTTP cannot carry.
 fn switching_protocols(
     request: &Request<Incoming>,
     key: &HeaderValue,
     options: &AcceptOptions,
+    extensions: Option<&str>,
 ) -> Result<Response<Full<Bytes>>, String> {
-    let mut answer = Response::builder()
-        .status(StatusCode::SWITCHING_PROTOCOLS)
-        .header(header::CONNECTION, "Upgrade")
-        .header(header::UPGRADE, "websocket")
-        .header(
-            header::SEC_WEBSOCKET_ACCEPT,
-            tungstenite::handshake::derive_accept_key(key.as_bytes()),
-        );
-    if let Some(protocol) = &options.protocol {
-        if !offered_protocols(request).contains(protocol) {
-            return Err(format!(
-                "the client did not offer the subprotocol {protocol:?}"
-            ));
-        }
-        answer = answer.header(header::SEC_WEBSOCKET_PROTOCOL, protocol.as_str());
-    }
-    for (name, value) in &options.headers {
-        let name = HeaderName::try_from(name.as_str())
-            .map_err(|_| format!("{name:?} is not a header name"))?;
-        if [
-            header::CONNECTION,
-            header::UPGRADE,
-            header::SEC_WEBSOCKET_ACCEPT,
-            header::SEC_WEBSOCKET_PROTOCOL,
-            header::SEC_WEBSOCKET_EXTENSIONS,
-        ]
-        .contains(&name)
-        {
-            return Err(format!("the handshake sets {name} itself"));
-        }
-        let value = HeaderValue::try_from(value.as_str())
-            .map_err(|_| format!("the value of {name} is not a header value"))?;
+    let key = key
+        .to_str()
+        .map_err(|_| "the Sec-WebSocket-Key is not text".to_string())?;
+    let headers = wsbox::handshake::accept_headers(
+        key,
+        &offered_protocols(request),
+        options.protocol.as_deref(),
+        extensions,
+        &options.headers,
+    )?;
+    let mut answer = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+    for (name, value) in headers {
         answer = answer.header(name, value);
     }
     answer

@@ -200,25 +200,7 @@ pub(crate) async fn open(
     };
     let _ = tcp.set_nodelay(true);
     let mut stream = if target.secure {
-        let tls = config
-            .tls
-            .clone()
-            .unwrap_or_else(crate::tls::default_client_config);
-        let name = match target.url.host() {
-            Some(Host::Ipv4(ip)) => {
-                rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::from(ip).into())
-            }
-            Some(Host::Ipv6(ip)) => {
-                rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::from(ip).into())
-            }
-            _ => rustls::pki_types::ServerName::try_from(host.to_string())
-                .map_err(|e| ErrorCode::ConnectFailed(format!("{host}: {e}")))?,
-        };
-        let tls = tokio_rustls::TlsConnector::from(tls)
-            .connect(name, tcp)
-            .await
-            .map_err(|e| ErrorCode::ConnectFailed(format!("TLS with {host}: {e}")))?;
-        Stream::Tls(Box::new(tls))
+        tls(target, config, tcp).await?
     } else {
         Stream::Plain(tcp)
     };
@@ -262,6 +244,30 @@ pub(crate) async fn open(
         deflate,
         leftover,
     })
+}
+
+/// Runs the TLS handshake of a `wss://` connect, naming the URL's host.
+async fn tls(target: &Target, config: &Config, tcp: TcpStream) -> Result<Stream, ErrorCode> {
+    let host = target.url.host_str().unwrap_or_default();
+    let tls = config
+        .tls
+        .clone()
+        .unwrap_or_else(crate::tls::default_client_config);
+    let name = match target.url.host() {
+        Some(Host::Ipv4(ip)) => {
+            rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::from(ip).into())
+        }
+        Some(Host::Ipv6(ip)) => {
+            rustls::pki_types::ServerName::IpAddress(std::net::IpAddr::from(ip).into())
+        }
+        _ => rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| ErrorCode::ConnectFailed(format!("{host}: {e}")))?,
+    };
+    let tls = tokio_rustls::TlsConnector::from(tls)
+        .connect(name, tcp)
+        .await
+        .map_err(|e| ErrorCode::ConnectFailed(format!("TLS with {host}: {e}")))?;
+    Ok(Stream::Tls(Box::new(tls)))
 }
 
 /// Resolves the destination, keeps the addresses the policy permits, and

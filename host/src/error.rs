@@ -44,6 +44,38 @@ impl HostError {
     }
 }
 
+/// A socket's failure, kept as the `io::Error` (its kind and its source)
+/// until it reaches the guest or the log. Two are equal when their kinds
+/// and messages are.
+#[derive(Debug, Clone)]
+pub(crate) struct IoFailure(std::sync::Arc<std::io::Error>);
+
+impl From<std::io::Error> for IoFailure {
+    fn from(e: std::io::Error) -> Self {
+        IoFailure(std::sync::Arc::new(e))
+    }
+}
+
+impl From<&str> for IoFailure {
+    fn from(what: &str) -> Self {
+        std::io::Error::other(what.to_string()).into()
+    }
+}
+
+impl PartialEq for IoFailure {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.kind() == other.0.kind() && self.0.to_string() == other.0.to_string()
+    }
+}
+
+impl Eq for IoFailure {}
+
+impl std::fmt::Display for IoFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 pub(crate) fn invalid_parameter(msg: impl Into<String>) -> HostError {
     HostError::Code(ErrorCode::InvalidParameter(msg.into()))
 }

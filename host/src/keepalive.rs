@@ -30,6 +30,10 @@ pub struct KeepaliveConfig {
 }
 
 impl KeepaliveConfig {
+    /// The interval that turns keepalive off (`wsbox run`'s default):
+    /// [`new`](Self::new) gives `None` for it.
+    pub const OFF: Duration = Duration::ZERO;
+
     /// The default of `wsbox serve`: a ping after 30 s of silence, abort 10
     /// s later.
     pub const SERVE_DEFAULT: KeepaliveConfig = KeepaliveConfig {

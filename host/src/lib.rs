@@ -6,8 +6,9 @@
 //!
 //! - [`add_to_linker_async`] adds the interfaces to an embedder's own
 //!   [`Linker`], over store data that implements [`WebSocketView`], and
-//!   [`WebSocketCtxView::new_websocket`] hands a guest a websocket the
-//!   embedder accepted itself; [`WebSocketCtx::finish`] ends an instance's
+//!   [`WebSocketCtxView::new_websocket_with`] hands a guest a websocket the
+//!   embedder accepted itself, permessage-deflate included
+//!   ([`accept_deflate`]); [`WebSocketCtx::finish`] ends an instance's
 //!   connections;
 //! - [`Runner`] runs a `client`-world command component, as `wsbox run`
 //!   does;
@@ -35,7 +36,7 @@ mod cpu;
 mod deflate;
 mod error;
 mod guest_log;
-mod handshake;
+pub mod handshake;
 mod keepalive;
 mod lifecycle;
 mod limiter;
@@ -62,7 +63,10 @@ pub use config::{
     SystemResolver,
 };
 pub use connection::Role;
-pub use deflate::DeflateConfig;
+pub use deflate::{
+    accept as accept_deflate, Accepted as DeflateAccepted, DeflateConfig, Params as DeflateParams,
+    StreamParams as DeflateStreamParams,
+};
 pub use error::{Error, HostError, HostResult, Result};
 pub use keepalive::KeepaliveConfig;
 pub use policy::{AllowPattern, Policy};
@@ -80,4 +84,4 @@ pub use topics::{Broker, ClusterConfig, Subscription, MAX_TOPIC_BYTES};
 pub use types::{State, WebSocket};
 #[allow(deprecated)]
 pub use view::add_to_linker;
-pub use view::{add_to_linker_async, WebSocketCtx, WebSocketCtxView, WebSocketView};
+pub use view::{add_to_linker_async, Upgraded, WebSocketCtx, WebSocketCtxView, WebSocketView};

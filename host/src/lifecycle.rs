@@ -9,10 +9,12 @@
 //! `query-close-status` latches once the guest has taken the peer's close
 //! (or the failure) off its queue.
 
+// Over 500 lines: one state machine and its types; its transitions read best in one place (tests in lifecycle/tests.rs).
+
 use crate::bindings::types::{CloseStatus, ErrorCode, QueryCloseStatusError};
 use crate::close_code::CloseCode;
 use crate::connection::Role;
-use crate::error::{invalid_state, HostError};
+use crate::error::{invalid_state, HostError, IoFailure};
 use std::time::{Duration, Instant};
 
 /// A close frame we send: a code and a reason, or no payload at all.
@@ -73,7 +75,7 @@ pub(crate) enum Failure {
     /// TCP ended without a close frame.
     Ended,
     /// The socket failed.
-    Io(String),
+    Io(IoFailure),
     /// A write of ours did not finish within its timeout: the peer stopped
     /// reading.
     WriteTimeout,
@@ -301,6 +303,8 @@ impl Machine {
 
     /// Applies `event` at `now`. Guest calls that the state does not allow
     /// are refused with the error the guest gets, and change nothing.
+    // Long: one match over `Event`, one arm per event, so that every
+    // transition of the closing handshake reads in one place.
     pub(crate) fn on(&mut self, event: Event, now: Instant) -> Result<Actions, HostError> {
         let mut actions = Actions::default();
         match event {

@@ -8,6 +8,8 @@
 //! them the reader reads and discards until the peer ends TCP, so that our
 //! close frame is not lost to a reset.
 
+// Over 500 lines: one task whose frame loop, checks and reads share its buffers and budget; split, they would pass them around.
+
 use crate::bindings::types::{CloseStatus, MessageKind};
 use crate::close_code::CloseCode;
 use crate::config::Limits;
@@ -505,7 +507,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
 fn read_failure(e: std::io::Error) -> Failure {
     match e.kind() {
         std::io::ErrorKind::UnexpectedEof => Failure::Ended,
-        _ => Failure::Io(e.to_string()),
+        _ => Failure::Io(e.into()),
     }
 }
 

@@ -5,7 +5,7 @@ use crate::bindings::types::ErrorCode;
 use crate::close_code::CloseCode;
 use crate::config::Config;
 use crate::connection::{self, Link, Role};
-use crate::deflate::{Compressor, Params};
+use crate::deflate::{Compressor, Params as DeflateParams};
 use crate::error::HostResult;
 use crate::types::{Deflate, WebSocket};
 use bytes::BytesMut;
@@ -148,16 +148,10 @@ impl WebSocketCtx {
 
 impl WebSocketCtxView<'_> {
     /// Starts a connection over an upgraded stream and puts its websocket
-    /// in the table, for a guest to use: the way to hand a guest a
-    /// websocket that the embedder accepted itself (as
-    /// `wasmtime-wasi-http`'s `new_incoming_request` does for requests).
-    /// `stream` has finished its HTTP/1.1 upgrade; `leftover` holds bytes
-    /// read past the upgrade head, `role` says which end this is, and
-    /// `protocol` is the subprotocol the handshake chose. `wsbox serve`
-    /// hands its handlers their websockets with this.
+    /// in the table, without permessage-deflate: [`new_websocket_with`]
+    /// with `Upgraded::new(role)`, `leftover` and `protocol`.
     ///
-    /// Fails when the instance has `max_websockets` connections whose TCP
-    /// is not gone yet, or when its resource table is full.
+    /// [`new_websocket_with`]: Self::new_websocket_with
     pub fn new_websocket<S>(
         &mut self,
         stream: S,
@@ -168,18 +162,37 @@ impl WebSocketCtxView<'_> {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
+        let upgraded = Upgraded::new(role)
+            .with_leftover(leftover)
+            .with_protocol(protocol);
+        self.new_websocket_with(stream, upgraded)
+    }
+
+    /// Starts a connection over an upgraded stream and puts its websocket
+    /// in the table, for a guest to use: the way to hand a guest a
+    /// websocket that the embedder accepted itself (as
+    /// `wasmtime-wasi-http`'s `new_incoming_request` does for requests).
+    /// `stream` has finished its HTTP/1.1 upgrade; `upgraded` says which
+    /// end this is, the subprotocol and permessage-deflate parameters the
+    /// handshake settled ([`accept_deflate`](crate::accept_deflate)), and
+    /// any bytes read past the upgrade head. `wsbox serve` hands its
+    /// handlers their websockets with this.
+    ///
+    /// Fails when the instance has `max_websockets` connections whose TCP
+    /// is not gone yet (the error's source is the
+    /// [`ErrorCode::LimitExceeded`]), or when its resource table is full.
+    pub fn new_websocket_with<S>(
+        &mut self,
+        stream: S,
+        upgraded: Upgraded,
+    ) -> wasmtime::Result<Resource<WebSocket>>
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
         let slot = match self.ctx.take_slot() {
             Ok(slot) => slot,
-            Err(crate::HostError::Code(code)) => {
-                return Err(wasmtime::Error::msg(format!("{code:?}")))
-            }
+            Err(crate::HostError::Code(code)) => return Err(wasmtime::Error::new(code)),
             Err(crate::HostError::Trap(e)) => return Err(e),
-        };
-        let upgraded = Upgraded {
-            leftover: BytesMut::from(leftover),
-            role,
-            protocol,
-            deflate: None,
         };
         Ok(self.push(stream, upgraded, slot)?)
     }
@@ -200,16 +213,65 @@ impl WebSocketCtxView<'_> {
     }
 }
 
-/// What the upgrade settled for a connection about to start.
+/// What the upgrade settled for a connection about to start: which end it
+/// is, the subprotocol, permessage-deflate, and the bytes read past the
+/// upgrade head.
+///
+/// ```
+/// # fn f(deflate: &wsbox::DeflateConfig, offers: &[&str]) {
+/// use wsbox::{accept_deflate, Role, Upgraded};
+///
+/// let accepted = accept_deflate(deflate, offers.iter().copied());
+/// // Answer the 101 with `Sec-WebSocket-Extensions: {accepted.response}`.
+/// let upgraded = Upgraded::new(Role::Server)
+///     .with_protocol(Some("chat".into()))
+///     .with_deflate(accepted.map(|a| a.params));
+/// # drop(upgraded); }
+/// ```
 #[derive(Debug)]
-pub(crate) struct Upgraded {
-    /// Bytes read past the upgrade head.
+#[non_exhaustive]
+pub struct Upgraded {
+    /// Bytes read past the upgrade head. Default: none.
     pub leftover: BytesMut,
+    /// Which end of the connection the host is.
     pub role: Role,
-    /// The subprotocol the handshake chose.
+    /// The subprotocol the handshake chose. Default: none.
     pub protocol: Option<String>,
-    /// permessage-deflate, when negotiated.
-    pub deflate: Option<Params>,
+    /// permessage-deflate, when negotiated. Default: off.
+    pub deflate: Option<DeflateParams>,
+}
+
+impl Upgraded {
+    /// A connection of `role`, with no subprotocol, no compression and no
+    /// leftover bytes.
+    pub fn new(role: Role) -> Self {
+        Upgraded {
+            leftover: BytesMut::new(),
+            role,
+            protocol: None,
+            deflate: None,
+        }
+    }
+
+    /// With bytes read past the upgrade head, which the connection reads
+    /// first.
+    pub fn with_leftover(mut self, leftover: &[u8]) -> Self {
+        self.leftover = BytesMut::from(leftover);
+        self
+    }
+
+    /// With the subprotocol the handshake chose.
+    pub fn with_protocol(mut self, protocol: Option<String>) -> Self {
+        self.protocol = protocol;
+        self
+    }
+
+    /// With the permessage-deflate parameters the handshake settled
+    /// (`None`: uncompressed).
+    pub fn with_deflate(mut self, deflate: Option<DeflateParams>) -> Self {
+        self.deflate = deflate;
+        self
+    }
 }
 
 /// What the host functions borrow from the store: the websocket state and

@@ -1,4 +1,4 @@
-//! An embedder serves WebSockets through the embedding API beside wasi:http: the example `host/examples/http_and_websockets.rs` answers an upgrade with hyper, hands the connection to a fresh `http-bridge` instance (wasi:cli, wasi:http and wsbox:websocket in one store and one Linker), whose HTTP GETs reach a real local server where the embedder allows them, and the guest answers the client's close.
+//! An embedder serves WebSockets through the embedding API beside wasi:http: the example `host/examples/http_and_websockets.rs` answers an upgrade with hyper, hands the connection to a fresh `http-bridge` instance (wasi:cli, wasi:http and wsbox:websocket in one store and one Linker), whose HTTP GETs reach a real local server where the embedder allows them, and the guest answers the client's close; a client that offers permessage-deflate gets it through the public path (`accept_deflate`, `handshake::accept_headers`, `new_websocket_with`): its compressed message arrives inflated and long answers go out compressed.
 
 #[allow(dead_code)] // the example's `main` is not used here
 #[path = "../../host/examples/http_and_websockets.rs"]
@@ -10,11 +10,13 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpListener;
 use tungstenite::client::IntoClientRequest;
 use tungstenite::protocol::frame::coding::CloseCode;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::Message;
+use wsbox_tests::raw;
 use wsbox_tests::{connect, guest, http_get, next_message, read_until_close, send, within};
 
 /// A local HTTP server: `/bytes/N` answers 200 with N bytes, anything else
@@ -192,4 +194,37 @@ async fn a_request_without_upgrade_gets_426() {
         "{answer}"
     );
     assert_eq!(origin.requests.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_client_that_offers_permessage_deflate_gets_it() {
+    let origin = origin().await;
+    let port = embedder(&[&origin]).await;
+    let offer = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+    let (mut tcp, head) = raw::connect_with(port, "/", offer).await;
+    let head = head.to_ascii_lowercase();
+    assert!(
+        head.contains("sec-websocket-extensions: permessage-deflate\r\n"),
+        "{head}"
+    );
+    // Past the 1 KiB threshold both ways: the guest's answer quotes it.
+    let text = "x".repeat(2000);
+    let frame = raw::frame(0xc1, &raw::compress(text.as_bytes()), Some([1, 2, 3, 4]));
+    within("sending a compressed frame", tcp.write_all(&frame))
+        .await
+        .unwrap();
+    let mut buf = Vec::new();
+    let answer = raw::read_frame(&mut tcp, &mut buf)
+        .await
+        .expect("an answer");
+    assert_eq!(answer.opcode(), 1);
+    assert!(answer.rsv1(), "a 2 KB answer goes out compressed");
+    let answer = String::from_utf8(raw::inflate(&answer.payload)).unwrap();
+    assert_eq!(
+        answer,
+        format!(
+            "error: {text:?} is not a URL this bridge fetches: \
+             send one that starts with http:// or https://"
+        )
+    );
 }

@@ -82,6 +82,8 @@ impl Inflater {
     /// memory and can stop at its size limit (see [`Self::message_len`])
     /// before inflating more. Call again while the step is `OutputFull`,
     /// with `input[consumed..]`. `out` must not be empty.
+    // Long: one loop over zlib's steps whose exits (output full, message
+    // end, stream error) share its state; split, they would pass it around.
     pub fn inflate(
         &mut self,
         input: &[u8],

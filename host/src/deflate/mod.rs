@@ -26,4 +26,4 @@ mod reference;
 pub use compress::Compressor;
 pub use config::DeflateConfig;
 pub use inflate::{Inflater, Step};
-pub use negotiate::{accept, check_answer, offer, Params, StreamParams};
+pub use negotiate::{accept, check_answer, offer, Accepted, Params, StreamParams};

@@ -251,6 +251,8 @@ pub fn check_answer<'a>(
     check(offer.as_ref(), answers)
 }
 
+// Long: RFC 7692 section 7's rules for a client checking the answer, one
+// after the other in the RFC's order.
 fn check<'a>(
     offer: Option<&Parameters>,
     answers: impl IntoIterator<Item = &'a str>,

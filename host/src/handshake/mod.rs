@@ -2,6 +2,9 @@
 //! head, the header rules a guest's or handler's extra headers must keep,
 //! and writing `name: value` lines. `client` builds the request and checks
 //! the 101 answer; `server` parses the request and builds the answers.
+//! An embedder that answers upgrades with its own HTTP server uses
+//! [`accept_headers`] for its 101 and [`check_headers`] for a handler's
+//! headers, so that both servers keep the same rules.
 //!
 //! Heads are parsed with `httparse` and written by hand: they are a few
 //! lines, and the server's accept-to-handler latency is measured by the
@@ -9,6 +12,8 @@
 
 pub(crate) mod client;
 pub(crate) mod server;
+
+pub use server::accept_headers;
 
 use crate::bindings::types::ErrorCode;
 use bytes::BytesMut;
@@ -40,7 +45,7 @@ const RESERVED_PREFIXES: [&str; 2] = ["sec-websocket-", "proxy-"];
 /// answer, may carry: the sum of `name: value\r\n` over its headers. It
 /// keeps the whole handshake head well under the 16 KiB that servers
 /// (and this host, reading a head) commonly accept.
-pub(crate) const MAX_HEADER_BYTES: usize = 8 * 1024;
+pub const MAX_HEADER_BYTES: usize = 8 * 1024;
 
 /// The longest HTTP head the host reads, in either role.
 pub(crate) const MAX_HEAD: usize = 16 * 1024;
@@ -62,6 +67,14 @@ pub(crate) enum HeadError {
 pub(crate) async fn read_head<R: AsyncRead + Unpin>(
     io: &mut R,
 ) -> Result<(BytesMut, BytesMut), HeadError> {
+    read_head_within(io, MAX_HEAD).await
+}
+
+/// [`read_head`] with a bound of `max` bytes instead of [`MAX_HEAD`].
+pub(crate) async fn read_head_within<R: AsyncRead + Unpin>(
+    io: &mut R,
+    max: usize,
+) -> Result<(BytesMut, BytesMut), HeadError> {
     let mut buf = BytesMut::with_capacity(1024);
     let mut searched = 0;
     loop {
@@ -70,7 +83,7 @@ pub(crate) async fn read_head<R: AsyncRead + Unpin>(
             return Ok((head, buf));
         }
         searched = buf.len().saturating_sub(3);
-        if buf.len() >= MAX_HEAD {
+        if buf.len() >= max {
             return Err(HeadError::TooLarge);
         }
         match io.read_buf(&mut buf).await {
@@ -96,7 +109,9 @@ pub(crate) fn is_token(s: &str) -> bool {
 /// Checks extra handshake headers (of a request or of a 101 answer)
 /// against RFC 9110: token names, none of the reserved ones, no control
 /// character but HTAB in a value, and at most [`MAX_HEADER_BYTES`] in all.
-pub(crate) fn check_headers(headers: &[(String, String)]) -> Result<(), ErrorCode> {
+/// An embedder answering upgrades itself checks its handler's headers with
+/// it (or lets [`accept_headers`] do so).
+pub fn check_headers(headers: &[(String, String)]) -> Result<(), ErrorCode> {
     let mut total: usize = 0;
     for (name, value) in headers {
         let lower = name.to_ascii_lowercase();

@@ -157,31 +157,61 @@ pub(crate) fn switching_protocols(
     options: &AcceptOptions,
     extensions: Option<&str>,
 ) -> Result<String, String> {
-    let accept = tungstenite::handshake::derive_accept_key(upgrade.key.as_bytes());
+    let headers = accept_headers(
+        &upgrade.key,
+        &upgrade.protocols,
+        options.protocol.as_deref(),
+        extensions,
+        &options.headers,
+    )?;
     let mut answer = String::from("HTTP/1.1 101 Switching Protocols\r\n");
-    write_header(&mut answer, "Upgrade", "websocket");
-    write_header(&mut answer, "Connection", "Upgrade");
-    write_header(&mut answer, "Sec-WebSocket-Accept", &accept);
-    if let Some(protocol) = &options.protocol {
-        if !upgrade.protocols.contains(protocol) {
-            return Err(format!(
-                "it chose subprotocol {protocol:?}, which the client did not offer (offered: {:?})",
-                upgrade.protocols
-            ));
-        }
-        write_header(&mut answer, "Sec-WebSocket-Protocol", protocol);
-    }
-    if let Some(extensions) = extensions {
-        write_header(&mut answer, "Sec-WebSocket-Extensions", extensions);
-    }
-    check_headers(&options.headers).map_err(|e| match e {
-        crate::bindings::types::ErrorCode::InvalidParameter(why) => why,
-        other => format!("{other:?}"),
-    })?;
-    for (name, value) in &options.headers {
+    for (name, value) in &headers {
         write_header(&mut answer, name, value);
     }
     answer.push_str("\r\n");
+    Ok(answer)
+}
+
+/// The headers of the `101 Switching Protocols` answer to an upgrade
+/// request whose `Sec-WebSocket-Key` is `key` and which offered the
+/// subprotocols `offered`: `Upgrade`, `Connection`, `Sec-WebSocket-Accept`,
+/// the chosen `protocol` (one of `offered`), the accepted `extensions` (the
+/// `response` of [`accept_deflate`](crate::accept_deflate)), then the
+/// handler's `headers`, which must pass [`check_headers`]. Or why they
+/// cannot be sent. `wsbox serve` answers with these; an embedder that
+/// answers upgrades with its own HTTP server (hyper) sets them on its 101.
+pub fn accept_headers(
+    key: &str,
+    offered: &[String],
+    protocol: Option<&str>,
+    extensions: Option<&str>,
+    headers: &[(String, String)],
+) -> Result<Vec<(String, String)>, String> {
+    let accept = tungstenite::handshake::derive_accept_key(key.trim().as_bytes());
+    let mut answer = vec![
+        ("Upgrade".to_string(), "websocket".to_string()),
+        ("Connection".to_string(), "Upgrade".to_string()),
+        ("Sec-WebSocket-Accept".to_string(), accept),
+    ];
+    if let Some(protocol) = protocol {
+        if !offered.iter().any(|p| p == protocol) {
+            return Err(format!(
+                "it chose subprotocol {protocol:?}, which the client did not offer (offered: {offered:?})"
+            ));
+        }
+        answer.push(("Sec-WebSocket-Protocol".to_string(), protocol.to_string()));
+    }
+    if let Some(extensions) = extensions {
+        answer.push((
+            "Sec-WebSocket-Extensions".to_string(),
+            extensions.to_string(),
+        ));
+    }
+    check_headers(headers).map_err(|e| match e {
+        crate::bindings::types::ErrorCode::InvalidParameter(why) => why,
+        other => format!("{other:?}"),
+    })?;
+    answer.extend(headers.iter().cloned());
     Ok(answer)
 }
 

@@ -294,10 +294,7 @@ async fn handle<S>(
     } = accepting;
     let mut view = store.data_mut().websocket();
     let pushed = view
-        .ctx
-        .take_slot()
-        .map_err(|_| wasmtime::Error::msg("no websocket slot"))
-        .and_then(|slot| Ok(view.push(stream, upgraded, slot)?))
+        .new_websocket_with(stream, upgraded)
         .and_then(|resource| Ok((view.table.get(&resource)?.link(), resource)));
     let (link, resource) = match pushed {
         Ok(pushed) => pushed,

@@ -1,7 +1,7 @@
 //! The `--metrics` listener: `/metrics`, `/healthz` and `/readyz` over a minimal HTTP/1.1 server.
 //!
 //! One request per connection, answered with `Connection: close`. The
-//! request head is read with `httparse`, at most [`MAX_REQUEST`] bytes, and
+//! request head is read with the upgrade's head reader and `httparse`, at most [`MAX_REQUEST`] bytes, and
 //! the whole exchange has [`REQUEST_TIMEOUT`]; at most [`MAX_CLIENTS`]
 //! connections are served at once, and the ones past it are closed at once.
 //!
@@ -12,6 +12,7 @@
 //! - anything else: 404, or 405 for a method other than GET and HEAD.
 
 use super::metrics::{Metrics, CONTENT_TYPE};
+use crate::handshake::{self, write_header, HeadError};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -108,37 +109,28 @@ struct Request {
 /// The request, `None` if the client closed first, or the status to
 /// refuse it with.
 async fn read_request(tcp: &mut TcpStream) -> Result<Option<Request>, u16> {
-    let mut buf = Vec::with_capacity(512);
-    loop {
-        let mut headers = [httparse::EMPTY_HEADER; 32];
-        let mut request = httparse::Request::new(&mut headers);
-        match request.parse(&buf) {
-            Ok(httparse::Status::Complete(_)) => {
-                return Ok(Some(Request {
-                    method: request.method.unwrap_or_default().to_string(),
-                    path: request.path.unwrap_or_default().to_string(),
-                }))
-            }
-            Ok(httparse::Status::Partial) => {}
-            Err(httparse::Error::TooManyHeaders) => return Err(431),
-            Err(_) => return Err(400),
-        }
-        if buf.len() >= MAX_REQUEST {
-            return Err(431);
-        }
-        let mut chunk = [0u8; 1024];
-        let room = (MAX_REQUEST - buf.len()).min(chunk.len());
-        match tcp.read(&mut chunk[..room]).await {
-            Ok(0) | Err(_) => return Ok(None),
-            Ok(n) => buf.extend_from_slice(&chunk[..n]),
-        }
+    let head = match handshake::read_head_within(tcp, MAX_REQUEST).await {
+        Ok((head, _)) => head,
+        Err(HeadError::TooLarge) => return Err(431),
+        Err(HeadError::Ended | HeadError::Io(_)) => return Ok(None),
+    };
+    let mut headers = [httparse::EMPTY_HEADER; 32];
+    let mut request = httparse::Request::new(&mut headers);
+    match request.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => Ok(Some(Request {
+            method: request.method.unwrap_or_default().to_string(),
+            path: request.path.unwrap_or_default().to_string(),
+        })),
+        Err(httparse::Error::TooManyHeaders) => Err(431),
+        Ok(httparse::Status::Partial) | Err(_) => Err(400),
     }
 }
 
 struct Answer {
     status: u16,
     content_type: &'static str,
-    extra: &'static str,
+    /// One header besides the ones every answer has.
+    extra: Option<(&'static str, &'static str)>,
     body: String,
     head_only: bool,
 }
@@ -148,22 +140,23 @@ impl Answer {
         Answer {
             status,
             content_type: "text/plain; charset=utf-8",
-            extra: "",
+            extra: None,
             body: format!("{body}\n"),
             head_only: false,
         }
     }
 
     fn bytes(&self) -> Vec<u8> {
-        let mut out = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nCache-Control: no-store\r\nConnection: close\r\n{}\r\n",
-            self.status,
-            status_text(self.status),
-            self.content_type,
-            self.body.len(),
-            self.extra,
-        )
-        .into_bytes();
+        let mut head = format!("HTTP/1.1 {} {}\r\n", self.status, status_text(self.status));
+        write_header(&mut head, "Content-Type", self.content_type);
+        write_header(&mut head, "Content-Length", &self.body.len().to_string());
+        write_header(&mut head, "Cache-Control", "no-store");
+        write_header(&mut head, "Connection", "close");
+        if let Some((name, value)) = self.extra {
+            write_header(&mut head, name, value);
+        }
+        head.push_str("\r\n");
+        let mut out = head.into_bytes();
         if !self.head_only {
             out.extend_from_slice(self.body.as_bytes());
         }
@@ -187,7 +180,7 @@ fn answer(request: &Request, metrics: &Metrics, ready: &Readiness) -> Answer {
     let head_only = request.method == "HEAD";
     if request.method != "GET" && !head_only {
         let mut answer = Answer::text(405, "Method Not Allowed: use GET");
-        answer.extra = "Allow: GET, HEAD\r\n";
+        answer.extra = Some(("Allow", "GET, HEAD"));
         return answer;
     }
     let path = request.path.split(['?', '#']).next().unwrap_or_default();
@@ -195,7 +188,7 @@ fn answer(request: &Request, metrics: &Metrics, ready: &Readiness) -> Answer {
         "/metrics" => Answer {
             status: 200,
             content_type: CONTENT_TYPE,
-            extra: "",
+            extra: None,
             body: metrics.encode(),
             head_only: false,
         },

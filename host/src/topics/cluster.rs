@@ -55,11 +55,16 @@ pub struct ClusterConfig {
     pub prefix: String,
 }
 
+impl ClusterConfig {
+    /// The default subject prefix (`--cluster-prefix`).
+    pub const DEFAULT_PREFIX: &'static str = "wsbox";
+}
+
 impl Default for ClusterConfig {
     fn default() -> Self {
         ClusterConfig {
             servers: Vec::new(),
-            prefix: "wsbox".into(),
+            prefix: Self::DEFAULT_PREFIX.into(),
         }
     }
 }

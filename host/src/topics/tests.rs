@@ -1,6 +1,8 @@
 //! Unit tests of the in-process broker: names, frames, ordering, `except`,
 //! budgets, the per-instance limit and leaving.
 
+// Long: the broker's unit tests together, mostly tables of cases; one module's tests in one file.
+
 use super::*;
 use crate::bindings::types::{ErrorCode, Message};
 use crate::config::{Config, Limits};

@@ -1,5 +1,7 @@
 //! Unit tests of permessage-deflate negotiation: the server's choice, the client's check, and property tests.
 
+// Long: tables of offers and answers, and the property tests, of one module in one file.
+
 use super::*;
 use proptest::prelude::*;
 
