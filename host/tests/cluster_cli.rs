@@ -116,9 +116,27 @@ async fn members_on_separate_serve_processes_chat_through_nats_exactly_once() {
     let nodes = chat_nodes(&nats, 3);
     let lobby = subject("room/lobby");
 
+    // Ann's join is announced while no other node has a member: a witness
+    // on NATS sees the announcement go through the server, so it cannot
+    // reach a member who joins later.
+    let witness = within("a witness to connect", async_nats::connect(nats.url()))
+        .await
+        .unwrap();
+    let mut witnessing = within(
+        "the witness's subscription",
+        witness.subscribe(lobby.clone()),
+    )
+    .await
+    .unwrap();
+    nats.wait_subscriptions("wsbox.", &[&lobby]).await;
+    let mut ann = Member::join(nodes[0].port, "ann").await;
+    let announced = within("ann's announcement on NATS", witnessing.next())
+        .await
+        .expect("the witness's subscription is open");
+    assert_eq!(&announced.payload[..], b"* ann joined");
+    drop(witnessing);
     // Each node subscribes on NATS with its first member: waiting for the
     // subscription means a later join's announcement reaches it.
-    let mut ann = Member::join(nodes[0].port, "ann").await;
     nats.wait_subscriptions("wsbox.", &[&lobby]).await;
     let mut bob = Member::join(nodes[1].port, "bob").await;
     assert_eq!(ann.next_text().await, "* bob joined");
