@@ -225,26 +225,39 @@ pub async fn bursts(
     count: usize,
 ) -> Duration {
     let start = Instant::now();
-    let sender = publisher.name.clone();
     for burst in (0..count).collect::<Vec<_>>().chunks(BURST) {
-        for &k in burst {
-            publisher.say(&bulk(run, k)).await;
-        }
-        join_all(readers.iter_mut().map(|client| {
-            let sender = &sender;
-            async move {
-                for &k in burst {
-                    let got = client.next_text().await;
-                    assert!(
-                        got == format!("{sender}: {}", bulk(run, k)),
-                        "{}: message {k} of {run} is {:?}",
-                        client.name,
-                        &got[..got.len().min(40)]
-                    );
-                }
-            }
-        }))
-        .await;
+        self::burst(publisher, readers, run, burst).await;
     }
+    start.elapsed()
+}
+
+/// One burst of [`bursts`]: `publisher` sends the [`bulk`] messages `ks` of
+/// `run`, and every one of `readers` reads them. Gives how long it took.
+pub async fn burst(
+    publisher: &mut ChatClient,
+    readers: &mut [ChatClient],
+    run: &str,
+    ks: &[usize],
+) -> Duration {
+    let start = Instant::now();
+    let sender = publisher.name.clone();
+    for &k in ks {
+        publisher.say(&bulk(run, k)).await;
+    }
+    join_all(readers.iter_mut().map(|client| {
+        let sender = &sender;
+        async move {
+            for &k in ks {
+                let got = client.next_text().await;
+                assert!(
+                    got == format!("{sender}: {}", bulk(run, k)),
+                    "{}: message {k} of {run} is {:?}",
+                    client.name,
+                    &got[..got.len().min(40)]
+                );
+            }
+        }
+    }))
+    .await;
     start.elapsed()
 }

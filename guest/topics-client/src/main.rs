@@ -23,6 +23,16 @@
 //!   echo server) and joins `limit/0`, `limit/1`, ... until an error, then
 //!   prints what joining again, leaving, an invalid name and a closed
 //!   websocket give, one line each (run it with `--max-topics 5`).
+//! - `topics-client both URL TOPIC N`: connects to URL, opens a
+//!   subscription to TOPIC and publishes `ready` to `TOPIC/ready`. Then one
+//!   `poll_any` over the websocket and the subscription together takes N
+//!   messages from whichever is ready, printing each as `socket: TEXT` or
+//!   `topic: TEXT`. Then it reads the subscription with `messages()`,
+//!   printing `messages: TEXT`; after a message `pause` it waits for one
+//!   message from the server first. The error that ends `messages()` is
+//!   printed as `messages: ERROR`, its end as `messages ended`. Every line
+//!   is also sent to the server, which can wait for it; at the end the
+//!   guest closes with 1000.
 
 use std::process::ExitCode;
 
@@ -49,9 +59,13 @@ fn run() -> Result<(), String> {
         ["join", url, topic] => join(url, topic),
         ["join-then", then, url, topic] => join_then(then, url, topic),
         ["limit", url] => limit(url),
+        ["both", url, topic, count] => {
+            let count: usize = count.parse().map_err(|_| "N must be a number")?;
+            both(url, topic, count)
+        }
         _ => Err(
             "usage: topics-client relay TOPIC N | checks | join URL TOPIC \
-                  | join-then trap|drop URL TOPIC | limit URL"
+                  | join-then trap|drop URL TOPIC | limit URL | both URL TOPIC N"
                 .into(),
         ),
     }
@@ -209,4 +223,42 @@ fn limit(url: &str) -> Result<(), String> {
         .map_err(|e| format!("close: {e}"))?;
     println!("join after close: {}", describe(ws.join("limit/late")));
     Ok(())
+}
+
+fn both(url: &str, topic: &str, count: usize) -> Result<(), String> {
+    let ws = WebSocket::connect(url).map_err(|e| format!("connect: {e}"))?;
+    let subscription = Subscription::open(topic).map_err(|e| format!("open: {e}"))?;
+    publish(&format!("{topic}/ready"), &Message::Text("ready".into()))
+        .map_err(|e| format!("publish: {e}"))?;
+    let report = |line: String| {
+        println!("{line}");
+        ws.send_text(&line).map_err(|e| format!("send: {e}"))
+    };
+    let mut received = 0;
+    while received < count {
+        for ready in poll_any(&[&ws as &dyn Waitable, &subscription]) {
+            let line = match ready {
+                0 => match ws.receive() {
+                    Ok(Incoming::Message(message)) => format!("socket: {}", show(Ok(message))),
+                    other => return Err(format!("expected a message, got {other:?}")),
+                },
+                _ => format!("topic: {}", show(subscription.receive())),
+            };
+            report(line)?;
+            received += 1;
+        }
+    }
+    for message in subscription.messages() {
+        let pause = matches!(&message, Ok(Message::Text(text)) if text == "pause");
+        report(format!("messages: {}", show(message)))?;
+        if pause {
+            match ws.receive() {
+                Ok(Incoming::Message(_)) => {}
+                other => return Err(format!("expected a message, got {other:?}")),
+            }
+        }
+    }
+    report("messages ended".into())?;
+    ws.close(CloseCode::Normal, "")
+        .map_err(|e| format!("close: {e}"))
 }
