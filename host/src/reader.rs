@@ -171,7 +171,8 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         }
         // Nothing the peer sends after its close frame or a violation
         // matters. Read until it ends TCP; the driver bounds how long.
-        let mut sink = [0u8; 4096];
+        // On the heap: an array here would sit in every reader's state.
+        let mut sink = vec![0u8; 4096];
         while matches!(self.io.read(&mut sink).await, Ok(n) if n > 0) {}
         self.link.event(Event::Ended(Failure::Ended));
     }

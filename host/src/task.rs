@@ -19,20 +19,29 @@ pub fn panics() -> u64 {
 
 /// Runs `future` to its end, catching a panic: `None` then, after it was
 /// logged (naming `what`) and counted in [`panics`].
-pub async fn supervised<F: Future>(what: &'static str, future: F) -> Option<F::Output> {
-    match AssertUnwindSafe(future).catch_unwind().await {
-        Ok(output) => Some(output),
-        Err(panic) => {
-            PANICS.fetch_add(1, Ordering::Relaxed);
-            let message = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "(no message)".into());
-            tracing::error!("wsbox bug: the {what} task panicked: {message}");
-            None
-        }
-    }
+///
+/// A combinator rather than an `async fn`: an `async fn` would hold
+/// `future` twice in its state (as its argument and as the awaited value),
+/// which doubles the memory of every connection's tasks.
+pub fn supervised<F: Future>(
+    what: &'static str,
+    future: F,
+) -> impl Future<Output = Option<F::Output>> {
+    AssertUnwindSafe(future)
+        .catch_unwind()
+        .map(move |ended| match ended {
+            Ok(output) => Some(output),
+            Err(panic) => {
+                PANICS.fetch_add(1, Ordering::Relaxed);
+                let message = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "(no message)".into());
+                tracing::error!("wsbox bug: the {what} task panicked: {message}");
+                None
+            }
+        })
 }
 
 /// Spawns `future` on the current runtime, [`supervised`].

@@ -80,7 +80,8 @@ pub(crate) async fn run(server: Arc<Inner>, accepted: Accepted, stopped: watch::
         return serve(server, tcp, peer, stopped).await;
     };
     match tokio::time::timeout_at(peer.deadline, acceptor.accept(tcp)).await {
-        Ok(Ok(tls)) => serve(server, tls, peer, stopped).await,
+        // Boxed, so that plain connections' state is not sized for TLS.
+        Ok(Ok(tls)) => Box::pin(serve(server, tls, peer, stopped)).await,
         Ok(Err(e)) => {
             server.metrics.handshake_failed(HandshakeFailure::Tls);
             tracing::debug!(%remote, "the TLS handshake failed: {e}");
@@ -119,7 +120,9 @@ where
             Refusal::new(503, "Too many connections; try again later.\n").with("Retry-After", "1");
         return respond(&server, &mut stream, busy).await;
     };
-    let accepting = match decide(&server, &route, &upgrade, remote).await {
+    // Boxed: instantiating takes more state than the connection keeps
+    // for its life, and only until the 101.
+    let accepting = match Box::pin(decide(&server, &route, &upgrade, remote)).await {
         Ok(accepting) => accepting,
         Err(refusal) => return respond(&server, &mut stream, refusal).await,
     };
