@@ -21,8 +21,10 @@ use crate::sink::apply_mask;
 use crate::utf8::Utf8Stream;
 use bytes::{Buf, BufMut, BytesMut};
 use std::io::Cursor;
+use std::pin::Pin;
 use std::sync::Arc;
-use tokio::io::{AsyncRead, AsyncReadExt};
+use std::task::Poll;
+use tokio::io::{AsyncRead, AsyncReadExt, ReadBuf};
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tungstenite::protocol::frame::coding::{Control as ControlOp, Data as DataOp, OpCode};
 use tungstenite::protocol::frame::FrameHeader;
@@ -488,11 +490,18 @@ impl<R: AsyncRead + Unpin> Reader<R> {
         Ok(payload)
     }
 
-    /// Reads at least one more byte, reserving room for `want`.
+    /// Reads at least one more byte, reserving room for `want`. With
+    /// nothing buffered, the read waits holding no buffer of its own.
     async fn fill(&mut self, want: usize) -> Result<(), Stop> {
-        self.buf
-            .reserve(want.clamp(READ_CHUNK, self.piece.max(READ_CHUNK)));
-        match self.io.read_buf(&mut self.buf).await {
+        let read = if self.buf.is_empty() {
+            self.buf = BytesMut::new();
+            self.read_idle().await
+        } else {
+            self.buf
+                .reserve(want.clamp(READ_CHUNK, self.piece.max(READ_CHUNK)));
+            self.io.read_buf(&mut self.buf).await
+        };
+        match read {
             Ok(0) => Err(Stop::Ended(Failure::Ended)),
             Ok(_) => {
                 self.link.heard();
@@ -500,6 +509,31 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             }
             Err(e) => Err(Stop::Ended(read_failure(e))),
         }
+    }
+
+    /// Reads into the thread's scratch buffer and keeps a copy of what
+    /// came: an idle connection, which waits here, then holds no read
+    /// buffer. The scratch is borrowed only inside one poll.
+    async fn read_idle(&mut self) -> std::io::Result<usize> {
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+                std::cell::RefCell::new(vec![0; READ_CHUNK].into_boxed_slice());
+        }
+        let (io, buf) = (&mut self.io, &mut self.buf);
+        std::future::poll_fn(|cx| {
+            SCRATCH.with_borrow_mut(|scratch| {
+                let mut read = ReadBuf::new(scratch);
+                match Pin::new(&mut *io).poll_read(cx, &mut read) {
+                    Poll::Ready(Ok(())) => {
+                        buf.extend_from_slice(read.filled());
+                        Poll::Ready(Ok(read.filled().len()))
+                    }
+                    Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                    Poll::Pending => Poll::Pending,
+                }
+            })
+        })
+        .await
     }
 }
 
