@@ -1,4 +1,4 @@
-//! `wsbox serve --config` as a process: `--check` validates a manifest (compiling its components) and exits; SIGHUP and `--watch` reload it without dropping connections: a connection opened before keeps the old handler, one opened after gets the new one, and a broken new component is refused in one line while the old one stays.
+//! `wsbox serve --config` as a process: `--check` validates a manifest (compiling its components) and exits; SIGHUP and `--watch` reload it without dropping connections: a connection opened before keeps the old handler, one opened after gets the new one, and a broken new component is refused in one line while the old one stays; a reload that changes the routes serves the new path and 404s the removed one.
 
 mod support;
 
@@ -191,4 +191,55 @@ fn check_validates_the_manifest_and_its_components() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("in each [[route]]"), "{stderr}");
+}
+
+/// A reload that changes the routes: the new path is served, the removed
+/// one gets 404, and a connection opened before on the removed route goes
+/// on with its handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_adds_and_removes_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    install("echo", &dir.path().join("echo.wasm"));
+    install("close-reporter", &dir.path().join("reporter.wasm"));
+    let manifest = dir.path().join("wsbox.toml");
+    let write_manifest = |route: &str, component: &str| {
+        let aside = manifest.with_extension("partial");
+        std::fs::write(
+            &aside,
+            format!(
+                "listen = \"127.0.0.1:0\"\n\n[[route]]\npath = \"{route}\"\ncomponent = \
+                 \"{component}\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::rename(&aside, &manifest).unwrap();
+    };
+    write_manifest("/old", "echo.wasm");
+    let serving = serve(&args(&["serve", "--config"], &manifest));
+    let mut before = connect(&format!("{}/old", serving.url)).await;
+    within("the first echo", before.send(Message::text("first")))
+        .await
+        .unwrap();
+    let echo = within("the first echo", before.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(echo, Message::text("first"));
+
+    write_manifest("/new", "reporter.wasm");
+    let line = reload_with(&serving, &|s| s.signal("-HUP"), "reloaded").await;
+    assert!(line.contains("SIGHUP"), "{line}");
+
+    let mut new = connect(&format!("{}/new", serving.url)).await;
+    assert_eq!(echo_then_close(&mut new, "new").await, Some(4000));
+    let refused = within(
+        "the upgrade on the removed route",
+        tokio_tungstenite::connect_async(format!("{}/old", serving.url)),
+    )
+    .await;
+    match refused {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 404),
+        other => panic!("the removed route was not refused with 404: {other:?}"),
+    }
+    assert_eq!(echo_then_close(&mut before, "old").await, Some(1000));
 }
