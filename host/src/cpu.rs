@@ -132,7 +132,12 @@ impl CpuMeter {
     }
 
     fn poll_started(&self) {
-        let start = if self.in_host.load(Ordering::Relaxed) && self.budget.is_none() {
+        // The poll that resumes after the epoch callback's yield is inside a
+        // libcall, not a host call: guest code runs in it, so it reads the
+        // clock.
+        let resumes_host_call =
+            self.in_host.load(Ordering::Relaxed) && !self.libcall.load(Ordering::Relaxed);
+        let start = if resumes_host_call && self.budget.is_none() {
             UNREAD
         } else {
             thread_cpu_nanos()
@@ -314,6 +319,9 @@ mod tests {
         let meter = CpuMeter::new(Duration::from_millis(40), None);
         meter.poll_started();
         meter.on_call(CallHook::CallingWasm);
+        // That poll started outside guest code and read no clock: the
+        // stretch counts from the first tick.
+        assert!(!tick(&meter));
         spin(Duration::from_millis(15));
         assert!(!tick(&meter));
         spin(Duration::from_millis(15));
