@@ -1,4 +1,4 @@
-//! `wsbox serve --config` as a process: `--check` validates a manifest (compiling its components) and exits; SIGHUP and `--watch` reload it without dropping connections: a connection opened before keeps the old handler, one opened after gets the new one, and a broken new component is refused in one line while the old one stays.
+//! `wsbox serve --config` as a process: `--check` validates a manifest (compiling its components) and exits; SIGHUP and `--watch` reload it without dropping connections: a connection opened before keeps the old handler, one opened after gets the new one, and a broken new component is refused in one line while the old one stays; a reload that changes the routes serves the new path and 404s the removed one; a component that compiles but cannot be instantiated is refused by `--check` and by a reload.
 
 mod support;
 
@@ -191,4 +191,152 @@ fn check_validates_the_manifest_and_its_components() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("in each [[route]]"), "{stderr}");
+}
+
+/// A reload that changes the routes: the new path is served, the removed
+/// one gets 404, and a connection opened before on the removed route goes
+/// on with its handler.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_adds_and_removes_routes() {
+    let dir = tempfile::tempdir().unwrap();
+    install("echo", &dir.path().join("echo.wasm"));
+    install("close-reporter", &dir.path().join("reporter.wasm"));
+    let manifest = dir.path().join("wsbox.toml");
+    let write_manifest = |route: &str, component: &str| {
+        let aside = manifest.with_extension("partial");
+        std::fs::write(
+            &aside,
+            format!(
+                "listen = \"127.0.0.1:0\"\n\n[[route]]\npath = \"{route}\"\ncomponent = \
+                 \"{component}\"\n"
+            ),
+        )
+        .unwrap();
+        std::fs::rename(&aside, &manifest).unwrap();
+    };
+    write_manifest("/old", "echo.wasm");
+    let serving = serve(&args(&["serve", "--config"], &manifest));
+    let mut before = connect(&format!("{}/old", serving.url)).await;
+    within("the first echo", before.send(Message::text("first")))
+        .await
+        .unwrap();
+    let echo = within("the first echo", before.next())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(echo, Message::text("first"));
+
+    write_manifest("/new", "reporter.wasm");
+    let line = reload_with(&serving, &|s| s.signal("-HUP"), "reloaded").await;
+    assert!(line.contains("SIGHUP"), "{line}");
+
+    let mut new = connect(&format!("{}/new", serving.url)).await;
+    assert_eq!(echo_then_close(&mut new, "new").await, Some(4000));
+    let refused = within(
+        "the upgrade on the removed route",
+        tokio_tungstenite::connect_async(format!("{}/old", serving.url)),
+    )
+    .await;
+    match refused {
+        Err(tungstenite::Error::Http(response)) => assert_eq!(response.status(), 404),
+        other => panic!("the removed route was not refused with 404: {other:?}"),
+    }
+    assert_eq!(echo_then_close(&mut before, "old").await, Some(1000));
+}
+
+/// Writes to `to` a copy of sample guest `name` that compiles and links
+/// but cannot be instantiated: the first data segment of its main core
+/// module is moved to offset -1 (4 GiB - 1), past the end of any memory.
+/// The offset's LEB128 keeps its length, so the file stays well formed.
+fn uninstantiable(name: &str, to: &Path) {
+    fn leb(bytes: &[u8], mut at: usize) -> (u64, usize) {
+        let (mut value, mut shift) = (0u64, 0);
+        loop {
+            let byte = bytes[at];
+            at += 1;
+            value |= u64::from(byte & 0x7f) << shift;
+            shift += 7;
+            if byte < 0x80 {
+                return (value, at);
+            }
+        }
+    }
+    /// The sections of a module or component body after its 8-byte
+    /// header: (id, start of content, end).
+    fn sections(bytes: &[u8], from: usize, to: usize) -> Vec<(u8, usize, usize)> {
+        let mut found = Vec::new();
+        let mut at = from + 8;
+        while at < to {
+            let (size, start) = leb(bytes, at + 1);
+            found.push((bytes[at], start, start + size as usize));
+            at = start + size as usize;
+        }
+        found
+    }
+    let mut bytes = std::fs::read(wsbox_testbed::guest(name)).unwrap();
+    let (_, module, module_end) = sections(&bytes, 0, bytes.len())
+        .into_iter()
+        .find(|s| s.0 == 1)
+        .expect("a core module");
+    let (_, data, _) = sections(&bytes, module, module_end)
+        .into_iter()
+        .find(|s| s.0 == 11)
+        .expect("a data section");
+    let (_, at) = leb(&bytes, data); // the segment count
+    let (flags, at) = leb(&bytes, at);
+    assert_eq!(
+        (flags, bytes[at]),
+        (0, 0x41),
+        "an active segment at i32.const"
+    );
+    let (_, end) = leb(&bytes, at + 1);
+    for byte in &mut bytes[at + 1..end - 1] {
+        *byte = 0xff;
+    }
+    bytes[end - 1] = 0x7f;
+    std::fs::write(to, bytes).unwrap();
+}
+
+/// A component that compiles but cannot be instantiated is refused by
+/// `--check` (exit 2, one line naming it) and by a reload (one line; the
+/// previous version stays in service).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_component_that_cannot_be_instantiated_is_refused() {
+    let (dir, manifest, handler) = deployed();
+    let broken = dir.path().join("broken.wasm");
+    uninstantiable("close-reporter", &broken);
+
+    let check = |what: &str| {
+        output_within(
+            Command::new(env!("CARGO_BIN_EXE_wsbox"))
+                .args(["serve", "--check", "--config"])
+                .arg(&manifest),
+            what,
+        )
+    };
+    std::fs::copy(&broken, &handler).unwrap();
+    let out = check("wsbox serve --check, a component that cannot be instantiated");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cannot instantiate") && stderr.contains("handler.wasm"),
+        "{stderr}"
+    );
+
+    install("echo", &handler);
+    let serving = serve(&args(&["serve", "--config"], &manifest));
+    let url = format!("{}/v", serving.url);
+    let aside = handler.with_extension("partial");
+    std::fs::copy(&broken, &aside).unwrap();
+    std::fs::rename(&aside, &handler).unwrap();
+    let line = reload_with(&serving, &|s| s.signal("-HUP"), "refused").await;
+    assert!(
+        line.contains("cannot instantiate")
+            && line.contains("handler.wasm")
+            && line.contains("the previous version stays in service"),
+        "{line}"
+    );
+    let mut after = connect(&url).await;
+    assert_eq!(echo_then_close(&mut after, "still echo").await, Some(1000));
 }

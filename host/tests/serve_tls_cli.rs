@@ -1,4 +1,4 @@
-//! `wsbox serve --tls-cert --tls-key` as a process: it says `wss://` and serves TLS clients that trust the certificate's CA, with `--metrics` on its own listener; a bad or mismatched certificate or key is one line at start-up and exit 2.
+//! `wsbox serve --tls-cert --tls-key` as a process: it says `wss://` and serves TLS clients that trust the certificate's CA, with `--metrics` on its own listener, and so does a manifest's `[tls]` and `metrics`; a bad or mismatched certificate or key is one line at start-up and exit 2.
 
 mod support;
 
@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
 use support::{output_within, serve, within};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tungstenite::Message;
 
 /// A CA, a leaf for `localhost` it signed (chain in `server.crt`, key in
@@ -114,6 +115,12 @@ async fn it_listens_on_wss_and_serves_clients_that_trust_the_ca() {
         "{metrics}"
     );
 
+    echo_over_wss(&files, serving.port, "secure").await;
+}
+
+/// Connects to `wss://localhost:PORT/` trusting only the files' CA, and
+/// checks that `text` is echoed.
+async fn echo_over_wss(files: &Files, port: u16, text: &str) {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(files.ca.der().clone()).unwrap();
     let client = rustls::ClientConfig::builder_with_provider(Arc::new(
@@ -123,12 +130,9 @@ async fn it_listens_on_wss_and_serves_clients_that_trust_the_ca() {
     .unwrap()
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let tcp = within(
-        "TCP",
-        tokio::net::TcpStream::connect(("127.0.0.1", serving.port)),
-    )
-    .await
-    .unwrap();
+    let tcp = within("TCP", tokio::net::TcpStream::connect(("127.0.0.1", port)))
+        .await
+        .unwrap();
     let tls = within(
         "TLS",
         tokio_rustls::TlsConnector::from(Arc::new(client))
@@ -136,13 +140,90 @@ async fn it_listens_on_wss_and_serves_clients_that_trust_the_ca() {
     )
     .await
     .unwrap();
-    let url = format!("wss://localhost:{}/", serving.port);
+    let url = format!("wss://localhost:{port}/");
     let (mut ws, _) = within("the upgrade", tokio_tungstenite::client_async(url, tls))
         .await
         .unwrap();
-    within("the send", ws.send(Message::text("secure")))
+    within("the send", ws.send(Message::text(text)))
         .await
         .unwrap();
     let echo = within("the echo", ws.next()).await.unwrap().unwrap();
-    assert_eq!(echo, Message::text("secure"));
+    assert_eq!(echo, Message::text(text));
+}
+
+/// The body of `GET /metrics` from `address` (`HOST:PORT`).
+async fn scrape(address: &str) -> String {
+    let mut tcp = within(
+        "the metrics listener",
+        tokio::net::TcpStream::connect(address),
+    )
+    .await
+    .unwrap();
+    let request = format!("GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n");
+    within("the metrics request", tcp.write_all(request.as_bytes()))
+        .await
+        .unwrap();
+    let mut response = String::new();
+    within("the metrics", tcp.read_to_string(&mut response))
+        .await
+        .unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
+}
+
+/// The value of the sample `name` (with its labels) in a metrics text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .map(|value| value.parse().unwrap())
+}
+
+/// A manifest's `[tls]` and `metrics` keys are served as the flags are:
+/// `wss://` with the PEM files named relative to the manifest, and
+/// `/metrics` on the address given (port 0: the one bound, as the
+/// `metrics on` line says), counting the `wss://` upgrade.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_manifest_serves_its_tls_and_metrics() {
+    let files = Files::new();
+    std::fs::copy(wsbox_testbed::guest("echo"), files.path("echo.wasm")).unwrap();
+    let manifest = files.path("wsbox.toml");
+    std::fs::write(
+        &manifest,
+        "listen = \"127.0.0.1:0\"\nmetrics = \"127.0.0.1:0\"\n\n[tls]\ncert = \"server.crt\"\n\
+         key = \"server.key\"\n\n[[route]]\npath = \"/\"\ncomponent = \"echo.wasm\"\n",
+    )
+    .unwrap();
+    let serving = serve(&[
+        OsStr::new("serve"),
+        OsStr::new("--config"),
+        manifest.as_os_str(),
+    ]);
+    assert!(
+        serving.url.starts_with("wss://127.0.0.1:"),
+        "{}",
+        serving.url
+    );
+    let metrics = serving
+        .stdout
+        .recv_timeout(support::WAIT)
+        .expect("the metrics line");
+    let address = metrics
+        .strip_prefix("wsbox serve: metrics on http://")
+        .unwrap_or_else(|| panic!("{metrics}"))
+        .to_string();
+    assert!(!address.ends_with(":0"), "{address}");
+
+    let upgrades = r#"wsbox_upgrades_total{status="101"}"#;
+    assert_eq!(sample(&scrape(&address).await, upgrades), None);
+    echo_over_wss(&files, serving.port, "from the manifest").await;
+    let text = scrape(&address).await;
+    assert_eq!(sample(&text, upgrades), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&text, r#"wsbox_connections_total{route="/"}"#),
+        Some(1.0),
+        "{text}"
+    );
 }

@@ -1,4 +1,4 @@
-//! wsbox serve's /metrics after a known workload, read with Python's reference Prometheus parser (`prometheus_client.parser`), holds exactly the counts of what happened: connections by route, upgrades by status, handshake failures by reason, traps by kind, the latency histograms and the instances alive; /healthz and /readyz answer, /readyz following the accept loop and the NATS cluster.
+//! wsbox serve's /metrics after a known workload, read with Python's reference Prometheus parser (`prometheus_client.parser`), holds exactly the counts of what happened: connections by route, upgrades by status, handshake failures by reason, traps by kind, the latency histograms and the instances alive, the traffic, and a slow consumer's close; /healthz and /readyz answer, /readyz following the accept loop and the NATS cluster.
 
 use std::collections::BTreeMap;
 use std::process::Stdio;
@@ -7,6 +7,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tungstenite::Message;
 use wsbox::{Broker, ClusterConfig, Config, InstanceLimits, OriginPolicy, Route, ServeConfig};
+use wsbox_tests::chat::ChatClient;
 use wsbox_tests::nats::NatsServer;
 use wsbox_tests::{guest, http_get, next_message, send, serve_routes, within};
 
@@ -440,5 +441,70 @@ async fn traffic_reads_back_exactly() {
     })
     .await;
     assert_eq!(got, want);
+    served.shutdown().await;
+}
+
+/// A chat member that stops reading is closed with 1013 `slow consumer`
+/// once its unsent topic bytes pass `--topic-buffer`: the scrape, read
+/// with the Python parser, counts exactly one such close.
+#[tokio::test]
+async fn a_slow_consumer_close_reads_back_as_one() {
+    let broker = Broker::local();
+    let route = Route {
+        websocket: Config {
+            broker: broker.clone(),
+            limits: wsbox::Limits {
+                topic_buffer: 16 << 10,
+                ..wsbox::Limits::default()
+            },
+            ..Config::default()
+        },
+        ..Route::new("/room", guest("chat"))
+    };
+    let (served, server) = serve_routes(vec![route], ServeConfig::default()).await;
+    let port = metrics_port(&server).await;
+    let slow = ChatClient::join(served.port, "feed", "slow").await;
+    assert_eq!(broker.topic_count(), 1);
+    // From here on, `slow` is not read. Publications of 4 KiB, until the
+    // broker takes the closed member out of the room, its only one.
+    let line = wsbox::bindings::types::Message::Text("x".repeat(4 << 10));
+    within("the slow member to be closed", async {
+        while broker.topic_count() > 0 {
+            for _ in 0..64 {
+                broker.publish("room/feed", line.clone()).await.unwrap();
+            }
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    // The member reads at last: what was written, then the close, which it
+    // answers.
+    let mut slow = slow.into_inner();
+    let (messages, close) = wsbox_tests::read_until_close(&mut slow).await;
+    assert_eq!(close, Some((1013, "slow consumer".to_string())));
+    assert!(messages.iter().all(|m| m.len() == 4 << 10));
+    drop(slow);
+
+    let samples = within("the close to be counted", async {
+        loop {
+            let (_, answer) = get(port, "/metrics").await;
+            let samples = parse(answer.split_once("\r\n\r\n").unwrap().1);
+            if samples.get("wsbox_instances_alive{}") == Some(&0.0) {
+                break samples;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    })
+    .await;
+    assert_eq!(
+        samples.get("wsbox_slow_consumer_closes_total{}"),
+        Some(&1.0),
+        "{samples:#?}"
+    );
+    assert_eq!(
+        samples.get(r#"wsbox_close_codes_total{code="1013",direction="out"}"#),
+        Some(&1.0),
+        "{samples:#?}"
+    );
     served.shutdown().await;
 }

@@ -1,4 +1,4 @@
-//! wsbox serve over wss://: tokio-tungstenite, Python `websockets` and headless Chromium, each trusting only a CA made in the test, talk to a handler through TLS; a client that ends TCP without TLS's close_notify ends like any TCP end (`aborted`, counted as `ended`); a client that speaks plain text (or no TLS at all) on the TLS port fails cleanly, is counted as a TLS handshake failure and never reaches a guest.
+//! wsbox serve over wss://: tokio-tungstenite, Python `websockets` and headless Chromium, each trusting only a CA made in the test, talk to a handler through TLS; a client that ends TCP without TLS's close_notify ends like any TCP end (`aborted`, counted as `ended`); a client that speaks plain text (or no TLS at all) on the TLS port fails cleanly, is counted as a TLS handshake failure and never reaches a guest; a client still in its TLS handshake holds a `--max-handshakes` slot.
 
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -213,4 +213,76 @@ async fn plain_text_on_the_tls_port_fails_cleanly_and_reaches_no_guest() {
     };
     assert_eq!(close, Some((4000, "bye".into())));
     assert!(served.log_line("upgrade /after").await.contains("/after"));
+}
+
+/// A `wss://` client trusting `pki`'s CA, or the error that ended its TLS
+/// or WebSocket handshake.
+async fn try_wss(pki: &TestPki, port: u16) -> std::io::Result<wsbox_tests::pki::TlsClient> {
+    let tcp = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
+    let tls = tokio_rustls::TlsConnector::from(pki.client_config())
+        .connect(
+            rustls::pki_types::ServerName::try_from("localhost").unwrap(),
+            tcp,
+        )
+        .await?;
+    let url = format!("wss://localhost:{port}/");
+    let (ws, _) = tokio_tungstenite::client_async(url, tls)
+        .await
+        .map_err(std::io::Error::other)?;
+    Ok(ws)
+}
+
+/// A connection that is still in its TLS handshake holds a slot of
+/// `--max-handshakes`: with one slot, a silent TCP client on the TLS port
+/// makes the next `wss://` client be closed at once (counted as
+/// `over_limit`), and once it is gone a `wss://` client gets through.
+#[tokio::test]
+async fn a_pending_tls_handshake_counts_against_max_handshakes() {
+    let pki = TestPki::new();
+    let config = ServeConfig {
+        max_handshakes: 1,
+        handshake_timeout: Duration::from_secs(60),
+        ..ServeConfig::default()
+    };
+    let (served, server) = serve_tls("echo", &pki, config).await;
+    let silent = within(
+        "a TCP connection",
+        tokio::net::TcpStream::connect(("127.0.0.1", served.port)),
+    )
+    .await
+    .unwrap();
+    // Give the server time to accept it.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+
+    let refused = tokio::time::timeout(Duration::from_secs(5), try_wss(&pki, served.port))
+        .await
+        .expect("the second client was closed long before the handshake timeout");
+    assert!(
+        refused.is_err(),
+        "a second client got through past the limit"
+    );
+    assert_eq!(
+        sample(
+            &server,
+            r#"wsbox_handshake_failures_total{reason="over_limit"}"#
+        ),
+        1.0,
+        "{}",
+        server.metrics().encode()
+    );
+
+    drop(silent);
+    let mut ws = within("a wss:// client after the silent one left", async {
+        loop {
+            match try_wss(&pki, served.port).await {
+                Ok(ws) => break ws,
+                Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+            }
+        }
+    })
+    .await;
+    wsbox_tests::send(&mut ws, Message::text("through")).await;
+    assert_eq!(next_message(&mut ws).await, Message::text("through"));
+    drop(ws);
+    served.shutdown().await;
 }

@@ -33,7 +33,7 @@ pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CON
 /// |---|---|---|
 /// | `wsbox_connections_open` | gauge | `route` |
 /// | `wsbox_connections_total` | counter | `route` |
-/// | `wsbox_upgrades_total` (answers to upgrade requests: 101 and refusals) | counter | `status` |
+/// | `wsbox_upgrades_total` (answers to upgrade requests: 101 and refusals) | counter | `status`: 101, 400, 401, 403, 404, 409, 426, 429, 431, 500, 503, or `other` |
 /// | `wsbox_handshake_failures_total` (ended before an answer) | counter | `reason`: `timeout`, `closed`, `over_limit`, `tls` |
 /// | `wsbox_messages_total` | counter | `direction`: `in`, `out` |
 /// | `wsbox_message_bytes_total` (payload bytes) | counter | `direction` |

@@ -174,22 +174,29 @@ impl EncodeLabelValue for CloseLabel {
     }
 }
 
-/// An HTTP status as a label: 100-599 as the number, anything else
-/// `invalid`.
+/// An HTTP status as a label: one of [`StatusLabel::NAMED`] as the number,
+/// any other `other` (a handler's `reject` may choose any of 400-599).
 #[derive(Debug, Clone, Copy, Hash, PartialEq, Eq)]
 pub enum StatusLabel {
-    /// A status in 100-599.
+    /// A status of [`StatusLabel::NAMED`].
     Code(u16),
     /// Any other number.
-    Invalid,
+    Other,
+}
+
+impl StatusLabel {
+    /// The statuses that are labels of their own: 101, the refusals the
+    /// host makes (400, 403, 404, 426, 431, 500, 503) and those handlers
+    /// commonly choose (401, 409, 429).
+    pub const NAMED: [u16; 11] = [101, 400, 401, 403, 404, 409, 426, 429, 431, 500, 503];
 }
 
 impl From<u16> for StatusLabel {
     fn from(status: u16) -> Self {
-        if (100..=599).contains(&status) {
+        if StatusLabel::NAMED.contains(&status) {
             StatusLabel::Code(status)
         } else {
-            StatusLabel::Invalid
+            StatusLabel::Other
         }
     }
 }
@@ -198,7 +205,7 @@ impl EncodeLabelValue for StatusLabel {
     fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
         match self {
             StatusLabel::Code(code) => write!(encoder, "{code}"),
-            StatusLabel::Invalid => encoder.write_str("invalid"),
+            StatusLabel::Other => encoder.write_str("other"),
         }
     }
 }

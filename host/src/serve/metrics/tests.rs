@@ -30,8 +30,53 @@ fn close_code_labels_are_bounded() {
     ] {
         assert_eq!(CloseLabel::from(CloseCode::from(code)), want, "{code}");
     }
+}
+
+/// Whatever status a handler's `reject` chooses, the status label takes
+/// one of eleven numbers or `other`.
+#[test]
+fn status_labels_are_bounded() {
     let statuses: HashSet<StatusLabel> = (0..=u16::MAX).map(StatusLabel::from).collect();
-    assert_eq!(statuses.len(), 500 + 1);
+    assert_eq!(statuses.len(), 11 + 1);
+    for status in [101, 400, 401, 403, 404, 409, 426, 429, 431, 500, 503] {
+        assert_eq!(StatusLabel::from(status), StatusLabel::Code(status));
+    }
+    for status in [
+        0,
+        100,
+        200,
+        402,
+        418,
+        451,
+        499,
+        501,
+        502,
+        599,
+        600,
+        u16::MAX,
+    ] {
+        assert_eq!(StatusLabel::from(status), StatusLabel::Other, "{status}");
+    }
+    // What /metrics shows: a handler rejecting with 418, 451 and 599 adds
+    // one series, `other`, beside its named neighbours.
+    let metrics = Metrics::new();
+    for status in [101, 429, 418, 451, 599] {
+        metrics.upgrade_answered(status);
+    }
+    let text = metrics.encode();
+    let series: Vec<&str> = text
+        .lines()
+        .filter(|line| line.starts_with("wsbox_upgrades_total{"))
+        .collect();
+    assert_eq!(series.len(), 3, "{text}");
+    assert!(
+        text.contains("wsbox_upgrades_total{status=\"other\"} 3"),
+        "{text}"
+    );
+    assert!(
+        text.contains("wsbox_upgrades_total{status=\"429\"} 1"),
+        "{text}"
+    );
 }
 
 #[test]

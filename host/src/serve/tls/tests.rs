@@ -89,21 +89,8 @@ async fn handshake(config: Arc<ServerConfig>, ca: &Certificate) {
         tls.write_all(&buf).await.unwrap();
         tls.shutdown().await.unwrap();
     });
-    let mut roots = RootCertStore::empty();
-    roots.add(ca.der().clone()).unwrap();
-    let mut client =
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .unwrap()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-    client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     let client = async {
-        let tcp = tokio::net::TcpStream::connect(address).await.unwrap();
-        let mut tls = TlsConnector::from(Arc::new(client))
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
-            .await
-            .unwrap();
+        let mut tls = connect(address, ca).await.unwrap();
         assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"http/1.1"[..]));
         tls.write_all(b"hello").await.unwrap();
         let mut echoed = Vec::new();
@@ -114,8 +101,100 @@ async fn handshake(config: Arc<ServerConfig>, ca: &Certificate) {
     tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
 }
 
+/// A TLS client that trusts only `ca` and offers ALPN `h2` and `http/1.1`,
+/// connected to `address` as `localhost`.
+async fn connect(
+    address: std::net::SocketAddr,
+    ca: &Certificate,
+) -> std::io::Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>> {
+    let mut roots = RootCertStore::empty();
+    roots.add(ca.der().clone()).unwrap();
+    let mut client =
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    client.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(address).await?;
+    TlsConnector::from(Arc::new(client))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+}
+
+/// A root CA, an intermediate CA it signed, and a leaf for `localhost`
+/// signed by the intermediate, with the leaf's key.
+fn three_level_pki() -> (Certificate, Certificate, Certificate, KeyPair) {
+    // Distinct names, or a verifier takes the root for the leaf's issuer.
+    let ca_params = |name: &str| {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, name);
+        params
+    };
+    let root_key = KeyPair::generate().unwrap();
+    let root = ca_params("wsbox test root").self_signed(&root_key).unwrap();
+    let intermediate_key = KeyPair::generate().unwrap();
+    let intermediate = ca_params("wsbox test intermediate")
+        .signed_by(&intermediate_key, &root, &root_key)
+        .unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf = CertificateParams::new(vec!["localhost".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &intermediate, &intermediate_key)
+        .unwrap();
+    (root, intermediate, leaf, leaf_key)
+}
+
+/// The intermediates after the leaf in the PEM file are sent: a client
+/// that trusts only the root verifies leaf + intermediate, and fails to
+/// verify the leaf alone (so it is the served chain that closes the gap).
+#[tokio::test]
+async fn the_intermediates_in_the_pem_file_are_sent() {
+    let (root, intermediate, leaf, leaf_key) = three_level_pki();
+    let dir = tempfile::tempdir().unwrap();
+    let key_path = write(&dir, "key.pem", &leaf_key.serialize_pem());
+    let chain = write(
+        &dir,
+        "chain.pem",
+        &format!("{}{}", leaf.pem(), intermediate.pem()),
+    );
+    handshake(server_config(&chain, &key_path).unwrap(), &root).await;
+
+    let leaf_only = write(&dir, "leaf.pem", &leaf.pem());
+    let config = server_config(&leaf_only, &key_path).unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.unwrap();
+        TlsAcceptor::from(config).accept(tcp).await.map(drop)
+    });
+    let Err(err) = tokio::time::timeout(WAIT, connect(address, &root))
+        .await
+        .unwrap()
+    else {
+        panic!("a client that trusts only the root verified a leaf sent without its intermediate");
+    };
+    let refused = err
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>());
+    assert!(
+        matches!(
+            refused,
+            Some(rustls::Error::InvalidCertificate(
+                rustls::CertificateError::UnknownIssuer
+            ))
+        ),
+        "{err:?}"
+    );
+    let server = tokio::time::timeout(WAIT, server).await.unwrap().unwrap();
+    assert!(server.is_err(), "the server saw the client's alert");
+}
+
 /// Each key format serves a real TLS handshake from a client that
-/// trusts only the CA, so the chain (leaf, then CA) is sent whole.
+/// trusts only the CA.
 #[tokio::test]
 async fn every_key_format_serves() {
     let ec = || generated(&rcgen::PKCS_ECDSA_P256_SHA256);
