@@ -86,15 +86,20 @@ ab_stop() {
 }
 
 # ab_summarize OUTDIR: prints summarize.py's per-section table (and the
-# non-OK cases); returns its status: 1 if any case FAILED or closed wrongly
-# (WRONG CODE, UNCLEAN, FAILED), or if EXPECT_CASES is set and the report
-# holds another number of cases; 2 without results.
+# non-OK cases), then runs check_close.py on the same report; returns
+# summarize.py's status if non-zero (1 if any case FAILED or closed wrongly:
+# WRONG CODE, UNCLEAN, FAILED, or if EXPECT_CASES is set and the report holds
+# another number of cases; 2 without results), else check_close.py's (1 if
+# any case's close behavior is other than OK or INFORMATIONAL, including the
+# FAILED BY CLIENT that summarize.py lets pass).
 ab_summarize() {
     echo "== results ($1)"
-    local status=0 expect=()
+    local status=0 close_status=0 expect=()
     if [ -n "${EXPECT_CASES:-}" ]; then
         expect=(--expect-cases "$EXPECT_CASES")
     fi
     "$PY" "$AUTOBAHN_DIR/summarize.py" "$1" -v "${expect[@]}" || status=$?
+    "$PY" "$REPO/tests/autobahn/check_close.py" "$1" || close_status=$?
+    [ "$status" -ne 0 ] || status="$close_status"
     return "$status"
 }

@@ -19,8 +19,9 @@
 #   CLIENT_TIMEOUT  seconds for the client run (default 900).
 #   WSBOX_ARGS    extra options for `wsbox run`, split on spaces (e.g. "--deflate").
 #   AB_CASES      the cases to run, as a JSON list of patterns or ids (default:
-#                 the sample spec's 1.* .. 10.* except 8.*); patterns match by
-#                 prefix, so "12.1.1" also selects 12.1.10 .. 12.1.18.
+#                 the sample spec's 1.* .. 10.* except 8.*); an id without "*"
+#                 selects that case only, but a pattern with "*" matches by
+#                 prefix, so "12.*.1" also selects 12.1.10 .. 12.1.18.
 #   EXPECT_CASES  the number of cases the report must hold (summarize.py
 #                 --expect-cases); unset: any number.
 #   AB_TAG        names this run: reports go to reports/clients-TAG and the log
@@ -28,7 +29,8 @@
 #
 # Reports: <repo>/target/autobahn/reports/clients (index.json + per-case files).
 # Prints summarize.py's per-section table; exit status: non-zero if any case
-# FAILED (summarize.py's status), or the client's status if it failed or timed out.
+# FAILED or closed other than OK or INFORMATIONAL (summarize.py's, then
+# check_close.py's status), or the client's status if it failed or timed out.
 set -euo pipefail
 
 # REPO, AUTOBAHN_DIR, ABVENV, WORK, ab_* helpers (shared with run-server.sh)
@@ -107,7 +109,7 @@ summary_status=0
 ab_summarize "$OUTDIR" || summary_status=$?
 
 if [ "$summary_status" -ne 0 ]; then
-    echo "Autobahn: FAILED (summarize.py status $summary_status)" >&2
+    echo "Autobahn: FAILED (summarize.py or check_close.py status $summary_status)" >&2
     exit "$summary_status"
 fi
 if [ "$client_status" -ne 0 ]; then

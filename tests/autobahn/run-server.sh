@@ -23,8 +23,9 @@
 #                 Its exit status after SIGTERM may be 0 or 143 (killed by SIGTERM).
 #   WSBOX_ARGS    extra options for `wsbox serve`, split on spaces (e.g. "--deflate").
 #   AB_CASES      the cases to run, as a JSON list of patterns or ids (default:
-#                 the sample spec's 1.* .. 10.* except 8.*); patterns match by
-#                 prefix, so "12.1.1" also selects 12.1.10 .. 12.1.18.
+#                 the sample spec's 1.* .. 10.* except 8.*); an id without "*"
+#                 selects that case only, but a pattern with "*" matches by
+#                 prefix, so "12.*.1" also selects 12.1.10 .. 12.1.18.
 #   EXPECT_CASES  the number of cases the report must hold (summarize.py
 #                 --expect-cases); unset: any number.
 #   AB_TAG        names this run: reports go to reports/servers-TAG and the logs
@@ -36,8 +37,9 @@
 # Logs: <repo>/target/autobahn/server.log (the server's stdout + stderr),
 # <repo>/target/autobahn/wstest-fuzzingclient.log.
 # Reports: <repo>/target/autobahn/reports/servers (index.json + per-case files).
-# Prints summarize.py's per-section table; exit status: summarize.py's status
-# if non-zero (a case FAILED), else non-zero if wstest failed or timed out, the
+# Prints summarize.py's per-section table; exit status: summarize.py's or
+# check_close.py's status if non-zero (a case FAILED or closed other than OK
+# or INFORMATIONAL), else non-zero if wstest failed or timed out, the
 # server died during the run or did not exit cleanly on SIGTERM.
 set -euo pipefail
 
@@ -168,7 +170,7 @@ summary_status=0
 ab_summarize "$OUTDIR" || summary_status=$?
 
 if [ "$summary_status" -ne 0 ]; then
-    echo "Autobahn: FAILED (summarize.py status $summary_status)" >&2
+    echo "Autobahn: FAILED (summarize.py or check_close.py status $summary_status)" >&2
     exit "$summary_status"
 fi
 if [ "$wstest_status" -ne 0 ]; then

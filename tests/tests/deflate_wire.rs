@@ -1,4 +1,4 @@
-//! permessage-deflate on the wire, seen by a raw peer in both roles: a message from the threshold up goes out with RSV1 and inflates to the original, a shorter one goes out plain, the peer's compressed messages (RFC 7692's own examples included) arrive inflated, and context takeover is kept across messages or reset when negotiated.
+//! permessage-deflate on the wire, seen by a raw peer in both roles: a message from the threshold up goes out with RSV1 and inflates to the original, a shorter one goes out plain, the peer's compressed messages (RFC 7692's own examples included) arrive inflated, context takeover is kept across messages or reset when negotiated, and `send-fragment` compresses each piece as it is given, RSV1 on the first frame only.
 
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
@@ -239,4 +239,77 @@ async fn a_wsbox_client_compresses_from_the_threshold_up_and_inflates_what_it_ge
     let pattern: Vec<u8> = (0..5000).map(|i| (i % 251) as u8).collect();
     assert_eq!(inflater.message(&frames[2].payload), pattern);
     assert_eq!(server.answer().await, Some(Some(1000)));
+}
+
+/// `send-fragment` with the extension negotiated: each piece is compressed
+/// as it is given and goes out at once as a frame of its own, RSV1 on the
+/// first frame only; each frame inflates to its piece as it arrives, and
+/// the three together, with the tail put back, to the whole message.
+#[tokio::test]
+async fn a_wsbox_client_compresses_each_fragment_as_it_is_given() {
+    // One line: the probe prints each step's text and result as a line.
+    let text = text_pattern(9000).replace('\n', " ");
+    let pieces = [&text[..3000], &text[3000..6000], &text[6000..]];
+    let (frames_tx, frames_rx) = tokio::sync::oneshot::channel();
+    let server = RawServer::start(move |mut tcp| async move {
+        raw::accept_with(&mut tcp, "Sec-WebSocket-Extensions: permessage-deflate\r\n").await;
+        let mut buf = Vec::new();
+        let mut frames = Vec::new();
+        for _ in 0..3 {
+            frames.push(raw::read_frame(&mut tcp, &mut buf).await.unwrap());
+        }
+        let code = raw::close_code_after(&mut tcp, &mut buf).await;
+        let _ = tcp
+            .write_all(&raw::frame(0x88, &raw::close_payload(1000, b""), None))
+            .await;
+        let _ = frames_tx.send((frames, code));
+        None
+    })
+    .await;
+    let config = Config {
+        deflate: DeflateConfig::enabled(),
+        ..allow(server.port)
+    };
+    let url = format!("ws://127.0.0.1:{}/", server.port);
+    let steps = [
+        format!("send-frag:text:{}:0", pieces[0]),
+        format!("send-frag:text:{}:0", pieces[1]),
+        format!("send-frag:text:{}:1", pieces[2]),
+        "close:1000".to_string(),
+    ];
+    let steps: Vec<&str> = steps.iter().map(String::as_str).collect();
+    let probe = probe_with(config, &url, &steps).await;
+    for step in &steps[..3] {
+        assert_eq!(probe.result(step), "ok", "{probe:#?}");
+    }
+    let (frames, code) = within("the raw server's frames", frames_rx).await.unwrap();
+    assert_eq!(code, Some(Some(1000)));
+    let firsts: Vec<u8> = frames.iter().map(|f| f.first).collect();
+    assert_eq!(
+        firsts,
+        [0x41, 0x00, 0x80],
+        "RSV1 + text, then continuation, then FIN + continuation, RSV1 on the first only"
+    );
+    // Compressed: the repeated records shrink the 9000 bytes severalfold.
+    let wire: usize = frames.iter().map(|f| f.payload.len()).sum();
+    assert!(wire < 3000, "{wire} bytes on the wire for 9000");
+    // One inflater over the frames in order: each frame's piece comes out
+    // whole as soon as its frame is in (a sync flush per piece).
+    let mut inflater = flate2::Decompress::new(false);
+    let mut whole = Vec::new();
+    for (i, (frame, piece)) in frames.iter().zip(pieces).enumerate() {
+        let mut input = frame.payload.clone();
+        if i == 2 {
+            input.extend_from_slice(&[0, 0, 0xff, 0xff]);
+        }
+        let mut out = Vec::with_capacity(2 * piece.len() + 64);
+        let start = inflater.total_in();
+        inflater
+            .decompress_vec(&input, &mut out, flate2::FlushDecompress::Sync)
+            .unwrap();
+        assert_eq!(inflater.total_in() - start, input.len() as u64, "frame {i}");
+        assert_eq!(out, piece.as_bytes(), "frame {i}");
+        whole.extend(out);
+    }
+    assert_eq!(whole, text.as_bytes());
 }

@@ -1,6 +1,6 @@
 //! The command line's arguments: `wsbox run` and `wsbox serve` flags, their defaults from the library, and the websocket configuration they make.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use wsbox::units::{Dur, Size};
@@ -251,6 +251,20 @@ impl LimitArgs {
     /// The configuration, with its broker connected to the cluster when
     /// `--cluster` names one.
     pub(crate) async fn config(&self) -> Result<Config> {
+        for (flag, bits) in [
+            (
+                "--deflate-server-max-window-bits",
+                self.deflate_server_max_window_bits,
+            ),
+            (
+                "--deflate-client-max-window-bits",
+                self.deflate_client_max_window_bits,
+            ),
+        ] {
+            if !(8..=15).contains(&bits) {
+                bail!("{flag} {bits} is out of range: give a window size in bits from 8 to 15");
+            }
+        }
         let broker = if self.cluster.is_empty() {
             Broker::local()
         } else {

@@ -11,7 +11,9 @@
 //! inflates such streams with a real 256-byte window. The other way round,
 //! a server set to limit the client to 8 bits answers 9 unless the client
 //! offered 8 itself: zlib-based clients (Python `websockets`, Node `ws`)
-//! fail the connection on 8, and our inflater runs with 9 bits anyway.
+//! fail the connection on 8, and our inflater runs with 9 bits anyway. As a
+//! client, we accept a server's `server_max_window_bits=9` where we asked
+//! for 8, the answer zlib-based servers give.
 
 use super::config::DeflateConfig;
 use super::header;
@@ -302,6 +304,11 @@ fn check<'a>(
                 "server_max_window_bits={asked} was asked for, and the server's answer lacks it"
             ))
         }
+        // 9 where 8 was asked: zlib cannot compress with 8 bits, so
+        // zlib-based servers answer 9 (RFC 7692 section 7.1.2.1 says no
+        // larger than asked, but refusing it would refuse them); we inflate
+        // with the 9 bits they use.
+        (Some(8), Some(9)) => {}
         (Some(asked), Some(got)) if got > asked => {
             return fail(format!(
                 "the server answered server_max_window_bits={got}, more than the {asked} asked for"

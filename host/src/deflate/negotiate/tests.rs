@@ -354,6 +354,23 @@ fn client_checks_the_answer() {
             vec!["permessage-deflate; server_max_window_bits=8"],
             ok(p((15, false), (8, false))),
         ),
+        // 9 for an offered 8 is how zlib-based servers answer (zlib cannot
+        // compress with 8): accepted, and inflated with 9 bits.
+        (
+            cfg(|c| c.server_max_window_bits = 8),
+            vec!["permessage-deflate; server_max_window_bits=9"],
+            ok(p((15, false), (9, false))),
+        ),
+        (
+            cfg(|c| c.server_max_window_bits = 8),
+            vec!["permessage-deflate; server_max_window_bits=8"],
+            ok(p((15, false), (8, false))),
+        ),
+        (
+            cfg(|c| c.server_max_window_bits = 8),
+            vec!["permessage-deflate; server_max_window_bits=10"],
+            Err("server_max_window_bits=10, more than the 8"),
+        ),
         (
             cfg(|c| c.client_max_window_bits = 12),
             vec!["permessage-deflate; client_max_window_bits=13"],
