@@ -76,12 +76,24 @@ pub(crate) async fn run(server: Arc<Inner>, accepted: Accepted, stopped: watch::
         deadline: tokio::time::Instant::from_std(at + server.config.handshake_timeout),
         handshake,
     };
-    let Some(acceptor) = server.tls.clone() else {
-        return serve(server, tcp, peer, stopped).await;
-    };
-    match tokio::time::timeout_at(peer.deadline, acceptor.accept(tcp)).await {
+    match server.tls.clone() {
+        None => serve(server, tcp, peer, stopped).await,
         // Boxed, so that plain connections' state is not sized for TLS.
-        Ok(Ok(tls)) => Box::pin(serve(server, tls, peer, stopped)).await,
+        Some(acceptor) => Box::pin(serve_tls(server, acceptor, tcp, peer, stopped)).await,
+    }
+}
+
+/// The TLS handshake within the handshake deadline, then [`serve`].
+async fn serve_tls(
+    server: Arc<Inner>,
+    acceptor: tokio_rustls::TlsAcceptor,
+    tcp: TcpStream,
+    peer: Peer,
+    stopped: watch::Receiver<bool>,
+) {
+    let remote = peer.remote;
+    match tokio::time::timeout_at(peer.deadline, acceptor.accept(tcp)).await {
+        Ok(Ok(tls)) => serve(server, tls, peer, stopped).await,
         Ok(Err(e)) => {
             server.metrics.handshake_failed(HandshakeFailure::Tls);
             tracing::debug!(%remote, "the TLS handshake failed: {e}");
@@ -162,6 +174,9 @@ where
         protocol: accepting.options.protocol.clone(),
         deflate: deflate.map(|d| d.params),
     };
+    // Not kept for the connection's life: the request's headers and the
+    // 101's text.
+    drop((upgrade, answer));
     handle(
         &server, &route, accepting, stream, upgraded, remote, stopped,
     )
@@ -293,8 +308,10 @@ async fn handle<S>(
         cpu,
         exports,
         alive,
-        ..
+        options,
     } = accepting;
+    // Already in the 101; not kept for the connection's life.
+    drop(options);
     let mut view = store.data_mut().websocket();
     let pushed = view
         .new_websocket_with(stream, upgraded)
