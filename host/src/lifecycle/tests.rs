@@ -2,6 +2,9 @@
 //! event → next state and actions of `Machine::on` in `lifecycle.rs`,
 //! grouped by who ends the conversation (the peer, us, a failure).
 
+// Over 500 lines: the machine's whole transition table, one file so that a
+// missing row shows.
+
 use super::*;
 
 const T: Duration = Duration::from_secs(10);
