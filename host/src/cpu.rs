@@ -166,7 +166,15 @@ impl CpuMeter {
     fn since_poll_start(&self) -> u64 {
         match self.poll_start.load(Ordering::Relaxed) {
             UNREAD => 0,
-            start => thread_cpu_nanos().saturating_sub(start),
+            _ => self.spent_by(thread_cpu_nanos()),
+        }
+    }
+
+    /// This poll's CPU time up to `now`: none for a poll that read no clock.
+    fn spent_by(&self, now: u64) -> u64 {
+        match self.poll_start.load(Ordering::Relaxed) {
+            UNREAD => 0,
+            start => now.saturating_sub(start),
         }
     }
 
@@ -220,10 +228,7 @@ impl CpuMeter {
     /// this poll's time is added to it here, before the yield ends the poll.
     pub(crate) fn on_epoch(&self) -> wasmtime::Result<UpdateDeadline> {
         let now = thread_cpu_nanos();
-        let spent = match self.poll_start.load(Ordering::Relaxed) {
-            UNREAD => 0,
-            start => now.saturating_sub(start),
-        };
+        let spent = self.spent_by(now);
         let stretch = self.stretch.load(Ordering::Relaxed).saturating_add(spent);
         if Duration::from_nanos(stretch) > self.deadline {
             return Err(CpuLimitExceeded::Deadline(self.deadline).into());
