@@ -46,6 +46,7 @@ mod runner;
 mod sandbox;
 mod serve;
 mod sink;
+mod site;
 mod stats;
 mod task;
 mod tls;

@@ -17,6 +17,8 @@
 //! for a loopback address, a pattern names `localhost`. So a name that
 //! resolves to 127.0.0.1, 169.254.169.254 or `64:ff9b::7f00:1` is denied.
 
+use crate::site::split_host_port;
+pub use crate::site::{Destination, HostPattern, PortPattern};
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
@@ -29,28 +31,6 @@ pub enum SchemePattern {
     /// `wss://` only.
     Wss,
     /// Either.
-    Any,
-}
-
-/// A host a pattern accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum HostPattern {
-    /// A DNS name, lowercase; a label of `*` matches any one label.
-    Name(Vec<String>),
-    /// Exactly this IP address.
-    Ip(IpAddr),
-    /// `localhost`.
-    Localhost,
-}
-
-/// A port a pattern accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PortPattern {
-    /// Exactly this port.
-    Number(u16),
-    /// The default port of the URL's scheme.
-    Default,
-    /// Any port.
     Any,
 }
 
@@ -96,73 +76,13 @@ impl FromStr for AllowPattern {
         if rest.contains(['/', '?', '#', '@']) {
             return Err(fail("a pattern names only a scheme, a host and a port: drop the path, query, fragment or user info"));
         }
-        let (host, port) = split_host_port(rest).map_err(|p| fail(&p))?;
-        let port = match port {
-            None => PortPattern::Default,
-            Some("*") => PortPattern::Any,
-            Some(p) => PortPattern::Number(
-                p.parse::<u16>()
-                    .ok()
-                    .filter(|&n| n != 0)
-                    .ok_or_else(|| fail("the port must be a number from 1 to 65535, or *"))?,
-            ),
-        };
-        let host = parse_host(host).map_err(|p| fail(&p))?;
+        let (host, port) = split_host_port(rest, "ws://[::1]:9001").map_err(|p| fail(&p))?;
+        let port = PortPattern::parse(port).map_err(|p| fail(&p))?;
+        // A fully qualified name's trailing dot changes nothing.
+        let host = host.strip_suffix('.').unwrap_or(host);
+        let host = HostPattern::parse(host).map_err(|p| fail(&p))?;
         Ok(AllowPattern { scheme, host, port })
     }
-}
-
-fn split_host_port(s: &str) -> Result<(&str, Option<&str>), String> {
-    if let Some(inner) = s.strip_prefix('[') {
-        let (ip, after) = inner
-            .split_once(']')
-            .ok_or("an IPv6 address needs its closing `]`")?;
-        return match after {
-            "" => Ok((ip, None)),
-            _ => match after.strip_prefix(':') {
-                Some(port) => Ok((ip, Some(port))),
-                None => Err("only `:port` may follow `]`".into()),
-            },
-        };
-    }
-    match s.rsplit_once(':') {
-        Some((_, _)) if s.matches(':').count() > 1 => {
-            Err("put an IPv6 address in brackets, e.g. ws://[::1]:9001".into())
-        }
-        Some((host, port)) => Ok((host, Some(port))),
-        None => Ok((s, None)),
-    }
-}
-
-fn parse_host(host: &str) -> Result<HostPattern, String> {
-    // A fully qualified name's trailing dot changes nothing.
-    let host = host.strip_suffix('.').unwrap_or(host);
-    if host.is_empty() {
-        return Err("the host is empty".into());
-    }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(HostPattern::Ip(ip));
-    }
-    let host = host.to_ascii_lowercase();
-    if host == "localhost" {
-        return Ok(HostPattern::Localhost);
-    }
-    let labels: Vec<String> = host.split('.').map(str::to_string).collect();
-    for label in &labels {
-        let ok = label == "*"
-            || (!label.is_empty()
-                && label.len() <= 63
-                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'));
-        if !ok {
-            return Err(format!(
-                "`{label}` is not a host label: use letters, digits and `-`, or `*` for a whole label"
-            ));
-        }
-    }
-    if labels.iter().all(|l| l == "*") && labels.len() > 1 {
-        return Err("use a single `*` to match every DNS name".into());
-    }
-    Ok(HostPattern::Name(labels))
 }
 
 impl fmt::Display for AllowPattern {
@@ -172,28 +92,8 @@ impl fmt::Display for AllowPattern {
             SchemePattern::Wss => "wss",
             SchemePattern::Any => "*",
         };
-        write!(f, "{scheme}://")?;
-        match &self.host {
-            HostPattern::Name(labels) => write!(f, "{}", labels.join("."))?,
-            HostPattern::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
-            HostPattern::Ip(ip) => write!(f, "{ip}")?,
-            HostPattern::Localhost => write!(f, "localhost")?,
-        }
-        match self.port {
-            PortPattern::Number(p) => write!(f, ":{p}"),
-            PortPattern::Any => write!(f, ":*"),
-            PortPattern::Default => Ok(()),
-        }
+        write!(f, "{scheme}://{}{}", self.host, self.port)
     }
-}
-
-/// The host part of a destination URL, as the policy sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Destination<'a> {
-    /// A DNS name (lowercase, without a trailing dot).
-    Name(&'a str),
-    /// An IP literal.
-    Ip(IpAddr),
 }
 
 impl AllowPattern {
@@ -204,25 +104,8 @@ impl AllowPattern {
             SchemePattern::Wss => secure,
             SchemePattern::Any => true,
         };
-        let port_ok = match self.port {
-            PortPattern::Number(p) => p == port,
-            PortPattern::Default => port == if secure { 443 } else { 80 },
-            PortPattern::Any => true,
-        };
-        let host_ok = match (&self.host, host) {
-            (HostPattern::Ip(a), Destination::Ip(b)) => *a == b,
-            (HostPattern::Localhost, Destination::Name(n)) => n == "localhost",
-            (HostPattern::Name(labels), Destination::Name(n)) if n != "localhost" => {
-                if labels.len() == 1 && labels[0] == "*" {
-                    true
-                } else {
-                    let parts: Vec<&str> = n.split('.').collect();
-                    parts.len() == labels.len()
-                        && labels.iter().zip(&parts).all(|(l, p)| l == "*" || l == p)
-                }
-            }
-            _ => false,
-        };
+        let port_ok = self.port.admits(port, if secure { 443 } else { 80 });
+        let host_ok = self.host.admits(host);
         scheme_ok && port_ok && host_ok
     }
 }

@@ -18,6 +18,7 @@
 //! Without patterns every origin is accepted. A request without `Origin`
 //! (a client that is not a browser) is accepted unless `--require-origin`.
 
+use crate::site::{is_dns_label, parse_port, split_host_port, Destination};
 use std::fmt;
 use std::net::IpAddr;
 use std::str::FromStr;
@@ -33,28 +34,10 @@ pub enum OriginScheme {
     Any,
 }
 
-/// A host an origin pattern accepts.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum OriginHost {
-    /// A DNS name, lowercase; a label of `*` matches any one label, and a
-    /// lone `*` any name.
-    Name(Vec<String>),
-    /// Exactly this IP address.
-    Ip(IpAddr),
-    /// `localhost`.
-    Localhost,
-}
-
-/// A port an origin pattern accepts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OriginPort {
-    /// Exactly this port.
-    Number(u16),
-    /// The default port of the origin's scheme.
-    Default,
-    /// Any port.
-    Any,
-}
+/// A host an origin pattern accepts (the same as `--allow`'s).
+pub use crate::site::HostPattern as OriginHost;
+/// A port an origin pattern accepts (the same as `--allow`'s).
+pub use crate::site::PortPattern as OriginPort;
 
 /// One `--allow-origin` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -114,16 +97,9 @@ impl FromStr for OriginPattern {
                 "an origin has only a scheme, a host and a port: drop the path, query, fragment or user info",
             ));
         }
-        let (host, port) = split_host_port(rest).map_err(|p| fail(&p))?;
-        let port = match port {
-            None => OriginPort::Default,
-            Some("*") => OriginPort::Any,
-            Some(p) => OriginPort::Number(
-                parse_port(p)
-                    .ok_or_else(|| fail("the port must be a number from 1 to 65535, or *"))?,
-            ),
-        };
-        let host = parse_host_pattern(host).map_err(|p| fail(&p))?;
+        let (host, port) = split_host_port(rest, "http://[::1]:3000").map_err(|p| fail(&p))?;
+        let port = OriginPort::parse(port).map_err(|p| fail(&p))?;
+        let host = OriginHost::parse(host).map_err(|p| fail(&p))?;
         Ok(OriginPattern::Site { scheme, host, port })
     }
 }
@@ -138,82 +114,8 @@ impl fmt::Display for OriginPattern {
             OriginScheme::Https => "https",
             OriginScheme::Any => "*",
         };
-        write!(f, "{scheme}://")?;
-        match host {
-            OriginHost::Name(labels) => write!(f, "{}", labels.join("."))?,
-            OriginHost::Ip(IpAddr::V6(ip)) => write!(f, "[{ip}]")?,
-            OriginHost::Ip(ip) => write!(f, "{ip}")?,
-            OriginHost::Localhost => f.write_str("localhost")?,
-        }
-        match port {
-            OriginPort::Number(p) => write!(f, ":{p}"),
-            OriginPort::Any => f.write_str(":*"),
-            OriginPort::Default => Ok(()),
-        }
+        write!(f, "{scheme}://{host}{port}")
     }
-}
-
-fn parse_port(p: &str) -> Option<u16> {
-    if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    p.parse::<u16>().ok().filter(|&n| n != 0)
-}
-
-fn split_host_port(s: &str) -> Result<(&str, Option<&str>), String> {
-    if let Some(inner) = s.strip_prefix('[') {
-        let (ip, after) = inner
-            .split_once(']')
-            .ok_or("an IPv6 address needs its closing `]`")?;
-        return match after {
-            "" => Ok((ip, None)),
-            _ => match after.strip_prefix(':') {
-                Some(port) => Ok((ip, Some(port))),
-                None => Err("only `:port` may follow `]`".into()),
-            },
-        };
-    }
-    match s.rsplit_once(':') {
-        Some(_) if s.matches(':').count() > 1 => {
-            Err("put an IPv6 address in brackets, e.g. http://[::1]:3000".into())
-        }
-        Some((host, port)) => Ok((host, Some(port))),
-        None => Ok((s, None)),
-    }
-}
-
-fn parse_host_pattern(host: &str) -> Result<OriginHost, String> {
-    if host.is_empty() {
-        return Err("the host is empty".into());
-    }
-    if let Ok(ip) = host.parse::<IpAddr>() {
-        return Ok(OriginHost::Ip(ip));
-    }
-    let host = host.to_ascii_lowercase();
-    if host == "localhost" {
-        return Ok(OriginHost::Localhost);
-    }
-    let labels: Vec<String> = host.split('.').map(str::to_string).collect();
-    for label in &labels {
-        let ok = label == "*" || is_dns_label(label);
-        if !ok {
-            return Err(format!(
-                "`{label}` is not a host label: use letters, digits and `-`, or `*` for a whole label"
-            ));
-        }
-    }
-    if labels.len() > 1 && labels.iter().all(|l| l == "*") {
-        return Err("use a single `*` to match every DNS name".into());
-    }
-    Ok(OriginHost::Name(labels))
-}
-
-fn is_dns_label(label: &str) -> bool {
-    !label.is_empty()
-        && label.len() <= 63
-        && label
-            .bytes()
-            .all(|c| c.is_ascii_alphanumeric() || c == b'-')
 }
 
 /// An `Origin` header value, parsed (RFC 6454: `scheme://host[:port]`, or
@@ -243,7 +145,7 @@ impl Origin {
             "https" => true,
             _ => return None,
         };
-        let (host, port) = split_host_port(rest).ok()?;
+        let (host, port) = split_host_port(rest, "").ok()?;
         let port = match port {
             None => {
                 if secure {
@@ -285,25 +187,11 @@ impl OriginPattern {
             OriginScheme::Https => *secure,
             OriginScheme::Any => true,
         };
-        let port_ok = match port_pattern {
-            OriginPort::Number(p) => p == port,
-            OriginPort::Default => *port == if *secure { 443 } else { 80 },
-            OriginPort::Any => true,
-        };
-        let host_ok = match (host_pattern, host) {
-            (OriginHost::Ip(a), Host::Ip(b)) => a == b,
-            (OriginHost::Localhost, Host::Name(n)) => n == "localhost",
-            (OriginHost::Name(labels), Host::Name(n)) if n != "localhost" => {
-                if labels.len() == 1 && labels[0] == "*" {
-                    true
-                } else {
-                    let parts: Vec<&str> = n.split('.').collect();
-                    parts.len() == labels.len()
-                        && labels.iter().zip(&parts).all(|(l, p)| l == "*" || l == p)
-                }
-            }
-            _ => false,
-        };
+        let port_ok = port_pattern.admits(*port, if *secure { 443 } else { 80 });
+        let host_ok = host_pattern.admits(match host {
+            Host::Name(name) => Destination::Name(name),
+            Host::Ip(ip) => Destination::Ip(*ip),
+        });
         scheme_ok && port_ok && host_ok
     }
 }
