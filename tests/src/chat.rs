@@ -180,6 +180,40 @@ impl Transcript {
     }
 }
 
+/// Who is in which room in a chat test: client `i` is `c{i}`, in room
+/// `room_of(i)`, and sends the texts `0`, `1`, ... `messages - 1`.
+pub struct Seating {
+    /// How many clients there are.
+    pub clients: usize,
+    /// How many messages each client sends.
+    pub messages: usize,
+    /// The room of client `i`.
+    pub room_of: fn(usize) -> &'static str,
+}
+
+impl Seating {
+    /// The clients in `i`'s room other than `i`.
+    pub fn peers_of(&self, i: usize) -> Vec<usize> {
+        (0..self.clients)
+            .filter(|&j| j != i && (self.room_of)(j) == (self.room_of)(i))
+            .collect()
+    }
+
+    /// What each of `senders` sends, by sender name.
+    pub fn everything_from(
+        &self,
+        senders: impl IntoIterator<Item = usize>,
+    ) -> BTreeMap<String, Vec<String>> {
+        senders
+            .into_iter()
+            .map(|j| {
+                let texts = (0..self.messages).map(|k| k.to_string()).collect();
+                (format!("c{j}"), texts)
+            })
+            .collect()
+    }
+}
+
 /// Reads `count` text messages from `client` into a transcript.
 pub async fn read_transcript(client: &mut ChatClient, count: usize) -> Transcript {
     let mut transcript = Transcript::default();

@@ -1,12 +1,11 @@
 //! Chat rooms across two and three `wsbox serve` nodes (each a `Server` with its own broker) on one real `nats-server`: every member on every node gets each message of its room once, in each sender's order, never its own and none of another room's; a guest subscription on one node sees the same stream; wildcard-looking room names stay literal; a stalled member on one node gets 1013 while the others on every node keep their rate; a node holds a NATS subscription only while it has members; and a NATS stop and restart keeps each node's rooms going, tells the sender, and heals by itself.
 
 use futures_util::future::join_all;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use wsbox::bindings::types::Message;
 use wsbox::{Broker, ClusterConfig, Config, Exit, Limits};
 use wsbox_tests::chat::{
-    bulk, bursts, read_transcript, serve_chat_at, wait_topic_count, ChatClient, Transcript,
+    bulk, bursts, read_transcript, serve_chat_at, wait_topic_count, ChatClient, Seating, Transcript,
 };
 use wsbox_tests::nats::NatsServer;
 use wsbox_tests::{guest, read_until_close, run_guest, within, Served};
@@ -90,23 +89,12 @@ fn room_of(i: usize) -> &'static str {
     ROOMS[(i / 3) % ROOMS.len()]
 }
 
-fn peers_of(i: usize) -> Vec<usize> {
-    (0..CLIENTS)
-        .filter(|&j| j != i && room_of(j) == room_of(i))
-        .collect()
-}
-
-fn everything_from(senders: impl IntoIterator<Item = usize>) -> BTreeMap<String, Vec<String>> {
-    senders
-        .into_iter()
-        .map(|j| {
-            (
-                format!("c{j}"),
-                (0..MESSAGES).map(|k| k.to_string()).collect(),
-            )
-        })
-        .collect()
-}
+/// Who is in which room.
+const SEATING: Seating = Seating {
+    clients: CLIENTS,
+    messages: MESSAGES,
+    room_of,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_share_their_rooms_through_nats() {
@@ -158,7 +146,8 @@ async fn three_nodes_share_their_rooms_through_nats() {
             for k in 0..MESSAGES {
                 client.say(&k.to_string()).await;
             }
-            let transcript = read_transcript(&mut client, peers_of(i).len() * MESSAGES).await;
+            let transcript =
+                read_transcript(&mut client, SEATING.peers_of(i).len() * MESSAGES).await;
             (client, transcript)
         })
     });
@@ -168,7 +157,7 @@ async fn three_nodes_share_their_rooms_through_nats() {
         assert_eq!(
             transcript,
             Transcript {
-                by_sender: everything_from(peers_of(i)),
+                by_sender: SEATING.everything_from(SEATING.peers_of(i)),
                 announcements: Vec::new(),
             },
             "c{i} (node {}, {}): every message of its room once, in each sender's order, \
@@ -194,7 +183,7 @@ async fn three_nodes_share_their_rooms_through_nats() {
     assert_eq!(
         seen,
         Transcript {
-            by_sender: everything_from(red.iter().copied()),
+            by_sender: SEATING.everything_from(red.iter().copied()),
             announcements: red.iter().map(|j| format!("* c{j} joined")).collect(),
         },
         "the subscription on node 2 saw the red room's stream"

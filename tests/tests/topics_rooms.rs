@@ -1,11 +1,12 @@
 //! Chat rooms on one node, through the `chat` handler's joins: 50 clients in 3 rooms each get every message of their room exactly once, in each sender's order, never their own (`except`) and none of another room's; a guest `subscription` of a room sees the same stream; joins and leaves are announced; wildcard-looking room names are literal; once everyone has left, no topic is left.
 
 use futures_util::future::join_all;
-use std::collections::BTreeMap;
 use std::time::Duration;
 use wsbox::bindings::types::Message;
 use wsbox::{Broker, Config, Exit};
-use wsbox_tests::chat::{read_transcript, serve_chat, wait_topic_count, ChatClient, Transcript};
+use wsbox_tests::chat::{
+    read_transcript, serve_chat, wait_topic_count, ChatClient, Seating, Transcript,
+};
 use wsbox_tests::{run_guest, within};
 
 const ROOMS: [&str; 3] = ["red", "green", "blue"];
@@ -17,25 +18,12 @@ fn room_of(i: usize) -> &'static str {
     ROOMS[i % ROOMS.len()]
 }
 
-/// The clients in `i`'s room other than `i`.
-fn peers_of(i: usize) -> Vec<usize> {
-    (0..CLIENTS)
-        .filter(|&j| j != i && room_of(j) == room_of(i))
-        .collect()
-}
-
-/// What each of `senders` sends: `0`, `1`, ... `MESSAGES - 1`.
-fn everything_from(senders: impl IntoIterator<Item = usize>) -> BTreeMap<String, Vec<String>> {
-    senders
-        .into_iter()
-        .map(|j| {
-            (
-                format!("c{j}"),
-                (0..MESSAGES).map(|k| k.to_string()).collect(),
-            )
-        })
-        .collect()
-}
+/// Who is in which room.
+const SEATING: Seating = Seating {
+    clients: CLIENTS,
+    messages: MESSAGES,
+    room_of,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_clients_in_three_rooms_get_their_room_once_in_order_and_nothing_else() {
@@ -66,7 +54,8 @@ async fn fifty_clients_in_three_rooms_get_their_room_once_in_order_and_nothing_e
     assert_eq!(broker.topic_count(), 4);
     // Each client was told of everyone who joined its room after it.
     for (i, client) in clients.iter_mut().enumerate() {
-        let later: Vec<String> = peers_of(i)
+        let later: Vec<String> = SEATING
+            .peers_of(i)
             .into_iter()
             .filter(|&j| j > i)
             .map(|j| format!("* c{j} joined"))
@@ -84,7 +73,8 @@ async fn fifty_clients_in_three_rooms_get_their_room_once_in_order_and_nothing_e
             for k in 0..MESSAGES {
                 client.say(&k.to_string()).await;
             }
-            let transcript = read_transcript(&mut client, peers_of(i).len() * MESSAGES).await;
+            let transcript =
+                read_transcript(&mut client, SEATING.peers_of(i).len() * MESSAGES).await;
             (client, transcript)
         })
     });
@@ -94,7 +84,7 @@ async fn fifty_clients_in_three_rooms_get_their_room_once_in_order_and_nothing_e
         assert_eq!(
             transcript,
             Transcript {
-                by_sender: everything_from(peers_of(i)),
+                by_sender: SEATING.everything_from(SEATING.peers_of(i)),
                 announcements: Vec::new(),
             },
             "c{i} ({}): every message of its room once, in each sender's order, \
@@ -117,7 +107,7 @@ async fn fifty_clients_in_three_rooms_get_their_room_once_in_order_and_nothing_e
     assert_eq!(
         seen,
         Transcript {
-            by_sender: everything_from(red.iter().copied()),
+            by_sender: SEATING.everything_from(red.iter().copied()),
             announcements: red.iter().map(|j| format!("* c{j} joined")).collect(),
         },
         "the subscription: the same stream, with the senders' own messages"
