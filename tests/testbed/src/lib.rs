@@ -1,6 +1,7 @@
 //! Where the tests find what they run besides the host: the sample guest
 //! components (Rust, Python and JavaScript), the Python interpreter of the
-//! peers' virtualenv and the Node peer's `ws`.
+//! peers' virtualenv and the Node peer's `ws`; and a real `nats-server`
+//! ([`nats`]).
 //!
 //! The Rust guests are built by the `wsbox-guests` crate's build script
 //! (every guest, for the tests that depend on it) with the command of
@@ -14,6 +15,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub mod nats;
 mod node;
 mod polyglot;
 pub mod rust_guests;
