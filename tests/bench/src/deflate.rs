@@ -30,22 +30,9 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// Distinct messages per size; connections cycle through them.
 const POOL: usize = 64;
 
-/// One cell of the compression figure.
-#[derive(Clone, Debug)]
-pub struct DeflateLoadConfig {
-    /// The echo server, e.g. `ws://127.0.0.1:8080/`.
-    pub url: String,
-    /// Concurrent connections.
-    pub connections: usize,
-    /// Messages each connection keeps in flight.
-    pub in_flight: usize,
-    /// Bytes per text message.
-    pub size: usize,
-    /// Time run before measuring.
-    pub warmup: Duration,
-    /// Time measured.
-    pub duration: Duration,
-}
+/// One cell of the compression figure: the echo figure's settings, `size`
+/// being the bytes of each JSON-like text message.
+pub type DeflateLoadConfig = crate::load::LoadConfig;
 
 /// What one cell measured.
 #[derive(Clone, Debug, PartialEq)]
