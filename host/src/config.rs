@@ -2,8 +2,8 @@
 
 use crate::deflate::DeflateConfig;
 use crate::keepalive::KeepaliveConfig;
+use crate::metrics::Metrics;
 use crate::policy::Policy;
-use crate::serve::Metrics;
 use crate::topics::Broker;
 use std::fmt;
 use std::future::Future;

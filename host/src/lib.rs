@@ -23,9 +23,6 @@
 //! [`Linker`]: wasmtime::component::Linker
 #![deny(missing_docs)]
 
-#[cfg(feature = "bench")]
-#[doc(hidden)] // the benchmark's plumbing (tests/bench), not an API
-pub mod bench_support;
 #[allow(missing_docs)] // generated code: the WIT docs carry over, the glue has none
 pub mod bindings;
 mod client;
@@ -35,11 +32,12 @@ mod connection;
 mod cpu;
 mod deflate;
 mod error;
-mod guest_log;
+mod escape;
 pub mod handshake;
 mod keepalive;
 mod lifecycle;
 mod limiter;
+mod metrics;
 pub mod policy;
 mod reader;
 mod runner;
@@ -70,12 +68,16 @@ pub use deflate::{
 };
 pub use error::{Error, HostError, HostResult, Result};
 pub use keepalive::KeepaliveConfig;
+pub use metrics::Metrics;
 pub use policy::{AllowPattern, Policy};
 pub use runner::{Exit, Output, RunOutput, Runner};
 pub use sandbox::{InstanceLimits, InstanceState};
+#[cfg(feature = "bench")]
+#[doc(hidden)] // the benchmark's plumbing (tests/bench), not an API
+pub use serve::bench_support;
 pub use serve::tls::server_config as tls_server_config;
 pub use serve::{
-    GuestLine, GuestOutput, Manifest, ManifestError, Metrics, OriginPattern, OriginPatternError,
+    GuestLine, GuestOutput, Manifest, ManifestError, OriginPattern, OriginPatternError,
     OriginPolicy, OriginRefused, Route, ServeConfig, Server, TlsError,
 };
 pub use stats::{Percentiles, ServeStats};

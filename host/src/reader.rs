@@ -16,7 +16,7 @@ use crate::config::Limits;
 use crate::connection::{Inbound, Link, Piece, Role, WriteError};
 use crate::deflate::{Inflater, Step};
 use crate::lifecycle::{Event, Failure};
-use crate::serve::metrics::Direction;
+use crate::metrics::Direction;
 use crate::sink::apply_mask;
 use crate::utf8::Utf8Stream;
 use bytes::{Buf, BufMut, BytesMut};

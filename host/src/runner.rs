@@ -3,7 +3,7 @@
 
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::guest_log;
+use crate::escape::escape;
 use crate::sandbox::{self, InstanceLimits, InstanceState};
 use std::path::Path;
 use std::sync::Arc;
@@ -167,7 +167,7 @@ impl Runner {
             Ok(Err(())) => Exit::Code(1),
             Err(e) => match e.downcast_ref::<I32Exit>() {
                 Some(I32Exit(code)) => Exit::Code(*code),
-                None => Exit::Trap(guest_log::escape(sandbox::describe_trap(&e, limits))),
+                None => Exit::Trap(escape(sandbox::describe_trap(&e, limits))),
             },
         };
         let text = |pipe: &MemoryOutputPipe| String::from_utf8_lossy(&pipe.contents()).into_owned();

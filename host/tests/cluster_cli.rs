@@ -5,9 +5,9 @@ mod support;
 use futures_util::{SinkExt, StreamExt};
 use std::ffi::OsStr;
 use std::time::Duration;
-use support::nats::NatsServer;
 use support::{serve, within, Serving};
 use tungstenite::Message;
+use wsbox_testbed::nats::NatsServer;
 
 type Stream =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;

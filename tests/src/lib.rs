@@ -14,11 +14,10 @@ use tokio::sync::mpsc;
 use wasmtime::component::Component;
 use wsbox::{Config, Exit, InstanceLimits, Output, Policy, RunOutput, Runner};
 
-pub use wsbox_testbed::{guest, polyglot_guest, python, repo};
+pub use wsbox_testbed::{guest, nats, polyglot_guest, python, repo};
 
 pub mod browser;
 pub mod chat;
-pub mod nats;
 pub mod node;
 pub mod oracle;
 pub mod pki;

@@ -38,11 +38,13 @@ pub(crate) async fn serve(
         print_check(&args, routes);
         return Ok(ExitCode::SUCCESS);
     }
+    let (reload, reloads) = tokio::sync::mpsc::channel::<&'static str>(1);
+    // Before the listening line, which tells a supervisor it may signal.
+    let sighup = on_sighup(reload.clone());
     let (listener, metrics_listener) = bind(&listen, metrics.as_deref(), tls).await?;
     let (stop_metrics, metrics_task) = start_metrics(&server, metrics_listener);
-    let (reload, reloads) = tokio::sync::mpsc::channel::<&'static str>(1);
     let mut background = tokio::task::JoinSet::new();
-    background.spawn(wsbox::supervised("SIGHUP", on_sighup(reload.clone())));
+    background.spawn(wsbox::supervised("SIGHUP", sighup));
     if args.watch {
         background.spawn(wsbox::supervised(
             "file watch",

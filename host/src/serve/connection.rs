@@ -7,15 +7,16 @@
 //! connection: 500 during `upgrade`, close code 1011 during `handle`.
 //! The steps after TLS run on any stream, plain or TLS.
 
-use super::metrics::{AliveInstance, HandshakeFailure, TrapKind};
+use super::guest_log;
 use super::route::LoadedRoute;
 use super::Inner;
 use crate::bindings::types::{AcceptOptions, UpgradeRequest, UpgradeResponse};
 use crate::connection::Role;
 use crate::cpu::CpuMeter;
-use crate::guest_log;
+use crate::escape::escape;
 use crate::handshake::server::{parse_upgrade, switching_protocols, Refusal, Upgrade};
 use crate::handshake::{self, HeadError};
+use crate::metrics::{AliveInstance, HandshakeFailure, TrapKind};
 use crate::sandbox::{self, InstanceState};
 use crate::view::{Upgraded, WebSocketView};
 use bytes::BytesMut;
@@ -117,7 +118,7 @@ where
         return;
     };
     let Some(route) = server.route(&upgrade.path) else {
-        tracing::info!(%remote, path = %guest_log::escape(&upgrade.path), "no route serves the path: 404");
+        tracing::info!(%remote, path = %escape(&upgrade.path), "no route serves the path: 404");
         let none = Refusal::new(404, "No route serves this path.\n");
         return respond(&server, &mut stream, none).await;
     };
@@ -352,7 +353,7 @@ async fn handle<S>(
 
 /// A trap's description, escaped for the log.
 fn describe(route: &LoadedRoute, err: &wasmtime::Error) -> String {
-    guest_log::escape(sandbox::describe_trap(err, &route.handler.instance))
+    escape(sandbox::describe_trap(err, &route.handler.instance))
 }
 
 /// Answers the upgrade request with a refusal, counted, and ends the

@@ -11,8 +11,8 @@
 //!   the cluster connected if one is configured), else 503;
 //! - anything else: 404, or 405 for a method other than GET and HEAD.
 
-use super::metrics::{Metrics, CONTENT_TYPE};
 use crate::handshake::{self, write_header, HeadError};
+use crate::metrics::{Metrics, CONTENT_TYPE};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

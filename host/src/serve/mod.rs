@@ -5,16 +5,19 @@
 //! One job per file: `config` (the settings), `handler` (the compiled,
 //! pre-instantiated component), `budget` (how many instances fit in the
 //! kernel's memory mappings), `connection` (one connection from accept to
-//! the instance's end); and the parts of a production server around them:
-//! `route` (which handler serves a path, and the table a reload replaces),
-//! `tls`, `origin`, `metrics` and `metrics_http`, `manifest`.
+//! the instance's end), `guest_log` (the instances' output); and the parts
+//! of a production server around them: `route` (which handler serves a
+//! path, and the table a reload replaces), `tls`, `origin`, `metrics_http`
+//! (`/metrics` over the crate's [`Metrics`]), `manifest`.
 
+#[cfg(feature = "bench")]
+pub mod bench_support;
 mod budget;
 mod config;
 mod connection;
+mod guest_log;
 pub(crate) mod handler;
 pub(crate) mod manifest;
-pub(crate) mod metrics;
 pub(crate) mod metrics_http;
 pub(crate) mod origin;
 mod route;
@@ -22,12 +25,12 @@ pub(crate) mod tls;
 
 pub use config::{GuestLine, GuestOutput, ServeConfig};
 pub use manifest::{Manifest, ManifestError};
-pub use metrics::Metrics;
 pub use origin::{OriginPattern, OriginPatternError, OriginPolicy, OriginRefused};
 pub use route::Route;
 pub use tls::TlsError;
 
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::stats::{Latencies, ServeStats};
 use budget::MapBudget;
 use route::{LoadedRoute, Table};
@@ -257,7 +260,7 @@ impl Server {
                     Ok((tcp, remote)) => {
                         let accepted = Instant::now();
                         let Ok(handshake) = self.inner.handshakes.clone().try_acquire_owned() else {
-                            self.inner.metrics.handshake_failed(metrics::HandshakeFailure::OverLimit);
+                            self.inner.metrics.handshake_failed(crate::metrics::HandshakeFailure::OverLimit);
                             tracing::warn!(%remote, "{} connections are in their handshake (the maximum): closed", self.inner.config.max_handshakes);
                             continue;
                         };

@@ -4,10 +4,10 @@
 
 use super::handler::Handler;
 use super::manifest::{prefix_matches, route_path};
-use super::metrics::Metrics;
 use super::origin::OriginPolicy;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::metrics::Metrics;
 use crate::sandbox::InstanceLimits;
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -602,7 +602,7 @@ async fn the_sink_writes_a_shared_frame_as_is_for_a_server_and_masked_for_a_clie
 fn joined_connection(
     limits: &Limits,
     capacity: usize,
-    metrics: Option<Arc<crate::serve::Metrics>>,
+    metrics: Option<Arc<crate::metrics::Metrics>>,
 ) -> (crate::connection::Connection, tokio::io::DuplexStream) {
     use crate::connection::{spawn, Role};
     use tokio::sync::Semaphore;
@@ -633,7 +633,7 @@ async fn a_joined_connection_writes_its_topics_and_closes_with_1013_past_its_bud
         ..Limits::default()
     };
     // A client that reads only when told: 64 bytes of room in between.
-    let metrics = Arc::new(crate::serve::Metrics::new());
+    let metrics = Arc::new(crate::metrics::Metrics::new());
     let (connection, mut client) = joined_connection(&limits, 64, Some(metrics.clone()));
     let broker = Broker::local();
     let link = connection.link.clone();

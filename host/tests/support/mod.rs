@@ -4,8 +4,6 @@
 
 #![allow(dead_code)] // Each test binary uses a part.
 
-pub mod nats;
-
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};

@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 use tokio::sync::{mpsc, Semaphore};
 
 use crate::load::CONNECT_CONCURRENCY;
+use crate::round_trips::RoundTrips;
 
 /// The sync flush's tail, removed from each message and appended back.
 const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
@@ -29,22 +30,9 @@ const TAIL: [u8; 4] = [0x00, 0x00, 0xff, 0xff];
 /// Distinct messages per size; connections cycle through them.
 const POOL: usize = 64;
 
-/// One cell of the compression figure.
-#[derive(Clone, Debug)]
-pub struct DeflateLoadConfig {
-    /// The echo server, e.g. `ws://127.0.0.1:8080/`.
-    pub url: String,
-    /// Concurrent connections.
-    pub connections: usize,
-    /// Messages each connection keeps in flight.
-    pub in_flight: usize,
-    /// Bytes per text message.
-    pub size: usize,
-    /// Time run before measuring.
-    pub warmup: Duration,
-    /// Time measured.
-    pub duration: Duration,
-}
+/// One cell of the compression figure: the echo figure's settings, `size`
+/// being the bytes of each JSON-like text message.
+pub type DeflateLoadConfig = crate::load::LoadConfig;
 
 /// What one cell measured.
 #[derive(Clone, Debug, PartialEq)]
@@ -517,28 +505,13 @@ pub async fn run(config: &DeflateLoadConfig) -> Result<DeflateLoadResult> {
         ));
     }
     let limit = config.warmup + config.duration + Duration::from_secs(60);
-    let (mut messages, mut total_messages, mut latencies) = (0, 0, Vec::new());
-    let joined = tokio::time::timeout(limit, async {
-        while let Some(done) = tasks.join_next().await {
-            let (count, total, mut lat) = done??;
-            messages += count;
-            total_messages += total;
-            latencies.append(&mut lat);
-        }
-        Ok::<_, anyhow::Error>(())
-    })
-    .await;
-    match joined {
-        Ok(result) => result?,
-        Err(_) => bail!("the echo server stopped answering"),
-    }
-    latencies.sort_unstable();
+    let trips = RoundTrips::join(tasks, limit).await?;
     Ok(DeflateLoadResult {
-        messages,
-        total_messages,
+        messages: trips.counted,
+        total_messages: trips.total,
         seconds: config.duration.as_secs_f64(),
-        p50_us: crate::percentile(&latencies, 0.50),
-        p99_us: crate::percentile(&latencies, 0.99),
+        p50_us: crate::percentile(&trips.latencies, 0.50),
+        p99_us: crate::percentile(&trips.latencies, 0.99),
         compressed,
         bytes_out: bytes_out.load(Ordering::Relaxed),
         bytes_in: bytes_in.load(Ordering::Relaxed),
@@ -553,7 +526,7 @@ async fn drive(
     in_flight: usize,
     (from, until): (Instant, Instant),
     (bytes_out, bytes_in): (Arc<AtomicU64>, Arc<AtomicU64>),
-) -> Result<(u64, u64, Vec<u32>)> {
+) -> Result<RoundTrips> {
     let Conn {
         read,
         mut write,
@@ -595,7 +568,7 @@ async fn drive(
     };
     let read_side = async move {
         let mut inflater = deflate.as_ref().map(Inflater::new);
-        let (mut count, mut total, mut latencies) = (0u64, 0u64, Vec::new());
+        let mut trips = RoundTrips::default();
         while let Some((sent, index)) = sent_rx.recv().await {
             let (rsv1, payload) = reader.message().await?;
             let expected = &pool[index];
@@ -611,20 +584,14 @@ async fn drive(
                     expected.len()
                 );
             }
-            total += 1;
-            let now = Instant::now();
-            if now >= from && now < until {
-                count += 1;
-                latencies
-                    .push(u32::try_from(now.duration_since(sent).as_micros()).unwrap_or(u32::MAX));
-            }
+            trips.reply(sent, (from, until));
             window.add_permits(1);
         }
-        Ok::<_, anyhow::Error>((reader, count, total, latencies))
+        Ok::<_, anyhow::Error>((reader, trips))
     };
-    let (write, (reader, count, total, latencies)) = tokio::try_join!(writer, read_side)?;
+    let (write, (reader, trips)) = tokio::try_join!(writer, read_side)?;
     close(write, reader).await;
-    Ok((count, total, latencies))
+    Ok(trips)
 }
 
 /// What holding connections measured.

@@ -32,6 +32,7 @@ pub mod load;
 pub mod native;
 pub mod nats;
 pub mod report;
+pub mod round_trips;
 pub mod scale;
 
 /// `count` per second over `seconds`; 0 for no time at all.

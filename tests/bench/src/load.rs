@@ -3,6 +3,7 @@
 //! flight, for `warmup` and then `duration`. Only round trips that complete
 //! within the measured window count.
 
+use crate::round_trips::RoundTrips;
 use anyhow::{bail, Context, Result};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt, TryStreamExt};
@@ -126,45 +127,27 @@ pub async fn run(config: &LoadConfig) -> Result<LoadResult> {
         tasks.spawn(drive(ws, payload, in_flight, from, until));
     }
     let limit = config.warmup + config.duration + Duration::from_secs(60);
-    let mut messages = 0;
-    let mut total_messages = 0;
-    let mut latencies = Vec::new();
-    let joined = tokio::time::timeout(limit, async {
-        while let Some(done) = tasks.join_next().await {
-            let (count, total, mut lat) = done??;
-            messages += count;
-            total_messages += total;
-            latencies.append(&mut lat);
-        }
-        Ok::<_, anyhow::Error>(())
-    })
-    .await;
-    match joined {
-        Ok(result) => result?,
-        Err(_) => bail!("the echo server stopped answering"),
-    }
-    latencies.sort_unstable();
+    let trips = RoundTrips::join(tasks, limit).await?;
     Ok(LoadResult {
-        messages,
-        total_messages,
+        messages: trips.counted,
+        total_messages: trips.total,
         seconds: config.duration.as_secs_f64(),
-        p50_us: crate::percentile(&latencies, 0.50),
-        p99_us: crate::percentile(&latencies, 0.99),
+        p50_us: crate::percentile(&trips.latencies, 0.50),
+        p99_us: crate::percentile(&trips.latencies, 0.99),
         connect_seconds,
     })
 }
 
 /// Drives one connection: keeps `in_flight` messages out until `until`,
 /// counts the replies that arrive in `[from, until)`, waits for the
-/// outstanding ones, then closes with 1000. Returns the count and the round
-/// trips in microseconds, and the count of all round trips.
+/// outstanding ones, then closes with 1000.
 async fn drive(
     ws: Client,
     payload: Bytes,
     in_flight: usize,
     from: Instant,
     until: Instant,
-) -> Result<(u64, u64, Vec<u32>)> {
+) -> Result<RoundTrips> {
     let size = payload.len();
     let (mut sink, mut stream) = ws.split();
     // Echo servers answer in order, so the send times queue up in order.
@@ -186,9 +169,7 @@ async fn drive(
         }
     };
     let reader = async move {
-        let mut count = 0u64;
-        let mut total = 0u64;
-        let mut latencies = Vec::new();
+        let mut trips = RoundTrips::default();
         while let Some(sent) = sent_rx.recv().await {
             let reply = loop {
                 match stream.next().await {
@@ -202,21 +183,15 @@ async fn drive(
             if reply.len() != size {
                 bail!("echo of {} bytes for {size}", reply.len());
             }
-            total += 1;
-            let now = Instant::now();
-            if now >= from && now < until {
-                count += 1;
-                let us = now.duration_since(sent).as_micros();
-                latencies.push(u32::try_from(us).unwrap_or(u32::MAX));
-            }
+            trips.reply(sent, (from, until));
             window.add_permits(1);
         }
-        Ok::<_, anyhow::Error>((stream, count, total, latencies))
+        Ok::<_, anyhow::Error>((stream, trips))
     };
-    let (sink, (stream, count, total, latencies)) = tokio::try_join!(writer, reader)?;
+    let (sink, (stream, trips)) = tokio::try_join!(writer, reader)?;
     let ws = sink.reunite(stream).context("reuniting")?;
     close(ws).await;
-    Ok((count, total, latencies))
+    Ok(trips)
 }
 
 /// Closes with 1000 and waits (at most 5 s) for the server's close.

@@ -4,24 +4,13 @@
 
 use anyhow::{bail, Context, Result};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// The `nats-server` binary: `$WSBOX_NATS_SERVER`, else Debian's
-/// `/usr/sbin/nats-server`, else `nats-server` on the `PATH` (as the
-/// tests find it).
-pub fn binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("WSBOX_NATS_SERVER") {
-        return path.into();
-    }
-    let debian = PathBuf::from("/usr/sbin/nats-server");
-    if debian.exists() {
-        return debian;
-    }
-    "nats-server".into()
-}
+/// The `nats-server` binary, found as the tests find it.
+pub use wsbox_testbed::nats::binary;
 
 /// A running `nats-server`.
 pub struct Nats {

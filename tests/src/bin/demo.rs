@@ -2,12 +2,15 @@
 //! engine runs the `close-reporter` handler guest, one sandboxed instance per
 //! connection; `wsbox run`'s engine runs the `echo-client` guest against it.
 //! Each side prints what it saw, including the other side's close status.
+//!
+//! It builds only those two guests (the tests build them all).
 
 use std::sync::Arc;
 use wsbox::{Config, Exit, Output, Policy, Runner, ServeConfig, Server};
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    build_guests(&["close-reporter", "echo-client"])?;
     let handler = wsbox_testbed::guest("close-reporter");
     let client = wsbox_testbed::guest("echo-client");
 
@@ -55,4 +58,25 @@ async fn main() -> anyhow::Result<()> {
         }
         other => anyhow::bail!("the client guest ended with {other:?}"),
     }
+}
+
+/// Builds `packages` of `guest/` into `target/guests`, where the tests'
+/// build puts them too, showing cargo's progress.
+fn build_guests(packages: &[&str]) -> anyhow::Result<()> {
+    let mut cargo = wsbox_testbed::rust_guests::build_command(&wsbox_testbed::repo(), packages);
+    println!("[demo] building the guests {}", packages.join(", "));
+    let status = cargo.status().map_err(|e| {
+        anyhow::anyhow!(
+            "building the guests: cannot run {:?}: {e}\n{}",
+            cargo.get_program(),
+            wsbox_testbed::rust_guests::HINT
+        )
+    })?;
+    if !status.success() {
+        anyhow::bail!(
+            "building the guests failed ({status})\n{}",
+            wsbox_testbed::rust_guests::HINT
+        );
+    }
+    Ok(())
 }

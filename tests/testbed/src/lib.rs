@@ -1,9 +1,12 @@
 //! Where the tests find what they run besides the host: the sample guest
 //! components (Rust, Python and JavaScript), the Python interpreter of the
-//! peers' virtualenv and the Node peer's `ws`.
+//! peers' virtualenv and the Node peer's `ws`; and a real `nats-server`
+//! ([`nats`]).
 //!
-//! The build script builds the Rust guests (`build.rs`). The rest needs
-//! Python, Node and the network, so it is made at test time, by the first
+//! The Rust guests are built by the `wsbox-guests` crate's build script
+//! (every guest, for the tests that depend on it) with the command of
+//! [`rust_guests`], which the demo runs for its two guests only. The rest
+//! needs Python, Node and the network, so it is made at test time, by the first
 //! test in a test binary that asks for it, under a lock in `target/` that
 //! test binaries running at the same time share; a warm run only compares
 //! stamps and file times. A missing tool fails the tests that need it, with
@@ -12,16 +15,20 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+pub mod nats;
 mod node;
 mod polyglot;
+pub mod rust_guests;
 mod steps;
 mod venv;
 
 /// The component file of sample guest `name` (e.g. `close-probe`,
 /// `close-reporter`). Cargo keeps the hyphens of a command's binary name but
 /// turns them into underscores for a handler's library, so both are tried.
+/// They are there once `wsbox-guests` is built (a dev-dependency of the
+/// crates whose tests run them).
 pub fn guest(name: &str) -> PathBuf {
-    let dir = Path::new(env!("WSBOX_GUEST_DIR"));
+    let dir = rust_guests::dir(&repo());
     let command = dir.join(format!("{name}.wasm"));
     if command.exists() {
         return command;

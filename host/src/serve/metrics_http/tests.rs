@@ -1,10 +1,10 @@
 //! Unit tests of the metrics endpoint over real loopback sockets.
 
-use super::super::metrics::{
-    AbortReason, AliveInstance, Direction, HandshakeFailure, OpenConnection, TrapKind,
-};
 use super::*;
 use crate::close_code::CloseCode;
+use crate::metrics::{
+    AbortReason, AliveInstance, Direction, HandshakeFailure, OpenConnection, TrapKind,
+};
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, Ordering};

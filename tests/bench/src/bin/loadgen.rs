@@ -168,14 +168,8 @@ async fn main() -> anyhow::Result<()> {
             connections,
             concurrency,
         } => {
-            wsbox_bench::scale::run(&url, connections, concurrency, |result| async move {
-                println!("{}", result.to_line());
-                let _ = std::io::stdout().flush();
-                let _ = tokio::task::spawn_blocking(|| {
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line)
-                })
-                .await;
+            wsbox_bench::scale::run(&url, connections, concurrency, |result| {
+                print_and_hold(result.to_line())
             })
             .await?;
         }
@@ -204,14 +198,8 @@ async fn main() -> anyhow::Result<()> {
             size,
             concurrency,
         } => {
-            wsbox_bench::deflate::hold(&url, connections, concurrency, size, |result| async move {
-                println!("{}", result.to_line());
-                let _ = std::io::stdout().flush();
-                let _ = tokio::task::spawn_blocking(|| {
-                    let mut line = String::new();
-                    std::io::stdin().read_line(&mut line)
-                })
-                .await;
+            wsbox_bench::deflate::hold(&url, connections, concurrency, size, |result| {
+                print_and_hold(result.to_line())
             })
             .await?;
         }
@@ -269,4 +257,16 @@ async fn main() -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints `line` (the connections are open) and waits until stdin closes
+/// or a line arrives: the driver's signal to let the connections go.
+async fn print_and_hold(line: String) {
+    println!("{line}");
+    let _ = std::io::stdout().flush();
+    let _ = tokio::task::spawn_blocking(|| {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)
+    })
+    .await;
 }

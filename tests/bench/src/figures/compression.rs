@@ -6,11 +6,11 @@
 //! without context takeover (`loadgen deflate-hold`, a fresh server per
 //! target).
 
-use super::process::{cpu_seconds, rss_kib, Target};
+use super::process::{cpu_seconds, rss_kib, Holding, Target};
 use super::{Args, Setup};
 use crate::deflate::{DeflateLoadResult, HoldResult};
 use crate::report::{CompressionRow, MemoryRow};
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -222,36 +222,25 @@ fn memory_row(loadgen: &Path, target: &Target, logs: &Path, connections: usize) 
     };
     std::thread::sleep(Duration::from_millis(500));
     row.idle_rss_kib = rss_kib(server.pid());
-    let child = Command::new(loadgen)
-        .args(["deflate-hold", &server.url])
-        .args(["--connections", &connections.to_string()])
-        .args(["--size", &(16 * 1024).to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
+    let holding = Holding::start(
+        Command::new(loadgen)
+            .args(["deflate-hold", &server.url])
+            .args(["--connections", &connections.to_string()])
+            .args(["--size", &(16 * 1024).to_string()]),
+    );
+    let holding = match holding {
+        Ok(h) => h,
         Err(e) => {
-            row.result = Err(format!("cannot run loadgen: {e}"));
+            row.result = Err(e);
             return row;
         }
     };
-    let stdout = child.stdout.take().expect("piped");
-    let mut line = String::new();
-    let _ = BufReader::new(stdout).read_line(&mut line);
-    if !line.trim().is_empty() {
-        std::thread::sleep(Duration::from_millis(500));
+    if let Some(line) = holding.held() {
         row.held_rss_kib = rss_kib(server.pid());
-        row.result = HoldResult::from_line(line.trim()).map_err(|e| e.to_string());
+        row.result = HoldResult::from_line(line).map_err(|e| e.to_string());
     }
-    drop(child.stdin.take());
-    let out = child.wait_with_output();
-    if line.trim().is_empty() {
-        row.result = Err(match out {
-            Ok(out) => format!("loadgen failed ({}; its stderr is above)", out.status),
-            Err(e) => e.to_string(),
-        });
+    if let Err(e) = holding.release() {
+        row.result = Err(e);
     }
     row
 }

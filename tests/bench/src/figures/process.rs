@@ -120,6 +120,55 @@ impl Target {
     }
 }
 
+/// A `loadgen` run that holds its connections open until its stdin
+/// closes (`scale`, `deflate-hold`), and the one line it printed once they
+/// were all open.
+pub(super) struct Holding {
+    child: Child,
+    line: String,
+}
+
+impl Holding {
+    /// Runs `loadgen`, waits for its line, and when there is one, 500 ms
+    /// more for the server to settle. Fails when `loadgen` cannot run.
+    pub(super) fn start(loadgen: &mut Command) -> Result<Holding, String> {
+        let mut child = loadgen
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .map_err(|e| format!("cannot run loadgen: {e}"))?;
+        let stdout = child.stdout.take().expect("piped");
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let holding = Holding { child, line };
+        if holding.held().is_some() {
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        Ok(holding)
+    }
+
+    /// The line, when `loadgen` printed one: the connections are held.
+    pub(super) fn held(&self) -> Option<&str> {
+        Some(self.line.trim()).filter(|line| !line.is_empty())
+    }
+
+    /// Lets go of the connections and waits for `loadgen` to end; when it
+    /// never printed its line, why it failed.
+    pub(super) fn release(mut self) -> Result<(), String> {
+        let held = self.held().is_some();
+        drop(self.child.stdin.take());
+        let out = self.child.wait_with_output();
+        if held {
+            return Ok(());
+        }
+        Err(match out {
+            Ok(out) => format!("loadgen failed ({}; its stderr is above)", out.status),
+            Err(e) => e.to_string(),
+        })
+    }
+}
+
 /// `/proc/PID/stat` user + system CPU time, in seconds.
 pub(super) fn cpu_seconds(pid: u32) -> Option<f64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

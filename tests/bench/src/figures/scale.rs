@@ -3,13 +3,13 @@
 //! while they are held, and the wsbox servers say their own latencies at
 //! shutdown (`wsbox serve --stats`).
 
-use super::process::{maps, rss_kib, Server, Target};
+use super::process::{maps, rss_kib, Holding, Server, Target};
 use super::{serve_stats, Args, Setup};
 use crate::report::{ScaleRow, SEQUENTIAL};
 use crate::scale::ScaleResult;
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 /// What the figure measured, and how.
@@ -153,43 +153,31 @@ fn hold(
     concurrency: usize,
     row: &mut ScaleRow,
 ) -> bool {
-    let child = Command::new(loadgen)
-        .args(["scale", &server.url])
-        .args(["--connections", &connections.to_string()])
-        .args(["--concurrency", &concurrency.to_string()])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn();
-    let mut child = match child {
-        Ok(c) => c,
+    let holding = Holding::start(
+        Command::new(loadgen)
+            .args(["scale", &server.url])
+            .args(["--connections", &connections.to_string()])
+            .args(["--concurrency", &concurrency.to_string()]),
+    );
+    let holding = match holding {
+        Ok(h) => h,
         Err(e) => {
-            row.result = Err(format!("cannot run loadgen: {e}"));
+            row.result = Err(e);
             return false;
         }
     };
-    let stdout = child.stdout.take().expect("piped");
-    let mut line = String::new();
-    let _ = BufReader::new(stdout).read_line(&mut line);
-    if !line.trim().is_empty() {
-        std::thread::sleep(Duration::from_millis(500));
+    if let Some(line) = holding.held() {
         row.held_rss_kib = rss_kib(server.pid());
         row.held_maps = maps(server.pid());
-        row.result = ScaleResult::from_line(line.trim()).map_err(|e| e.to_string());
+        row.result = ScaleResult::from_line(line).map_err(|e| e.to_string());
     }
     if let Some(died) = died(server, target, logs) {
         row.note = Some(died);
         row.held_rss_kib = None;
         row.held_maps = None;
     }
-    // Let go of the connections.
-    drop(child.stdin.take());
-    let out = child.wait_with_output();
-    if line.trim().is_empty() {
-        row.result = Err(match out {
-            Ok(out) => format!("loadgen failed ({}; its stderr is above)", out.status),
-            Err(e) => e.to_string(),
-        });
+    if let Err(e) = holding.release() {
+        row.result = Err(e);
     }
     true
 }

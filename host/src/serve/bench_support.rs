@@ -20,9 +20,9 @@
 //! # Ok(()) }
 //! ```
 
+use super::{handler::Handler, ServeConfig};
 use crate::error::{Error, Result};
 use crate::sandbox::{self, InstanceState};
-use crate::serve::{handler::Handler, ServeConfig};
 use std::path::Path;
 use std::time::Duration;
 use wasmtime::Store;

@@ -1,12 +1,24 @@
 //! A real `nats-server` on loopback ports the test chooses, for the cluster
-//! tests: started, stopped and restarted by pid, and asked through its
-//! monitoring port how many subscriptions it holds.
+//! tests (of the host's CLI and end to end): started, stopped and restarted
+//! by pid, and asked through its monitoring port how many subscriptions it
+//! holds.
 
-use crate::within;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
+
+/// How long the server may take to answer, and its subscriptions to reach
+/// what a test expects.
+const WAIT: Duration = Duration::from_secs(30);
+
+/// Awaits `future` for at most [`WAIT`]; past it the test fails naming
+/// `what`.
+async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(WAIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
+}
 
 /// The `nats-server` binary: `$WSBOX_NATS_SERVER`, else Debian's
 /// `/usr/sbin/nats-server`, else `nats-server` on the `PATH`.
@@ -159,7 +171,7 @@ impl NatsServer {
         let mut expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
         expected.sort();
         let mut last = Vec::new();
-        let reached = tokio::time::timeout(crate::WAIT, async {
+        let reached = tokio::time::timeout(WAIT, async {
             loop {
                 last = self.subscriptions(prefix).await;
                 if last == expected {
@@ -171,8 +183,7 @@ impl NatsServer {
         .await;
         assert!(
             reached.is_ok(),
-            "nats-server holds the subscriptions {last:?}, not {expected:?}, after {:?}",
-            crate::WAIT
+            "nats-server holds the subscriptions {last:?}, not {expected:?}, after {WAIT:?}"
         );
     }
 }

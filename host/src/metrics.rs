@@ -1,4 +1,8 @@
-//! The server's Prometheus metrics: one registry, and a method for each thing the server counts.
+//! The host's Prometheus metrics: one registry, and a method for each thing the server and the websockets count.
+//!
+//! The websockets count into it through [`Config::metrics`](crate::Config::metrics)
+//! (each through its [`Tally`]), the server through its own calls; so the
+//! core depends on this module, never on `serve`.
 //!
 //! Every label value is bounded: routes come from the manifest (never the
 //! request's path), statuses, reasons and kinds are fixed enums, and a close
