@@ -241,8 +241,14 @@ impl Link {
             compressed,
         } = frame;
         let deadline = Instant::now() + self.send_timeout;
-        let Ok(mut sink) = tokio::time::timeout_at(deadline, self.sink.lock()).await else {
-            return Ok(Err(self.failed(Failure::WriteTimeout)));
+        // Free, the sink is taken without a timer; tokio's lock is fair,
+        // so this does not pass a waiting writer.
+        let mut sink = match self.sink.try_lock() {
+            Ok(sink) => sink,
+            Err(_) => match tokio::time::timeout_at(deadline, self.sink.lock()).await {
+                Ok(sink) => sink,
+                Err(_) => return Ok(Err(self.failed(Failure::WriteTimeout))),
+            },
         };
         allowed(&self.lock().machine)?;
         let len = payload.len();
