@@ -18,6 +18,7 @@
 //! file descriptor outlives the connection by more than its timeouts.
 
 use crate::bindings::types::MessageKind;
+use crate::budget::Credit;
 use crate::config::Config;
 use crate::deflate::{Inflater, StreamParams};
 use crate::error::HostError;
@@ -69,7 +70,7 @@ pub(crate) struct Piece {
     /// The last piece of the message.
     pub fin: bool,
     /// Its share of the connection's and the instance's buffers.
-    pub(crate) _permits: (OwnedSemaphorePermit, OwnedSemaphorePermit),
+    pub(crate) _permits: (Credit, OwnedSemaphorePermit),
 }
 
 /// A connection's state, shared by the reader, the driver, the guest's

@@ -25,6 +25,7 @@
 
 #[allow(missing_docs)] // generated code: the WIT docs carry over, the glue has none
 pub mod bindings;
+mod budget;
 mod client;
 pub mod close_code;
 mod config;

@@ -11,6 +11,7 @@
 // Over 500 lines: one task whose frame loop, checks and reads share its buffers and budget; split, they would pass them around.
 
 use crate::bindings::types::{CloseStatus, MessageKind};
+use crate::budget::{Budget, Credit};
 use crate::close_code::CloseCode;
 use crate::config::Limits;
 use crate::connection::{Inbound, Link, Piece, Role, WriteError};
@@ -47,8 +48,8 @@ const READ_CHUNK: usize = 16 * 1024;
 /// rounded up. So a flood of empty frames is bounded like any other.
 pub(crate) const PIECE_OVERHEAD: usize = 128;
 
-/// The permits of an inbound budget of `bytes`: room for at least one
-/// byte of payload and its overhead, so that a tiny budget still moves.
+/// The bytes of an inbound budget of `bytes`: room for at least one byte
+/// of payload and its overhead, so that a tiny budget still moves.
 pub(crate) fn buffer_permits(bytes: usize) -> usize {
     bytes.clamp(PIECE_OVERHEAD + 1, Semaphore::MAX_PERMITS)
 }
@@ -78,7 +79,7 @@ pub(crate) struct Reader<R> {
     max_frame: u64,
     max_message: u64,
     piece: usize,
-    budget: Arc<Semaphore>,
+    budget: Arc<Budget>,
     instance_budget: Arc<Semaphore>,
     to_guest: mpsc::UnboundedSender<Inbound>,
     link: Arc<Link>,
@@ -120,7 +121,7 @@ impl Message {
 }
 
 /// A piece's share of the connection's and the instance's buffers.
-type Permits = (OwnedSemaphorePermit, OwnedSemaphorePermit);
+type Permits = (Credit, OwnedSemaphorePermit);
 
 impl<R: AsyncRead + Unpin> Reader<R> {
     pub(crate) fn new(
@@ -143,7 +144,7 @@ impl<R: AsyncRead + Unpin> Reader<R> {
             piece: MAX_PIECE
                 .min(budget.saturating_sub(PIECE_OVERHEAD))
                 .min(buffer_permits(limits.instance_inbound_buffer) - PIECE_OVERHEAD),
-            budget: Arc::new(Semaphore::new(budget)),
+            budget: Arc::new(Budget::new(budget)),
             instance_budget,
             to_guest,
             link,
@@ -343,8 +344,9 @@ impl<R: AsyncRead + Unpin> Reader<R> {
                 let ended = progress.step == Step::MessageEnd;
                 if progress.written > 0 || ended {
                     // The permits count what the piece really holds.
-                    let unused = self.piece - progress.written;
-                    drop((permits.0.split(unused), permits.1.split(unused)));
+                    let cost = progress.written + PIECE_OVERHEAD;
+                    permits.0.shrink_to(cost);
+                    drop(permits.1.split(self.piece - progress.written));
                     let payload = self.scratch[..progress.written].to_vec();
                     self.deliver(msg, payload, ended, permits)?;
                 }
@@ -418,25 +420,40 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 
     /// Waits until a piece of `n` payload bytes fits in the connection's
-    /// buffer and in the instance's.
+    /// buffer and in the instance's. The connection's budget has one taker,
+    /// this reader, so an atomic count does; the instance's is shared by
+    /// its websockets' readers, and its semaphore serves them in turn, so
+    /// that none is starved by the others' small pieces.
     async fn reserve(&mut self, n: usize) -> Result<Permits, Stop> {
+        let cost = n + PIECE_OVERHEAD;
         let gone = || Stop::Ended(Failure::Ended);
-        let cost = u32::try_from(n + PIECE_OVERHEAD).map_err(|_| gone())?;
+        let permits = u32::try_from(cost).map_err(|_| gone())?;
         // The connection's own budget first, so that a full one does not
         // hold the instance's budget from its other websockets. While it
         // waits, the peer has sent more than was read: keepalive counts it
         // as heard.
-        let take = async |budget: &Arc<Semaphore>| {
-            if let Ok(permit) = budget.clone().try_acquire_many_owned(cost) {
-                return Ok(permit);
+        let connection = match self.budget.try_take(cost) {
+            Some(credit) => credit,
+            None => {
+                self.link.held_back(true);
+                let credit = self.budget.take(cost).await;
+                self.link.held_back(false);
+                credit
             }
-            self.link.held_back(true);
-            let permit = budget.clone().acquire_many_owned(cost).await;
-            self.link.held_back(false);
-            permit.map_err(|_| gone())
         };
-        let connection = take(&self.budget).await?;
-        let instance = take(&self.instance_budget).await?;
+        let instance = match self.instance_budget.clone().try_acquire_many_owned(permits) {
+            Ok(permit) => permit,
+            Err(_) => {
+                self.link.held_back(true);
+                let permit = self
+                    .instance_budget
+                    .clone()
+                    .acquire_many_owned(permits)
+                    .await;
+                self.link.held_back(false);
+                permit.map_err(|_| gone())?
+            }
+        };
         Ok((connection, instance))
     }
 
