@@ -34,6 +34,7 @@ mod cpu;
 mod deflate;
 mod error;
 mod escape;
+mod frame_header;
 pub mod handshake;
 mod keepalive;
 mod lifecycle;

@@ -16,6 +16,7 @@ use crate::close_code::CloseCode;
 use crate::config::Limits;
 use crate::connection::{Inbound, Link, Piece, Role, WriteError};
 use crate::deflate::{Inflater, Step};
+use crate::frame_header::parse_header;
 use crate::lifecycle::{Event, Failure};
 use crate::metrics::Direction;
 use crate::sink::apply_mask;
@@ -551,54 +552,6 @@ impl<R: AsyncRead + Unpin> Reader<R> {
     }
 }
 
-/// The frame header at the start of `buf`, its payload length and the
-/// bytes it takes; `None` while it is not all there, an error for a
-/// reserved opcode. What tungstenite's `FrameHeader::parse` does, without
-/// its reader and cursor (it showed in the profile).
-fn parse_header(buf: &[u8]) -> Result<Option<(FrameHeader, u64, usize)>, ()> {
-    let [first, second, ..] = *buf else {
-        return Ok(None);
-    };
-    let (len, mut used) = match second & 0x7F {
-        126 => match buf.get(2..4) {
-            Some(&[hi, lo]) => (u64::from(u16::from_be_bytes([hi, lo])), 4),
-            _ => return Ok(None),
-        },
-        127 => match buf.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-            Some(bytes) => (u64::from_be_bytes(bytes), 10),
-            None => return Ok(None),
-        },
-        n => (u64::from(n), 2),
-    };
-    let mask = if second & 0x80 != 0 {
-        match buf
-            .get(used..used + 4)
-            .and_then(|b| <[u8; 4]>::try_from(b).ok())
-        {
-            Some(mask) => {
-                used += 4;
-                Some(mask)
-            }
-            None => return Ok(None),
-        }
-    } else {
-        None
-    };
-    let opcode = OpCode::from(first & 0x0F);
-    if let OpCode::Control(ControlOp::Reserved(_)) | OpCode::Data(DataOp::Reserved(_)) = opcode {
-        return Err(());
-    }
-    let header = FrameHeader {
-        is_final: first & 0x80 != 0,
-        rsv1: first & 0x40 != 0,
-        rsv2: first & 0x20 != 0,
-        rsv3: first & 0x10 != 0,
-        opcode,
-        mask,
-    };
-    Ok(Some((header, len, used)))
-}
-
 /// A failed read: a TLS peer that ends TCP without `close_notify` ended
 /// TCP like any other; the rest are socket failures.
 fn read_failure(e: std::io::Error) -> Failure {
@@ -630,46 +583,6 @@ fn peer_close(payload: &[u8]) -> Stop {
                     reason: reason.to_string(),
                 }),
                 Err(_) => violation(CloseCode::Invalid, "close reason is not UTF-8"),
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::parse_header;
-    use std::io::Cursor;
-    use tungstenite::protocol::frame::FrameHeader;
-
-    /// Every first and second byte, with each length form and a mask,
-    /// whole and cut short: the same answer as tungstenite's parser.
-    #[test]
-    fn headers_parse_as_tungstenite_parses_them() {
-        let lengths: [&[u8]; 3] = [&[], &[0x01, 0x02], &[0x80, 0, 0, 0, 0, 0x01, 0x02, 0x03]];
-        for first in 0..=255u8 {
-            for second in 0..=255u8 {
-                let extra = match second & 0x7F {
-                    126 => lengths[1],
-                    127 => lengths[2],
-                    _ => lengths[0],
-                };
-                let mut whole = vec![first, second];
-                whole.extend_from_slice(extra);
-                whole.extend_from_slice(&[9, 8, 7, 6, 42]);
-                for cut in 0..=whole.len() {
-                    let buf = &whole[..cut];
-                    let ours = parse_header(buf);
-                    let mut cursor = Cursor::new(buf);
-                    let theirs = FrameHeader::parse(&mut cursor);
-                    match (ours, theirs) {
-                        (Ok(Some((h, len, used))), Ok(Some((th, tlen)))) => {
-                            assert_eq!((h, len), (th, tlen), "{buf:?}");
-                            assert_eq!(used as u64, cursor.position(), "{buf:?}");
-                        }
-                        (Ok(None), Ok(None)) | (Err(()), Err(_)) => {}
-                        (ours, theirs) => panic!("{buf:?}: ours {ours:?}, tungstenite {theirs:?}"),
-                    }
-                }
             }
         }
     }

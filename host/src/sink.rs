@@ -2,6 +2,7 @@
 //! in one vectored write, masked in place when we are the client.
 
 use crate::connection::Role;
+use crate::frame_header::format_header;
 use std::io::{self, Cursor, IoSlice};
 use std::pin::Pin;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -88,36 +89,6 @@ async fn write_all_vectored(
         body = &body[n - from_head..];
     }
     Ok(())
-}
-
-/// Writes `header` for a payload of `len` bytes into `head` and returns
-/// its size: what tungstenite's `FrameHeader::format` writes, without its
-/// writer (it showed in the profile). RSV2 and RSV3 are never set here.
-fn format_header(header: &FrameHeader, len: u64, head: &mut [u8; 14]) -> usize {
-    head[0] =
-        (u8::from(header.is_final) << 7) | (u8::from(header.rsv1) << 6) | u8::from(header.opcode);
-    let masked = if header.mask.is_some() { 0x80 } else { 0 };
-    let mut used = match len {
-        0..=125 => {
-            head[1] = masked | len as u8;
-            2
-        }
-        126..=0xFFFF => {
-            head[1] = masked | 126;
-            head[2..4].copy_from_slice(&(len as u16).to_be_bytes());
-            4
-        }
-        _ => {
-            head[1] = masked | 127;
-            head[2..10].copy_from_slice(&len.to_be_bytes());
-            10
-        }
-    };
-    if let Some(mask) = header.mask {
-        head[used..used + 4].copy_from_slice(&mask);
-        used += 4;
-    }
-    used
 }
 
 /// XORs `buf` with `mask` as it applies `offset` bytes into a payload,
@@ -225,35 +196,6 @@ async fn write_masked(io: &mut Pin<Box<dyn AsyncWrite + Send>>, frame: &[u8]) ->
 
 #[cfg(test)]
 mod tests {
-    use std::io::Cursor;
-    use tungstenite::protocol::frame::coding::OpCode;
-    use tungstenite::protocol::frame::FrameHeader;
-
-    /// Every opcode, FIN and RSV1, masked or not, at each length form's
-    /// edges: the same bytes as tungstenite's formatter.
-    #[test]
-    fn headers_format_as_tungstenite_formats_them() {
-        let lengths = [0, 1, 125, 126, 127, 65_535, 65_536, 1 << 32, u64::MAX >> 1];
-        for op in 0..16u8 {
-            for bits in 0..8u8 {
-                for len in lengths {
-                    let header = FrameHeader {
-                        is_final: bits & 1 != 0,
-                        rsv1: bits & 2 != 0,
-                        opcode: OpCode::from(op),
-                        mask: (bits & 4 != 0).then_some([1, 2, 3, 4]),
-                        ..FrameHeader::default()
-                    };
-                    let mut ours = [0u8; 14];
-                    let used = super::format_header(&header, len, &mut ours);
-                    let mut theirs = Cursor::new(Vec::new());
-                    header.format(len, &mut theirs).unwrap();
-                    assert_eq!(&ours[..used], &theirs.get_ref()[..], "{header:?} {len}");
-                }
-            }
-        }
-    }
-
     #[test]
     fn masking_in_words_matches_masking_bytewise() {
         let mask = [0x12, 0x34, 0x56, 0x78];
