@@ -5,7 +5,7 @@ use super::log::notice;
 use super::plan::Given;
 use super::reload::{watched_files, Reloader};
 use super::signals::{on_sighup, shutdown_signal};
-use super::watch::watch;
+use super::watch::{look, watch};
 use anyhow::{Context, Result};
 use clap::ArgMatches;
 use std::process::ExitCode;
@@ -31,7 +31,10 @@ pub(crate) async fn serve(
     let tls = config.tls.is_some();
     let listen = args.listen(manifest);
     let metrics = args.metrics(manifest);
-    let watched = Arc::new(Mutex::new(watched_files(&args.config, &plan.routes)));
+    let watched = watched_files(&args.config, &plan.routes);
+    // Before the components are read, so that a change after that is seen.
+    let seen = look(&watched);
+    let watched = Arc::new(Mutex::new(watched));
     let routes = plan.routes.len();
     let server = Server::with_routes(plan.routes, config)?;
     if args.check {
@@ -48,7 +51,7 @@ pub(crate) async fn serve(
     if args.watch {
         background.spawn(wsbox::supervised(
             "file watch",
-            watch(watched.clone(), reload.clone()),
+            watch(watched.clone(), reload.clone(), seen),
         ));
     }
     let args = Arc::new(args);
