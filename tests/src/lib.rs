@@ -34,16 +34,7 @@ pub fn text_pattern(len: usize) -> String {
     TEXT_RECORD.repeat(len / TEXT_RECORD.len() + 1)[..len].to_string()
 }
 
-/// How long any single wait in a test may take before the test fails.
-pub const WAIT: Duration = Duration::from_secs(30);
-
-/// Awaits `future` for at most [`WAIT`]; past it the test fails with a
-/// message that names `what` it was waiting for.
-pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(WAIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
-}
+pub use wsbox_testbed::wait::{within, WAIT};
 
 /// Sends `message` on a tokio-tungstenite stream, within [`WAIT`].
 pub async fn send<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>, message: tungstenite::Message)

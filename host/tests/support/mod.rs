@@ -2,7 +2,7 @@
 //! network has a deadline, past which the test fails (and the process is
 //! killed) with a message that says what it was waiting for.
 
-#![allow(dead_code)] // Each test binary uses a part.
+#![allow(dead_code, unused_imports)] // Each test binary uses a part.
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -78,16 +78,9 @@ pub fn first_line_within(child: &mut Child, what: &str) -> String {
     }
 }
 
-/// How long a wait on the network may take.
-pub const NET_WAIT: Duration = Duration::from_secs(30);
-
-/// Awaits `future` at most [`NET_WAIT`]; past it the test fails naming
-/// `what`.
-pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(NET_WAIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {NET_WAIT:?} waiting for {what}"))
-}
+/// How long a wait on the network may take, and the helper that bounds
+/// one by it.
+pub use wsbox_testbed::wait::{within, WAIT as NET_WAIT};
 
 /// A `wsbox serve` process started by a test; killed when dropped.
 pub struct Serving {

@@ -22,9 +22,7 @@ const WAIT: Duration = Duration::from_secs(120);
 
 /// Awaits `future` at most [`WAIT`]; past it the test fails naming `what`.
 async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(WAIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
+    wsbox_testbed::wait::within_for(WAIT, what, future).await
 }
 
 async fn native_server() -> String {

@@ -21,6 +21,7 @@ mod polyglot;
 pub mod rust_guests;
 mod steps;
 mod venv;
+pub mod wait;
 
 /// The component file of sample guest `name` (e.g. `close-probe`,
 /// `close-reporter`). Cargo keeps the hyphens of a command's binary name but

@@ -3,22 +3,11 @@
 //! by pid, and asked through its monitoring port how many subscriptions it
 //! holds.
 
+use crate::wait::{within, WAIT};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::process::{Child, Command};
-
-/// How long the server may take to answer, and its subscriptions to reach
-/// what a test expects.
-const WAIT: Duration = Duration::from_secs(30);
-
-/// Awaits `future` for at most [`WAIT`]; past it the test fails naming
-/// `what`.
-async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
-    tokio::time::timeout(WAIT, future)
-        .await
-        .unwrap_or_else(|_| panic!("timed out after {WAIT:?} waiting for {what}"))
-}
 
 /// The `nats-server` binary: `$WSBOX_NATS_SERVER`, else Debian's
 /// `/usr/sbin/nats-server`, else `nats-server` on the `PATH`.
