@@ -47,6 +47,14 @@ ab_wait_port() {
 # lists others, as a JSON list of case patterns or ids) with "outdir"
 # OUTDIR and, for a fuzzingclient sample (it has "servers"), the one server
 # {"agent": AGENT, "url": URL}; otherwise (fuzzingserver) "url" URL.
+#
+# It also sets wstest's closeHandshakeTimeout to 2 s. wstest arms that
+# timeout on txaio's batched timer, which truncates "now + delay" to a whole
+# second (txaio 26.6.1, _BatchedTimer.call_later: int(now + delay) * 1000), so
+# the default 1 s fires anywhere from 0 to 1 s after wstest sends its close:
+# a close sent at x.999 s times out 1 ms later, whoever answers it. With 2 s
+# the peer under test always has at least 1 s to answer, which is what the
+# default means to give it.
 ab_spec() {
     AB_CASES="${AB_CASES:-}" "$PY" - "$@" <<'EOF'
 import json, os, sys
@@ -56,6 +64,7 @@ with open(sample) as f:
 if os.environ["AB_CASES"]:
     cfg["cases"] = json.loads(os.environ["AB_CASES"])
 cfg["outdir"] = outdir
+cfg.setdefault("options", {}).setdefault("closeHandshakeTimeout", 2)
 if "servers" in cfg:
     cfg["servers"] = [{"agent": agent, "url": url}]
 else:
