@@ -1,11 +1,12 @@
-//! A real `nats-server` on loopback ports the test chooses, for the cluster
-//! tests (of the host's CLI and end to end): started, stopped and restarted
-//! by pid, and asked through its monitoring port how many subscriptions it
-//! holds.
+//! A real `nats-server` on loopback ports it chooses itself, for the
+//! cluster tests (of the host's CLI and end to end): started, stopped and
+//! restarted by pid, and asked through its monitoring port how many
+//! subscriptions it holds.
 
 use crate::wait::{within, WAIT};
 use std::path::PathBuf;
 use std::process::Stdio;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 use tokio::process::{Child, Command};
 
@@ -22,14 +23,6 @@ pub fn binary() -> PathBuf {
     "nats-server".into()
 }
 
-/// A port that was free a moment ago on 127.0.0.1.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free loopback port")
-}
-
 /// A running (or stopped) `nats-server`; killed when dropped.
 pub struct NatsServer {
     child: Option<Child>,
@@ -37,18 +30,34 @@ pub struct NatsServer {
     pub port: u16,
     /// The HTTP monitoring port (`/subsz`, `/connz`).
     pub monitor_port: u16,
+    /// This server's own directory: its ports file and its log.
+    dir: PathBuf,
 }
 
 impl NatsServer {
-    /// Starts `nats-server` on two free loopback ports and waits until it
-    /// answers.
+    /// Starts `nats-server` on two loopback ports that it chooses itself,
+    /// so that nothing else can take them between choosing and binding,
+    /// and waits until it answers.
     pub async fn start() -> NatsServer {
+        static STARTED: AtomicU32 = AtomicU32::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "wsbox-nats-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         let mut server = NatsServer {
             child: None,
-            port: free_port(),
-            monitor_port: free_port(),
+            port: 0,
+            monitor_port: 0,
+            dir,
         };
-        server.restart().await;
+        server.spawn("-1", "-1");
+        (server.port, server.monitor_port) =
+            within("nats-server's ports file", server.ports_file()).await;
+        server.wait_answering().await;
         server
     }
 
@@ -60,12 +69,26 @@ impl NatsServer {
     /// Starts the server again on the same ports (after [`stop`](Self::stop)).
     pub async fn restart(&mut self) {
         assert!(self.child.is_none(), "nats-server is running already");
+        self.spawn(&self.port.to_string(), &self.monitor_port.to_string());
+        self.wait_answering().await;
+    }
+
+    /// Runs `nats-server` on these ports (`-1`: one it chooses), writing
+    /// its ports file and its log (appended to) into the server's directory.
+    fn spawn(&mut self, port: &str, monitor_port: &str) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("nats.log"))
+            .and_then(|log| Ok((log.try_clone()?, log)))
+            .unwrap_or_else(|e| panic!("cannot open a log in {}: {e}", self.dir.display()));
         let child = Command::new(binary())
-            .args(["-a", "127.0.0.1", "-p", &self.port.to_string()])
-            .args(["-m", &self.monitor_port.to_string()])
+            .args(["-a", "127.0.0.1", "-p", port, "-m", monitor_port])
+            .arg("--ports_file_dir")
+            .arg(&self.dir)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(log.0)
+            .stderr(log.1)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| {
@@ -76,8 +99,50 @@ impl NatsServer {
                 )
             });
         self.child = Some(child);
+    }
+
+    /// Fails the test, with the server's log, if the server has exited.
+    fn assert_running(&mut self) {
+        let Some(child) = self.child.as_mut() else {
+            return;
+        };
+        if let Ok(Some(status)) = child.try_wait() {
+            let log = std::fs::read_to_string(self.dir.join("nats.log")).unwrap_or_default();
+            panic!("nats-server exited ({status}) before it answered; its log:\n{log}");
+        }
+    }
+
+    /// The client and monitoring ports from the ports file that
+    /// `nats-server` writes once it listens on both.
+    async fn ports_file(&mut self) -> (u16, u16) {
+        loop {
+            self.assert_running();
+            if let Some(ports) = self.read_ports_file() {
+                return ports;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// `None` while there is no ports file, or only part of one.
+    fn read_ports_file(&self) -> Option<(u16, u16)> {
+        let file = std::fs::read_dir(&self.dir)
+            .ok()?
+            .filter_map(Result::ok)
+            .find(|entry| entry.path().extension().is_some_and(|e| e == "ports"))?;
+        let json: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(file.path()).ok()?).ok()?;
+        let port =
+            |key: &str| -> Option<u16> { json[key][0].as_str()?.rsplit_once(':')?.1.parse().ok() };
+        Some((port("nats")?, port("monitoring")?))
+    }
+
+    /// Waits until the server takes clients and answers on its monitoring
+    /// port.
+    async fn wait_answering(&mut self) {
         within("nats-server to answer on its monitoring port", async {
             loop {
+                self.assert_running();
                 let listening = tokio::net::TcpStream::connect(("127.0.0.1", self.port))
                     .await
                     .is_ok();
@@ -182,5 +247,6 @@ impl Drop for NatsServer {
         if let Some(child) = self.child.as_mut() {
             let _ = child.start_kill();
         }
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
